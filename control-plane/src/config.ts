@@ -1,0 +1,180 @@
+/**
+ * The control plane's one configuration entry point. Only this file and main.ts read the
+ * environment. Dev defaults come from the committed addon-manifest.json; production mode
+ * refuses them.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
+
+export const MANIFEST_PATH = fileURLToPath(new URL('../../addon-manifest.json', import.meta.url));
+
+const ManifestSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().optional(),
+  api: z.object({
+    config_vars_prefix: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+    config_vars: z.array(z.string()),
+    password: z.string().min(1),
+    sso_salt: z.string().min(1),
+    regions: z.array(z.string()),
+    requires: z.array(z.string()).default([]),
+    production: z.object({ base_url: z.string(), sso_url: z.string() }),
+    test: z.object({ base_url: z.string(), sso_url: z.string() }),
+    version: z.string(),
+  }),
+});
+export type DevManifest = z.infer<typeof ManifestSchema>;
+
+export function readDevManifest(path = MANIFEST_PATH): DevManifest {
+  return ManifestSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+const KEY = /^[A-Za-z0-9+/_-]{43}=?$/;
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: envInt(5000, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().min(1),
+  DATABASE_POOL_MAX: envInt(10, 1, 500),
+  NATS_URL: z.string().min(1),
+  NATS_CREDS_FILE: z.string().optional(),
+  NATS_USER: z.string().optional(),
+  NATS_PASSWORD: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ADDON_ID: z.string().optional(),
+  ADDON_PASSWORD: z.string().optional(),
+  SSO_SALT: z.string().optional(),
+  CONFIG_VARS_PREFIX: z.string().regex(/^[A-Z][A-Z0-9_]*$/).optional(),
+  CATALOG_PATH: z.string().optional(),
+  /** Overrides every plan's sync budget (ms, ≤ 2000). */
+  SYNC_BUDGET_MS: z.coerce.number().int().min(0).max(2000).optional(),
+  /** How long a provision without an oauth_grant may wait before 503 (ms). */
+  HARD_BUDGET_MS: envInt(20000, 0, 25000),
+  /** Time an operation may stay dispatched before it is re-dispatched. */
+  OPERATION_TIMEOUT_MS: envInt(10 * 60_000, 1000),
+  OPERATION_MAX_ATTEMPTS: envInt(5, 1, 100),
+  OUTBOX_SWEEP_MS: envInt(1000, 50),
+  /** What a plan change does while another operation on the resource is in flight. */
+  CONFLICT_POLICY: z.enum(['queue', 'reject']).default('queue'),
+  /** How to tell a Private Space from the Common Runtime for us-east-1 / eu-west-1. */
+  PRIVATE_SPACE_LOOKUP: z
+    .enum(['platform-api', 'assume-common-runtime', 'assume-private-space'])
+    .default('platform-api'),
+  PRIVATE_SPACE_LOOKUP_TIMEOUT_MS: envInt(1500, 100, 10000),
+  OAUTH_CLIENT_SECRET: z.string().optional(),
+  ENCRYPTION_KEY: z.string().optional(),
+  /** Older keys still accepted for decryption: "kid:base64key,kid2:base64key". */
+  ENCRYPTION_KEYS_OLD: z.string().optional(),
+  HEROKU_API_URL: z.url().default('https://api.heroku.com'),
+  HEROKU_ID_URL: z.url().default('https://id.heroku.com'),
+  MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
+  TRUST_PROXY: envFlag(false),
+  AGENT_REGIONS_ENABLED: z.string().optional(),
+});
+
+export interface ControlPlaneConfig {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  databaseUrl: string;
+  databasePoolMax: number;
+  nats: { url: string; credsFile?: string; user?: string; password?: string };
+  logLevel: string;
+  addon: { id: string; password: string; ssoSalt: string; configVarsPrefix: string; requires: string[] };
+  catalogPath?: string;
+  syncBudgetOverrideMs?: number;
+  hardBudgetMs: number;
+  operationTimeoutMs: number;
+  operationMaxAttempts: number;
+  outboxSweepMs: number;
+  conflictPolicy: 'queue' | 'reject';
+  privateSpaceLookup: 'platform-api' | 'assume-common-runtime' | 'assume-private-space';
+  privateSpaceLookupTimeoutMs: number;
+  oauthClientSecret: string;
+  encryption: { keyId: string; key: Buffer; old: Array<{ keyId: string; key: Buffer }> };
+  herokuApiUrl: string;
+  herokuIdUrl: string;
+  maxBodyBytes: number;
+  trustProxy: boolean;
+  enabledAgentRegions: Set<string> | null;
+}
+
+/** Dev-only key, used when ENCRYPTION_KEY is unset outside production. */
+const DEV_ENCRYPTION_KEY = 'dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kdWM=';
+
+function parseKey(spec: string): { keyId: string; key: Buffer } {
+  const [keyId, b64] = spec.includes(':') ? spec.split(':', 2) : ['k1', spec];
+  const key = Buffer.from(b64 ?? '', 'base64');
+  if (!keyId || key.length !== 32 || !KEY.test(b64 ?? '')) {
+    throw new ConfigError('ENCRYPTION_KEY must be "<key-id>:<base64 of 32 bytes>" (openssl rand -base64 32)');
+  }
+  return { keyId, key };
+}
+
+export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()): ControlPlaneConfig {
+  const e = parseEnv(EnvSchema, env, 'control-plane');
+  const prod = e.NODE_ENV === 'production';
+  const problems: string[] = [];
+  const id = e.ADDON_ID ?? manifest.id;
+  const password = e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password);
+  const ssoSalt = e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt);
+  if (!password) problems.push('ADDON_PASSWORD is required in production');
+  if (!ssoSalt) problems.push('SSO_SALT is required in production');
+  if (prod && password === manifest.api.password) problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
+  if (prod && ssoSalt === manifest.api.sso_salt) problems.push('SSO_SALT is the dev value from addon-manifest.json');
+  if (prod && !e.OAUTH_CLIENT_SECRET) problems.push('OAUTH_CLIENT_SECRET is required in production');
+  if (prod && !e.ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is required in production');
+  if (prod && e.ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is the dev key');
+  let encryption: ControlPlaneConfig['encryption'] | undefined;
+  try {
+    encryption = {
+      ...parseKey(e.ENCRYPTION_KEY ?? DEV_ENCRYPTION_KEY),
+      old: (e.ENCRYPTION_KEYS_OLD ?? '').split(',').filter(Boolean).map(parseKey),
+    };
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (problems.length > 0 || !encryption) {
+    throw new ConfigError(`invalid control-plane configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    nats: { url: e.NATS_URL, credsFile: e.NATS_CREDS_FILE, user: e.NATS_USER, password: e.NATS_PASSWORD },
+    logLevel: e.LOG_LEVEL,
+    addon: {
+      id,
+      password: password!,
+      ssoSalt: ssoSalt!,
+      configVarsPrefix: e.CONFIG_VARS_PREFIX ?? manifest.api.config_vars_prefix,
+      requires: manifest.api.requires,
+    },
+    catalogPath: e.CATALOG_PATH,
+    syncBudgetOverrideMs: e.SYNC_BUDGET_MS,
+    hardBudgetMs: e.HARD_BUDGET_MS,
+    operationTimeoutMs: e.OPERATION_TIMEOUT_MS,
+    operationMaxAttempts: e.OPERATION_MAX_ATTEMPTS,
+    outboxSweepMs: e.OUTBOX_SWEEP_MS,
+    conflictPolicy: e.CONFLICT_POLICY,
+    privateSpaceLookup: e.PRIVATE_SPACE_LOOKUP,
+    privateSpaceLookupTimeoutMs: e.PRIVATE_SPACE_LOOKUP_TIMEOUT_MS,
+    oauthClientSecret: e.OAUTH_CLIENT_SECRET ?? (prod ? '' : 'dev-oauth-client-secret'),
+    encryption,
+    herokuApiUrl: e.HEROKU_API_URL.replace(/\/$/, ''),
+    herokuIdUrl: e.HEROKU_ID_URL.replace(/\/$/, ''),
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    trustProxy: e.TRUST_PROXY,
+    enabledAgentRegions: e.AGENT_REGIONS_ENABLED
+      ? new Set(e.AGENT_REGIONS_ENABLED.split(',').map((s) => s.trim()).filter(Boolean))
+      : null,
+  };
+}
+
+/** Env var names the control plane reads: charts are checked against this list. */
+export const CONTROL_PLANE_ENV_VARS = Object.keys(EnvSchema.shape);

@@ -1,0 +1,136 @@
+/**
+ * The wire contract between control plane and region agents. Every payload carries
+ * `version`; receivers parse before acting. Bump the version for incompatible changes.
+ */
+import { z } from 'zod';
+
+export const MESSAGE_VERSION = 1 as const;
+
+export const OperationKindSchema = z.enum([
+  'provision',
+  'change_plan',
+  'deprovision',
+  'rotate_credentials',
+  'revoke_credentials',
+]);
+export type OperationKind = z.infer<typeof OperationKindSchema>;
+
+export const EngineSchema = z.enum(['redis']);
+export type Engine = z.infer<typeof EngineSchema>;
+
+/** Engine sizing from the catalog plan; engines read what they understand. */
+export const SizeSchema = z.object({
+  memoryMb: z.number().int().positive(),
+  cpuMillis: z.number().int().positive(),
+  storageGb: z.number().int().positive().optional(),
+  maxConnections: z.number().int().positive().optional(),
+});
+export type Size = z.infer<typeof SizeSchema>;
+
+export const JobResourceSchema = z.object({
+  uuid: z.uuid(),
+  name: z.string(),
+  plan: z.string(),
+  engine: EngineSchema,
+  size: SizeSchema,
+  herokuRegion: z.string(),
+  agentRegion: z.string(),
+  privateSpace: z.boolean(),
+});
+export type JobResource = z.infer<typeof JobResourceSchema>;
+
+export const JobSchema = z.object({
+  version: z.literal(MESSAGE_VERSION),
+  operationId: z.uuid(),
+  kind: OperationKindSchema,
+  generation: z.number().int().positive(),
+  resource: JobResourceSchema,
+  /** Config var prefix from the manifest, e.g. `MYADDON` → `MYADDON_URL`. */
+  configVarsPrefix: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+  /** Kind-specific parameters (e.g. `{ revokeUser }` for revoke_credentials). */
+  params: z.record(z.string(), z.unknown()).default({}),
+  deadline: z.iso.datetime({ offset: true }),
+  traceId: z.string(),
+});
+export type Job = z.infer<typeof JobSchema>;
+
+export const ResultStatusSchema = z.enum(['succeeded', 'failed', 'progress']);
+export type ResultStatus = z.infer<typeof ResultStatusSchema>;
+
+export const ResultErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+export type ResultError = z.infer<typeof ResultErrorSchema>;
+
+export const ResultSchema = z.object({
+  version: z.literal(MESSAGE_VERSION),
+  operationId: z.uuid(),
+  uuid: z.uuid(),
+  kind: OperationKindSchema,
+  generation: z.number().int().positive(),
+  agentRegion: z.string(),
+  agentId: z.string(),
+  status: ResultStatusSchema,
+  /** Human-readable step for progress results ("issuing certificate"). */
+  step: z.string().optional(),
+  config: z.record(z.string(), z.string()).optional(),
+  endpoint: z.object({ host: z.string(), port: z.number().int() }).optional(),
+  certificate: z
+    .object({ notAfter: z.iso.datetime({ offset: true }), fingerprint: z.string() })
+    .optional(),
+  error: ResultErrorSchema.optional(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type Result = z.infer<typeof ResultSchema>;
+
+export const HeartbeatSchema = z.object({
+  version: z.literal(MESSAGE_VERSION),
+  agentRegion: z.string(),
+  agentId: z.string(),
+  driver: z.string(),
+  inFlight: z.number().int().nonnegative(),
+  startedAt: z.iso.datetime({ offset: true }),
+  at: z.iso.datetime({ offset: true }),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+export const InventorySchema = z.object({
+  version: z.literal(MESSAGE_VERSION),
+  agentRegion: z.string(),
+  agentId: z.string(),
+  instances: z.array(
+    z.object({
+      uuid: z.uuid(),
+      generation: z.number().int().nonnegative(),
+      plan: z.string(),
+      ready: z.boolean(),
+    }),
+  ),
+  at: z.iso.datetime({ offset: true }),
+});
+export type Inventory = z.infer<typeof InventorySchema>;
+
+/** Decode a NATS payload into a schema; throws a MessageError naming the problem. */
+export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(data));
+  } catch (cause) {
+    throw new MessageError('payload is not JSON', { cause });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new MessageError(`payload rejected: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+export function encodeMessage<T>(value: T): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+export class MessageError extends Error {
+  override name = 'MessageError';
+}
