@@ -1,0 +1,124 @@
+/** The region agent's one `loadConfig(env)`: every setting it reads, validated at start. */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { z } from 'zod';
+import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
+
+const REGION = /^[a-z0-9][a-z0-9-]*$/;
+
+const regionList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z
+      .array(z.string().regex(REGION, 'region must be lowercase letters, digits and dashes'))
+      .min(1, 'at least one region is required'),
+  );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const base = z.object({
+  AGENT_REGION: regionList,
+  AGENT_ID: optionalString,
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  NATS_CREDS_FILE: optionalString,
+  NATS_USER: optionalString,
+  NATS_PASSWORD: optionalString,
+  AGENT_DRIVER: z.enum(['kubernetes', 'local']).default('local'),
+  AGENT_DATA_DIR: optionalString,
+  AGENT_CONCURRENCY: envInt(8, 1, 256),
+  AGENT_MAX_DELIVER: envInt(5, 1, 100),
+  AGENT_HOSTNAME: optionalString,
+  TLS_ISSUER: z.enum(['private-ca', 'cert-manager']).default('private-ca'),
+  KUBE_NAMESPACE: z.string().min(1).default('addon-instances'),
+  KUBECONFIG: optionalString,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HEARTBEAT_MS: envInt(10_000, 100, 600_000),
+  INVENTORY_MS: envInt(60_000, 1_000, 3_600_000),
+});
+
+/** Every env var the agent reads; the Helm chart test compares its env list against it. */
+export const AGENT_ENV_VARS: readonly string[] = Object.keys(base.shape);
+
+// Cross-field rules go through superRefine so parseEnv lists them with the field errors.
+const schema = base.superRefine((e, ctx) => {
+  for (const message of checkCombinations(e)) ctx.addIssue({ code: 'custom', message });
+});
+
+export interface NatsAuth {
+  credsFile?: string;
+  user?: string;
+  password?: string;
+}
+
+export interface AgentConfig {
+  regions: string[];
+  agentId: string;
+  natsUrl: string;
+  natsAuth: NatsAuth;
+  driver: 'kubernetes' | 'local';
+  dataDir: string;
+  concurrency: number;
+  maxDeliver: number;
+  hostname: string;
+  tlsIssuer: 'private-ca' | 'cert-manager';
+  kubeNamespace: string;
+  kubeconfig?: string;
+  logLevel: string;
+  heartbeatMs: number;
+  inventoryMs: number;
+}
+
+function checkCombinations(e: z.infer<typeof base>): string[] {
+  const problems: string[] = [];
+  if ((e.NATS_USER === undefined) !== (e.NATS_PASSWORD === undefined)) {
+    problems.push('NATS_USER and NATS_PASSWORD must be set together');
+  }
+  if (e.NATS_CREDS_FILE && e.NATS_USER) {
+    problems.push('set either NATS_CREDS_FILE or NATS_USER/NATS_PASSWORD, not both');
+  }
+  if (e.AGENT_DRIVER === 'local' && e.TLS_ISSUER === 'cert-manager') {
+    problems.push('TLS_ISSUER=cert-manager needs AGENT_DRIVER=kubernetes');
+  }
+  if (e.AGENT_DRIVER === 'kubernetes' && e.AGENT_REGION.length > 1) {
+    problems.push('AGENT_DRIVER=kubernetes serves exactly one AGENT_REGION');
+  }
+  if (e.AGENT_DRIVER === 'kubernetes' && !e.AGENT_HOSTNAME) {
+    problems.push('AGENT_HOSTNAME is required with AGENT_DRIVER=kubernetes');
+  }
+  return problems;
+}
+
+export function loadConfig(env: Env): AgentConfig {
+  const e = parseEnv(schema, env, 'region-agent');
+  const natsAuth: NatsAuth = {};
+  if (e.NATS_CREDS_FILE) natsAuth.credsFile = e.NATS_CREDS_FILE;
+  if (e.NATS_USER) natsAuth.user = e.NATS_USER;
+  if (e.NATS_PASSWORD) natsAuth.password = e.NATS_PASSWORD;
+  return {
+    regions: e.AGENT_REGION,
+    agentId: e.AGENT_ID ?? `${hostname()}-${process.pid}`,
+    natsUrl: e.NATS_URL,
+    natsAuth,
+    driver: e.AGENT_DRIVER,
+    dataDir: e.AGENT_DATA_DIR ?? join(tmpdir(), 'region-agent'),
+    concurrency: e.AGENT_CONCURRENCY,
+    maxDeliver: e.AGENT_MAX_DELIVER,
+    hostname: e.AGENT_HOSTNAME ?? 'localhost',
+    tlsIssuer: e.TLS_ISSUER,
+    kubeNamespace: e.KUBE_NAMESPACE,
+    ...(e.KUBECONFIG ? { kubeconfig: e.KUBECONFIG } : {}),
+    logLevel: e.LOG_LEVEL,
+    heartbeatMs: e.HEARTBEAT_MS,
+    inventoryMs: e.INVENTORY_MS,
+  };
+}
