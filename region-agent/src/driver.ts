@@ -1,0 +1,56 @@
+/** What the agent loop needs from a driver (`local` processes or `kubernetes` objects). */
+import type { Job } from '../../shared/src/messages.js';
+import { DomainError } from '../../shared/src/errors.js';
+
+export interface InstanceOutcome {
+  config: Record<string, string>;
+  endpoint: { host: string; port: number };
+  certificate?: { notAfter: string; fingerprint: string };
+}
+
+export interface InstanceSummary {
+  uuid: string;
+  generation: number;
+  plan: string;
+  ready: boolean;
+}
+
+/** Reports a human-readable step ("issuing certificate") while a job runs. */
+export type Progress = (step: string) => Promise<void>;
+
+export interface Driver {
+  readonly name: string;
+  /** Called once at start: re-adopt running instances, restart the ones that died. */
+  adopt(): Promise<void>;
+  provision(job: Job, progress: Progress): Promise<InstanceOutcome>;
+  changePlan(job: Job, progress: Progress): Promise<InstanceOutcome>;
+  /** Undefined outcome: the instance is gone (or never existed). */
+  deprovision(job: Job, progress: Progress): Promise<void>;
+  rotateCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
+  revokeCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
+  inventory(): Promise<InstanceSummary[]>;
+}
+
+/** A failure that retrying cannot fix: reported as failed at once, retryable false. */
+export class PermanentError extends DomainError {}
+
+/** Runs the driver method for a job's kind. */
+export async function applyJob(
+  driver: Driver,
+  job: Job,
+  progress: Progress,
+): Promise<InstanceOutcome | undefined> {
+  switch (job.kind) {
+    case 'provision':
+      return driver.provision(job, progress);
+    case 'change_plan':
+      return driver.changePlan(job, progress);
+    case 'deprovision':
+      await driver.deprovision(job, progress);
+      return undefined;
+    case 'rotate_credentials':
+      return driver.rotateCredentials(job, progress);
+    case 'revoke_credentials':
+      return driver.revokeCredentials(job, progress);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The `local` driver: each instance is a TLS-only redis-server process on loopback with its
+ * state under `<dataDir>/instances/<uuid>`. Every method is idempotent; the agent guarantees
+ * one operation per uuid at a time.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Job } from '../../../shared/src/messages.js';
+import type { Logger } from '../../../shared/src/logger.js';
+import { PermanentError, type Driver, type InstanceOutcome, type InstanceSummary, type Progress } from '../driver.js';
+import {
+  instancePaths,
+  listInstanceIds,
+  readState,
+  renderAcl,
+  renderConf,
+  writePrivate,
+  writeState,
+  type InstancePaths,
+  type InstanceState,
+} from '../engines/redis/local-files.js';
+import { freeLoopbackPort, isPortOpen, isRedisAlive, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
+import { withResp, type RespTarget } from '../engines/redis/resp-client.js';
+import type { TlsIssuer } from '../tls/private-ca.js';
+
+export interface LocalDriverDeps {
+  dataDir: string;
+  hostname: string;
+  issuer: TlsIssuer;
+  redisBin: string;
+  log: Logger;
+  readyTimeoutMs?: number;
+}
+
+const newPassword = (): string => randomBytes(24).toString('base64url');
+const userFor = (generation: number): string => `u${generation}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function createLocalDriver(deps: LocalDriverDeps): Driver {
+  const root = join(deps.dataDir, 'instances');
+  const log = deps.log.child({ driver: 'local' });
+
+  async function target(paths: InstancePaths, state: InstanceState): Promise<RespTarget> {
+    const ca = await deps.issuer.caPem();
+    return { host: '127.0.0.1', port: state.port, servername: deps.hostname, ca };
+  }
+
+  function auth(state: InstanceState): { user: string; password: string } {
+    return { user: state.currentUser, password: state.users[state.currentUser] ?? '' };
+  }
+
+  /** Honest readiness: verified TLS handshake, AUTH, PING. */
+  async function probe(paths: InstancePaths, state: InstanceState): Promise<boolean> {
+    try {
+      const reply = await withResp(await target(paths, state), auth(state), (c) => c.command('PING'));
+      return reply === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async function waitReady(paths: InstancePaths, state: InstanceState): Promise<void> {
+    const deadline = Date.now() + (deps.readyTimeoutMs ?? 20_000);
+    while (!(await probe(paths, state))) {
+      if (!isRedisAlive(state.pid)) throw new Error('redis-server exited before becoming ready');
+      if (Date.now() > deadline) throw new Error('redis-server did not become ready in time');
+      await sleep(50);
+    }
+  }
+
+  async function ensureCertificate(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
+    if (existsSync(paths.cert) && existsSync(paths.key) && state.certificate) return;
+    await progress('issuing certificate');
+    const names = [...new Set([deps.hostname, 'localhost', '127.0.0.1'])];
+    const issued = await deps.issuer.issue(state.uuid, names);
+    await writePrivate(paths.key, issued.keyPem);
+    await writeFile(paths.cert, issued.certPem);
+    await writeFile(paths.ca, issued.caPem);
+    state.certificate = { notAfter: issued.notAfter, fingerprint: issued.fingerprint };
+    await writeState(paths, state);
+  }
+
+  /** Writes config from state and starts the process unless it already runs. */
+  async function ensureRunning(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
+    await ensureCertificate(paths, state, progress);
+    await writePrivate(paths.acl, renderAcl(state));
+    await writePrivate(paths.conf, renderConf(state, paths));
+    if (!isRedisAlive(state.pid)) {
+      await progress('starting instance');
+      state.pid = spawnRedis(deps.redisBin, paths.conf);
+      await writeState(paths, state);
+      log.info({ resourceId: state.uuid, port: state.port, pid: state.pid }, 'instance process started');
+    }
+    await progress('waiting for TLS readiness');
+    await waitReady(paths, state);
+  }
+
+  async function outcome(state: InstanceState): Promise<InstanceOutcome> {
+    const password = encodeURIComponent(state.users[state.currentUser] ?? '');
+    const prefix = state.prefix;
+    return {
+      config: {
+        [`${prefix}_URL`]: `rediss://${state.currentUser}:${password}@${deps.hostname}:${state.port}`,
+        [`${prefix}_TLS_CA`]: await deps.issuer.caPem(),
+      },
+      endpoint: { host: deps.hostname, port: state.port },
+      ...(state.certificate ? { certificate: state.certificate } : {}),
+    };
+  }
+
+  async function existing(job: Job): Promise<{ paths: InstancePaths; state: InstanceState }> {
+    const paths = instancePaths(root, job.resource.uuid);
+    const state = await readState(paths);
+    if (!state) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
+    return { paths, state };
+  }
+
+  return {
+    name: 'local',
+
+    async adopt(): Promise<void> {
+      for (const uuid of await listInstanceIds(root)) {
+        const paths = instancePaths(root, uuid);
+        try {
+          const state = await readState(paths);
+          if (!state) continue;
+          const alive = isRedisAlive(state.pid);
+          await ensureRunning(paths, state, async () => {});
+          log.info({ resourceId: uuid, adopted: alive }, 'instance recovered');
+        } catch (err) {
+          log.error({ resourceId: uuid, err }, 'instance recovery failed');
+        }
+      }
+    },
+
+    async provision(job: Job, progress: Progress): Promise<InstanceOutcome> {
+      const paths = instancePaths(root, job.resource.uuid);
+      let state = await readState(paths);
+      if (!state) {
+        await progress('allocating instance');
+        const user = userFor(job.generation);
+        state = {
+          uuid: job.resource.uuid,
+          plan: job.resource.plan,
+          generation: job.generation,
+          memoryMb: job.resource.size.memoryMb,
+          port: await freeLoopbackPort(),
+          prefix: job.configVarsPrefix,
+          users: { [user]: newPassword() },
+          currentUser: user,
+        };
+        await writeState(paths, state);
+      }
+      await ensureRunning(paths, state, progress);
+      return outcome(state);
+    },
+
+    async changePlan(job: Job, progress: Progress): Promise<InstanceOutcome> {
+      const { paths, state } = await existing(job);
+      await ensureRunning(paths, state, progress);
+      await progress('resizing instance');
+      const memory = `${job.resource.size.memoryMb}mb`;
+      await withResp(await target(paths, state), auth(state), (c) => c.command('CONFIG', 'SET', 'maxmemory', memory));
+      state.plan = job.resource.plan;
+      state.memoryMb = job.resource.size.memoryMb;
+      state.generation = Math.max(state.generation, job.generation);
+      await writeState(paths, state);
+      await writePrivate(paths.conf, renderConf(state, paths));
+      return outcome(state);
+    },
+
+    async deprovision(job: Job, progress: Progress): Promise<void> {
+      const paths = instancePaths(root, job.resource.uuid);
+      const state = await readState(paths);
+      if (state) {
+        await progress('stopping instance');
+        await stopRedis(state.pid);
+        for (let i = 0; i < 100 && (await isPortOpen(state.port)); i++) await sleep(50);
+      }
+      await rm(paths.dir, { recursive: true, force: true });
+    },
+
+    async rotateCredentials(job: Job, progress: Progress): Promise<InstanceOutcome> {
+      const { paths, state } = await existing(job);
+      await ensureRunning(paths, state, progress);
+      const user = userFor(job.generation);
+      if (!state.users[user]) {
+        await progress('adding credentials');
+        const password = newPassword();
+        await withResp(await target(paths, state), auth(state), async (c) => {
+          await c.command('ACL', 'SETUSER', user, 'on', 'resetpass', `>${password}`, '~*', '&*', '+@all');
+          await c.command('ACL', 'SAVE');
+        });
+        state.users[user] = password;
+      }
+      state.currentUser = user;
+      state.generation = Math.max(state.generation, job.generation);
+      await writeState(paths, state);
+      return outcome(state);
+    },
+
+    async revokeCredentials(job: Job, progress: Progress): Promise<InstanceOutcome> {
+      const { paths, state } = await existing(job);
+      const revoke = job.params.revokeUser;
+      if (typeof revoke !== 'string' || revoke === '') {
+        throw new PermanentError('invalid_params', 'revoke_credentials needs params.revokeUser');
+      }
+      if (revoke === state.currentUser) {
+        throw new PermanentError('revoke_current_user', 'cannot revoke the credentials currently in use');
+      }
+      await ensureRunning(paths, state, progress);
+      if (state.users[revoke]) {
+        await progress('revoking credentials');
+        await withResp(await target(paths, state), auth(state), async (c) => {
+          await c.command('ACL', 'DELUSER', revoke);
+          await c.command('ACL', 'SAVE');
+        });
+        delete state.users[revoke];
+      }
+      state.generation = Math.max(state.generation, job.generation);
+      await writeState(paths, state);
+      return outcome(state);
+    },
+
+    async inventory(): Promise<InstanceSummary[]> {
+      const summaries: InstanceSummary[] = [];
+      for (const uuid of await listInstanceIds(root)) {
+        const paths = instancePaths(root, uuid);
+        const state = await readState(paths);
+        if (!state) continue;
+        const ready = isRedisAlive(state.pid) && (await probe(paths, state));
+        summaries.push({ uuid, generation: state.generation, plan: state.plan, ready });
+      }
+      return summaries;
+    },
+  };
+}

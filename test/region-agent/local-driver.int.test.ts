@@ -1,0 +1,105 @@
+/** The local driver against real redis-server processes, without NATS. */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { requireBinary } from '../../deploy/local/binaries.js';
+import { createLogger } from '../../shared/src/logger.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
+import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
+import { withResp } from '../../region-agent/src/engines/redis/resp-client.js';
+import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'ra-local-driver-'));
+const log = createLogger({ name: 'test', level: 'silent' });
+
+function driver(): ReturnType<typeof createLocalDriver> {
+  const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' });
+  return createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
+}
+
+async function connect(url: string, ca: string): Promise<Redis> {
+  const client = new Redis(url, { tls: { ca, servername: 'localhost' }, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await client.connect();
+  return client;
+}
+
+afterAll(() => {
+  killRecorded(dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('local redis driver', () => {
+  const uuid = randomUUID();
+  const progress = async (): Promise<void> => {};
+
+  it('provisions a TLS-only redis reachable with verified TLS, idempotently', async () => {
+    const d = driver();
+    const first = await d.provision(makeJob('provision', uuid), progress);
+    const url = first.config.MYREDIS_URL ?? '';
+    const ca = first.config.MYREDIS_TLS_CA ?? '';
+    expect(url).toMatch(/^rediss:\/\/u1:[^@]+@localhost:\d+$/);
+    const client = await connect(url, ca);
+    await client.set('k', 'v');
+    expect(await client.get('k')).toBe('v');
+    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(32 * 1024 * 1024)]);
+    client.disconnect();
+
+    const again = await d.provision(makeJob('provision', uuid), progress);
+    expect(again.config).toEqual(first.config);
+    expect(recordedPids(dataDir)).toHaveLength(1);
+  });
+
+  it('rejects a client that does not trust the CA', async () => {
+    const d = driver();
+    const { config } = await d.provision(makeJob('provision', uuid), progress);
+    const bad = new Redis(config.MYREDIS_URL ?? '', { tls: {}, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    await expect(bad.connect()).rejects.toThrow();
+    bad.disconnect();
+  });
+
+  it('re-adopts the running process after an agent restart', async () => {
+    const [pid] = recordedPids(dataDir);
+    await driver().adopt();
+    expect(recordedPids(dataDir)).toEqual([pid]);
+    const inventory = await driver().inventory();
+    expect(inventory).toEqual([{ uuid, generation: 1, plan: 'mini', ready: true }]);
+  });
+
+  it('changes maxmemory live and keeps the data', async () => {
+    const d = driver();
+    const out = await d.changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 64, plan: 'big' }), progress);
+    const client = await connect(out.config.MYREDIS_URL ?? '', out.config.MYREDIS_TLS_CA ?? '');
+    expect(await client.get('k')).toBe('v');
+    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+    client.disconnect();
+  });
+
+  it('rotates and revokes credentials', async () => {
+    const d = driver();
+    const before = await d.provision(makeJob('provision', uuid), progress);
+    const rotated = await d.rotateCredentials(makeJob('rotate_credentials', uuid, { generation: 3 }), progress);
+    expect(rotated.config.MYREDIS_URL).toMatch(/^rediss:\/\/u3:/);
+    const fresh = await connect(rotated.config.MYREDIS_URL ?? '', rotated.config.MYREDIS_TLS_CA ?? '');
+    expect(await fresh.get('k')).toBe('v');
+    fresh.disconnect();
+    await d.revokeCredentials(makeJob('revoke_credentials', uuid, { generation: 4, params: { revokeUser: 'u1' } }), progress);
+    const url = new URL(before.config.MYREDIS_URL ?? '');
+    const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost', ca: before.config.MYREDIS_TLS_CA ?? '' };
+    const creds = { user: 'u1', password: decodeURIComponent(url.password) };
+    await expect(withResp(target, creds, (c) => c.command('PING'))).rejects.toThrow(/WRONGPASS/);
+  });
+
+  it('deprovisions: no process, port closed, state gone', async () => {
+    const d = driver();
+    const [pid] = recordedPids(dataDir);
+    const { endpoint } = await d.provision(makeJob('provision', uuid), progress);
+    await d.deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
+    expect(processExists(pid ?? 0)).toBe(false);
+    expect(await isPortOpen(endpoint.port)).toBe(false);
+    expect(await d.inventory()).toEqual([]);
+    await d.deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
+  });
+});
