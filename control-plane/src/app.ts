@@ -1,0 +1,67 @@
+/** createApp(deps): the Koa application, no sockets opened here. */
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import Router from '@koa/router';
+import bodyParser from 'koa-bodyparser';
+import type { Logger } from '../../shared/src/logger.js';
+import { errorMiddleware } from './http/errors.js';
+import { herokuRoutes } from './http/heroku-routes.js';
+import type { Service } from './ops/service.js';
+
+export interface AppDeps {
+  service: Service;
+  log: Logger;
+  addon: { id: string; password: string };
+  maxBodyBytes: number;
+  /** Readiness: DB and NATS reachable and not shutting down. */
+  ready: () => Promise<boolean>;
+  trustProxy?: boolean;
+  extraRouters?: Router[];
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.trustProxy ?? false });
+  app.use(async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = /^[A-Za-z0-9._-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    await next();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
+      deps.log.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  });
+  app.use(errorMiddleware);
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      extendTypes: { json: ['application/vnd.heroku-addons+json'] },
+      jsonLimit: `${deps.maxBodyBytes}b`,
+      strict: true,
+      onerror: (err: Error & { status?: number }) => {
+        throw Object.assign(err, { status: err.status ?? 400, expose: true });
+      },
+    }),
+  );
+  const health = new Router();
+  health.get('/livez', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  health.get('/readyz', async (ctx) => {
+    const ok = await deps.ready().catch(() => false);
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ready' : 'not ready' };
+  });
+  app.use(health.routes());
+  const heroku = herokuRoutes(deps.service, deps.addon);
+  app.use(heroku.routes()).use(heroku.allowedMethods());
+  for (const r of deps.extraRouters ?? []) app.use(r.routes()).use(r.allowedMethods());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = { message: 'Not found', code: 'not_found' };
+  });
+  app.on('error', (err: unknown) => deps.log.error({ err }, 'unhandled request error'));
+  return app;
+}

@@ -1,0 +1,116 @@
+/** SQL for operations: the outbox. */
+import type { OperationKind } from '../../../shared/src/messages.js';
+import type { Queryable } from './pool.js';
+
+export type OperationState = 'pending' | 'dispatched' | 'succeeded' | 'failed';
+
+export interface OperationRow {
+  id: string;
+  resource_uuid: string;
+  kind: OperationKind;
+  generation: number;
+  state: OperationState;
+  plan: string;
+  params: Record<string, unknown>;
+  attempts: number;
+  dispatched_at: Date | null;
+  deadline: Date | null;
+  last_error: { code: string; message: string } | null;
+  progress: string | null;
+  completed_at: Date | null;
+  created_at: Date;
+}
+
+export const OUTBOX_CHANNEL = 'outbox';
+export const OPERATION_DONE_CHANNEL = 'operation_done';
+
+export async function insertOperation(
+  db: Queryable,
+  op: { id: string; uuid: string; kind: OperationKind; generation: number; plan: string; params?: Record<string, unknown> },
+): Promise<void> {
+  await db.query(
+    `insert into operations (id, resource_uuid, kind, generation, state, plan, params) values ($1, $2, $3, $4, 'pending', $5, $6)`,
+    [op.id, op.uuid, op.kind, op.generation, op.plan, JSON.stringify(op.params ?? {})],
+  );
+  await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, op.id]);
+}
+
+export async function getOperation(db: Queryable, id: string): Promise<OperationRow | undefined> {
+  return (await db.query<OperationRow>('select * from operations where id = $1', [id])).rows[0];
+}
+
+export async function latestOperation(db: Queryable, uuid: string, kind?: OperationKind): Promise<OperationRow | undefined> {
+  const res = await db.query<OperationRow>(
+    `select * from operations where resource_uuid = $1 and ($2::text is null or kind = $2) order by generation desc limit 1`,
+    [uuid, kind ?? null],
+  );
+  return res.rows[0];
+}
+
+export async function openOperations(db: Queryable, uuid: string): Promise<OperationRow[]> {
+  const res = await db.query<OperationRow>(
+    `select * from operations where resource_uuid = $1 and state in ('pending', 'dispatched') order by generation`,
+    [uuid],
+  );
+  return res.rows;
+}
+
+export async function listOperations(db: Queryable, uuid: string): Promise<OperationRow[]> {
+  return (await db.query<OperationRow>('select * from operations where resource_uuid = $1 order by generation', [uuid])).rows;
+}
+
+/**
+ * Lock a batch of operations ready to (re)dispatch: pending ones whose predecessors on the
+ * same resource are finished (operations queue behind each other), and dispatched ones whose
+ * deadline passed. SKIP LOCKED keeps replicas from dispatching the same row twice.
+ */
+export async function claimDispatchable(db: Queryable, limit: number): Promise<OperationRow[]> {
+  const res = await db.query<OperationRow>(
+    `select o.* from operations o
+      where ((o.state = 'pending') or (o.state = 'dispatched' and o.deadline < now()))
+        and not exists (select 1 from operations p where p.resource_uuid = o.resource_uuid
+                          and p.generation < o.generation and p.state in ('pending', 'dispatched'))
+      order by o.created_at
+      limit $1
+      for update of o skip locked`,
+    [limit],
+  );
+  return res.rows;
+}
+
+export async function markDispatched(db: Queryable, ids: string[], timeoutMs: number): Promise<void> {
+  await db.query(
+    `update operations set state = 'dispatched', attempts = attempts + 1, dispatched_at = now(),
+       deadline = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = any($1::uuid[])`,
+    [ids, timeoutMs],
+  );
+}
+
+export async function failOperation(db: Queryable, id: string, error: { code: string; message: string }): Promise<void> {
+  await db.query(
+    `update operations set state = 'failed', last_error = $2, completed_at = now(), updated_at = now()
+      where id = $1 and state in ('pending', 'dispatched')`,
+    [id, JSON.stringify(error)],
+  );
+  await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
+}
+
+/** Finish an operation from an agent result; false when it was already finished. */
+export async function completeOperation(
+  db: Queryable,
+  id: string,
+  state: 'succeeded' | 'failed',
+  error: { code: string; message: string } | null,
+): Promise<boolean> {
+  const res = await db.query(
+    `update operations set state = $2, last_error = $3, completed_at = now(), updated_at = now()
+      where id = $1 and state in ('pending', 'dispatched')`,
+    [id, state, error ? JSON.stringify(error) : null],
+  );
+  await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
+  return res.rowCount === 1;
+}
+
+export async function recordProgress(db: Queryable, id: string, step: string): Promise<void> {
+  await db.query(`update operations set progress = $2, updated_at = now() where id = $1 and state = 'dispatched'`, [id, step]);
+}

@@ -1,0 +1,94 @@
+/** SQL for the resources table. */
+import type { Queryable } from './pool.js';
+
+export type ResourceState = 'provisioning' | 'provisioned' | 'deprovisioning' | 'deprovisioned' | 'failed';
+
+export interface ResourceRow {
+  uuid: string;
+  name: string;
+  plan: string;
+  region_value: string;
+  heroku_region: string;
+  private_space: boolean | null;
+  agent_region: string;
+  state: ResourceState;
+  generation: number;
+  applied_generation: number;
+  config_enc: string | null;
+  endpoint: { host: string; port: number } | null;
+  certificate: { notAfter: string; fingerprint: string } | null;
+  callback_url: string | null;
+  oauth_grant_enc: string | null;
+  created_at: Date;
+  updated_at: Date;
+  deprovisioned_at: Date | null;
+}
+
+export interface NewResource {
+  uuid: string;
+  name: string;
+  plan: string;
+  regionValue: string;
+  herokuRegion: string;
+  privateSpace: boolean | null;
+  agentRegion: string;
+  callbackUrl: string | null;
+  logInputUrlEnc: string | null;
+  options: Record<string, string>;
+  oauthGrantEnc: string | null;
+  oauthGrantExpiresAt: string | null;
+}
+
+/** Insert unless the uuid exists; returns true when this call created it. */
+export async function insertResource(db: Queryable, r: NewResource): Promise<boolean> {
+  const res = await db.query(
+    `insert into resources (uuid, name, plan, region_value, heroku_region, private_space, agent_region, state,
+       generation, callback_url, log_input_url_enc, options, oauth_grant_enc, oauth_grant_expires_at)
+     values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
+     on conflict (uuid) do nothing`,
+    [r.uuid, r.name, r.plan, r.regionValue, r.herokuRegion, r.privateSpace, r.agentRegion, r.callbackUrl,
+      r.logInputUrlEnc, JSON.stringify(r.options), r.oauthGrantEnc, r.oauthGrantExpiresAt],
+  );
+  return res.rowCount === 1;
+}
+
+export async function getResource(db: Queryable, uuid: string, forUpdate = false): Promise<ResourceRow | undefined> {
+  const res = await db.query<ResourceRow>(`select * from resources where uuid = $1${forUpdate ? ' for update' : ''}`, [uuid]);
+  return res.rows[0];
+}
+
+/** Reserve the next generation for a new operation on a locked resource. */
+export async function bumpGeneration(db: Queryable, uuid: string, fields: { state?: ResourceState; plan?: string } = {}): Promise<number> {
+  const res = await db.query<{ generation: number }>(
+    `update resources set generation = generation + 1, state = coalesce($2, state), plan = coalesce($3, plan),
+       updated_at = now() where uuid = $1 returning generation`,
+    [uuid, fields.state ?? null, fields.plan ?? null],
+  );
+  return res.rows[0]!.generation;
+}
+
+export interface AppliedResult {
+  uuid: string;
+  generation: number;
+  state: ResourceState;
+  configEnc?: string | null;
+  endpoint?: unknown;
+  certificate?: unknown;
+  deprovisioned?: boolean;
+}
+
+/** Apply an agent result unless a newer generation was already applied. */
+export async function applyResult(db: Queryable, a: AppliedResult): Promise<boolean> {
+  const res = await db.query(
+    `update resources set applied_generation = $2,
+       state = case when generation <= $2 or $3 = 'failed' then $3 else state end,
+       config_enc = coalesce($4, config_enc),
+       endpoint = coalesce($5, endpoint), certificate = coalesce($6, certificate),
+       deprovisioned_at = case when $7 then now() else deprovisioned_at end,
+       updated_at = now()
+     where uuid = $1 and applied_generation < $2`,
+    [a.uuid, a.generation, a.state, a.configEnc ?? null, a.endpoint ? JSON.stringify(a.endpoint) : null,
+      a.certificate ? JSON.stringify(a.certificate) : null, a.deprovisioned ?? false],
+  );
+  return res.rowCount === 1;
+}

@@ -1,0 +1,46 @@
+/** Grant-code exchange with Heroku's identity service (id.heroku.com). */
+import { UnavailableError } from '../../../shared/src/errors.js';
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string | null;
+  expiresAt: Date;
+}
+
+export interface OAuthSettings {
+  idUrl: string;
+  clientSecret: string;
+  timeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+/**
+ * POST /oauth/token. Heroku's example sends the parameters in the query string; we send
+ * them as a form body (the usual OAuth form) and in the query, which covers both readings
+ * of the contract (UNCONFIRMED item 7 in heroku-partner-api.md).
+ */
+export async function exchangeToken(settings: OAuthSettings, params: Record<string, string>): Promise<Tokens> {
+  const form = new URLSearchParams({ ...params, client_secret: settings.clientSecret });
+  const doFetch = settings.fetch ?? fetch;
+  let res: Response;
+  try {
+    res = await doFetch(`${settings.idUrl}/oauth/token?${form.toString()}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: form.toString(),
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+  } catch (cause) {
+    throw new UnavailableError('heroku_unreachable', 'Heroku could not be reached to confirm where this app runs. Please try again.', { cause });
+  }
+  if (!res.ok) {
+    throw new UnavailableError('oauth_failed', `Heroku refused the authorization (HTTP ${res.status}). Please try again.`);
+  }
+  const body = (await res.json()) as { access_token?: string; refresh_token?: string; expires_in?: number };
+  if (!body.access_token) throw new UnavailableError('oauth_failed', 'Heroku returned no access token. Please try again.');
+  return {
+    accessToken: body.access_token,
+    refreshToken: body.refresh_token ?? null,
+    expiresAt: new Date(Date.now() + (body.expires_in ?? 28_800) * 1000),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * createControlPlane(config, log): builds every part (pool, NATS, dispatcher, result
+ * consumer, waiter, app) and returns start/stop. main.ts and the tests both use it.
+ */
+import type { Server } from 'node:http';
+import { connect, type NatsConnection } from 'nats';
+import type { Logger } from '../../shared/src/logger.js';
+import { createApp } from './app.js';
+import { loadCatalog } from './catalog/load.js';
+import type { Catalog } from './catalog/schema.js';
+import type { ControlPlaneConfig } from './config.js';
+import { createSealer } from './crypto.js';
+import { migrate } from './db/migrate.js';
+import { createPool, type Pool } from './db/pool.js';
+import { createSpaceLookup } from './heroku/space-lookup.js';
+import type { Tokens } from './heroku/oauth.js';
+import { ensureStreams } from './messaging/streams.js';
+import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
+import { createResultConsumer, type ResultConsumer } from './ops/results.js';
+import { createService } from './ops/service.js';
+import { createOperationWaiter, type OperationWaiter } from './ops/waiter.js';
+
+export interface ControlPlane {
+  pool: Pool;
+  nc: NatsConnection;
+  catalog: Catalog;
+  dispatcher: Dispatcher;
+  /** Listening address once started. */
+  url(): string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  /** Test hooks for crash simulation. */
+  afterPublish?: DispatcherDeps['afterPublish'];
+  fetch?: typeof fetch;
+}
+
+export async function createControlPlane(config: ControlPlaneConfig, log: Logger, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const catalog = loadCatalog(config.catalogPath);
+  const pool = createPool(config.databaseUrl, config.databasePoolMax, log);
+  const applied = await migrate(pool);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+  const nc = await connect({
+    servers: config.nats.url,
+    user: config.nats.user,
+    pass: config.nats.password,
+    name: 'control-plane',
+    maxReconnectAttempts: -1,
+  });
+  const jsm = await nc.jetstreamManager();
+  await ensureStreams(jsm);
+  const js = nc.jetstream();
+  const sealer = createSealer(config.encryption);
+  const waiter: OperationWaiter = await createOperationWaiter(pool, config.databaseUrl, log);
+  const pendingTokens = new Map<string, Tokens>();
+  const service = createService({
+    pool,
+    catalog,
+    sealer,
+    waiter,
+    log,
+    privateSpaceLookup: createSpaceLookup({
+      policy: config.privateSpaceLookup,
+      apiUrl: config.herokuApiUrl,
+      oauth: { idUrl: config.herokuIdUrl, clientSecret: config.oauthClientSecret, timeoutMs: config.privateSpaceLookupTimeoutMs, fetch: options.fetch },
+      saveTokens: (uuid, tokens) => pendingTokens.set(uuid, tokens),
+      fetch: options.fetch,
+    }),
+    takeTokens: (uuid) => {
+      const t = pendingTokens.get(uuid);
+      pendingTokens.delete(uuid);
+      return t;
+    },
+    keyId: config.encryption.keyId,
+    syncBudgetOverrideMs: config.syncBudgetOverrideMs,
+    hardBudgetMs: config.hardBudgetMs,
+    conflictPolicy: config.conflictPolicy,
+    enabledAgentRegions: config.enabledAgentRegions,
+  });
+  const dispatcher = createDispatcher({
+    pool,
+    databaseUrl: config.databaseUrl,
+    js,
+    catalog,
+    configVarsPrefix: config.addon.configVarsPrefix,
+    log,
+    sweepMs: config.outboxSweepMs,
+    operationTimeoutMs: config.operationTimeoutMs,
+    maxAttempts: config.operationMaxAttempts,
+    afterPublish: options.afterPublish,
+  });
+  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log });
+  let shuttingDown = false;
+  const app = createApp({
+    service,
+    log,
+    addon: { id: config.addon.id, password: config.addon.password },
+    maxBodyBytes: config.maxBodyBytes,
+    trustProxy: config.trustProxy,
+    ready: async () => {
+      if (shuttingDown || nc.isClosed()) return false;
+      await pool.query('select 1');
+      await nc.flush();
+      return true;
+    },
+  });
+  let server: Server | undefined;
+
+  return {
+    pool,
+    nc,
+    catalog,
+    dispatcher,
+    url() {
+      const address = server?.address();
+      if (!address || typeof address !== 'object') throw new Error('not listening');
+      return `http://127.0.0.1:${address.port}`;
+    },
+    async start() {
+      await dispatcher.start();
+      await results.start();
+      server = await new Promise<Server>((resolve) => {
+        const s = app.listen(config.port, config.host, () => resolve(s));
+      });
+      server.keepAliveTimeout = 65_000;
+      log.info({ port: config.port }, 'control plane listening');
+    },
+    async stop() {
+      shuttingDown = true;
+      await new Promise<void>((resolve) => {
+        if (!server) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await dispatcher.stop();
+      await results.stop();
+      await waiter.close();
+      await nc.drain().catch(() => undefined);
+      await pool.end();
+    },
+  };
+}

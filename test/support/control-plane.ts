@@ -1,0 +1,43 @@
+/** Starts an in-process control plane on a per-file database and nats-server. */
+import { Writable } from 'node:stream';
+import { createLogger } from '../../shared/src/logger.js';
+import { loadConfig, type ControlPlaneConfig } from '../../control-plane/src/config.js';
+import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/src/server.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { startTestNats, type TestNats } from './nats.js';
+
+export const DEV_AUTH = 'Basic ' + Buffer.from('tlsredis:dev-password-change-me-0123456789ab').toString('base64');
+
+export interface TestStack {
+  db: TestDatabase;
+  nats: TestNats;
+  plane: ControlPlane;
+  config: ControlPlaneConfig;
+  logs: string[];
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startStack(env: Record<string, string> = {}, options: ControlPlaneOptions = {}): Promise<TestStack> {
+  const db = await createTestDatabase();
+  const nats = await startTestNats();
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString());
+      cb();
+    },
+  });
+  const config = loadConfig({ DATABASE_URL: db.url, NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', OUTBOX_SWEEP_MS: '200', PRIVATE_SPACE_LOOKUP: 'assume-common-runtime', ...env });
+  const log = createLogger({ name: 'control-plane', level: 'info', destination: sink });
+  const plane = await createControlPlane(config, log, options);
+  await plane.start();
+  return {
+    db, nats, plane, config, logs, url: plane.url(),
+    async stop() {
+      await plane.stop();
+      await nats.stop();
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Plays a region agent in control-plane tests: consumes jobs for one region and publishes
+ * results after a configurable delay, over the real wire contract.
+ */
+import { AckPolicy, connect, type NatsConnection } from 'nats';
+import { decodeMessage, encodeMessage, JobSchema, MESSAGE_VERSION, type Job, type Result } from '../../shared/src/messages.js';
+import { JOBS_STREAM, jobsConsumerName, jobsFilter, resultSubject } from '../../shared/src/subjects.js';
+
+export interface FakeAgent {
+  jobs: Job[];
+  stop(): Promise<void>;
+}
+
+export interface FakeAgentOptions {
+  region: string;
+  delayMs?: number | ((job: Job) => number);
+  fail?: (job: Job) => boolean;
+}
+
+export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
+  const prefix = job.configVarsPrefix;
+  return {
+    version: MESSAGE_VERSION,
+    operationId: job.operationId,
+    uuid: job.resource.uuid,
+    kind: job.kind,
+    generation: job.generation,
+    agentRegion: job.resource.agentRegion,
+    agentId: 'fake-agent',
+    status,
+    config: status === 'succeeded' && job.kind !== 'deprovision'
+      ? { [`${prefix}_URL`]: `rediss://u:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}@localhost:6380` }
+      : undefined,
+    endpoint: { host: 'localhost', port: 6380 },
+    error: status === 'failed' ? { code: 'boom', message: 'the instance did not start', retryable: false } : undefined,
+    at: new Date().toISOString(),
+  };
+}
+
+export async function startFakeAgent(natsUrl: string, opts: FakeAgentOptions): Promise<FakeAgent> {
+  const nc: NatsConnection = await connect({ servers: natsUrl });
+  const jsm = await nc.jetstreamManager();
+  const name = jobsConsumerName(opts.region);
+  await jsm.consumers.add(JOBS_STREAM, { durable_name: name, filter_subject: jobsFilter(opts.region), ack_policy: AckPolicy.Explicit });
+  const js = nc.jetstream();
+  const consumer = await js.consumers.get(JOBS_STREAM, name);
+  const messages = await consumer.consume();
+  const jobs: Job[] = [];
+  const pending = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const msg of messages) {
+      const job = decodeMessage(JobSchema, msg.data);
+      jobs.push(job);
+      const delay = typeof opts.delayMs === 'function' ? opts.delayMs(job) : (opts.delayMs ?? 0);
+      const p = (async () => {
+        await new Promise((r) => setTimeout(r, delay));
+        const status = opts.fail?.(job) ? 'failed' : 'succeeded';
+        await js.publish(resultSubject(opts.region, job.resource.uuid), encodeMessage(resultFor(job, status)), {
+          msgID: `${job.operationId}:${status}`,
+        });
+        msg.ack();
+      })()
+        .catch(() => msg.nak())
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    }
+  })();
+  return {
+    jobs,
+    async stop() {
+      await messages.close();
+      await loop;
+      await Promise.all(pending);
+      await nc.drain();
+    },
+  };
+}
