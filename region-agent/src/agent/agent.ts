@@ -1,0 +1,156 @@
+/**
+ * One region's agent: pulls jobs from its durable consumer with bounded concurrency, runs
+ * them one resource at a time, publishes results, and acks only after the result's PubAck.
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
+import type { Logger } from '../../../shared/src/logger.js';
+import { JobSchema, decodeMessage, type Job } from '../../../shared/src/messages.js';
+import { JOBS_STREAM } from '../../../shared/src/subjects.js';
+import { PermanentError, applyJob, type Driver } from '../driver.js';
+import { createKeyedQueue } from './fifo.js';
+import { createReporter, type Reporter } from './reporter.js';
+import { createResultPublisher, type ResultPublisher } from './results.js';
+import { ensureJobsConsumer, ensureStreams } from './streams.js';
+
+export interface AgentDeps {
+  nc: NatsConnection;
+  region: string;
+  agentId: string;
+  driver: Driver;
+  log: Logger;
+  concurrency: number;
+  maxDeliver: number;
+  heartbeatMs: number;
+  inventoryMs: number;
+  ackWaitMs?: number;
+  /** Delay before a failed attempt is redelivered; attempt starts at 1. */
+  backoffMs?: (attempt: number) => number;
+}
+
+export interface Agent {
+  start(): Promise<void>;
+  /** Stops fetching, finishes in-flight work, stops heartbeats. Does not close `nc`. */
+  stop(): Promise<void>;
+  readonly inFlight: number;
+}
+
+const defaultBackoff = (attempt: number): number => Math.min(1_000 * 2 ** (attempt - 1), 30_000);
+
+export function createAgent(deps: AgentDeps): Agent {
+  const log = deps.log.child({ region: deps.region, agentId: deps.agentId });
+  const ackWaitMs = deps.ackWaitMs ?? 60_000;
+  const backoff = deps.backoffMs ?? defaultBackoff;
+  const queue = createKeyedQueue();
+  let js: JetStreamClient | undefined;
+  let results: ResultPublisher | undefined;
+  let reporter: Reporter | undefined;
+  let stopping = false;
+  let loop: Promise<void> | undefined;
+  let current: { stop(): void } | undefined;
+  // Jobs taken from the consumer and not yet acked/nak'd/termed (waiting in the FIFO or running).
+  const running = new Set<Promise<void>>();
+
+  async function fail(m: JsMsg, job: Job, err: unknown, jlog: Logger): Promise<void> {
+    const attempt = m.info.redeliveryCount;
+    const permanent = err instanceof PermanentError;
+    const message = err instanceof Error ? err.message : String(err);
+    if (!permanent && attempt < deps.maxDeliver) {
+      jlog.warn({ attempt, err: message }, 'job attempt failed, will retry');
+      m.nak(backoff(attempt));
+      return;
+    }
+    const code = err instanceof PermanentError ? err.code : 'agent_error';
+    try {
+      await results?.final(job, 'failed', { code, message, retryable: false });
+      m.term();
+      jlog.error({ attempt, code, err: message }, 'job failed');
+    } catch (publishErr) {
+      jlog.error({ err: (publishErr as Error).message }, 'failed result not published');
+      m.nak(backoff(attempt));
+    }
+  }
+
+  async function run(m: JsMsg, job: Job): Promise<void> {
+    const jlog = log.child({ operationId: job.operationId, resourceId: job.resource.uuid, kind: job.kind, generation: job.generation, traceId: job.traceId });
+    // Keeps the message from being redelivered while it waits in the FIFO or runs long.
+    const keepAlive = setInterval(() => m.working(), Math.max(1_000, ackWaitMs / 3));
+    try {
+      await queue.run(job.resource.uuid, async () => {
+        if (job.resource.agentRegion !== deps.region) {
+          throw new PermanentError('wrong_region', `job for region ${job.resource.agentRegion} reached ${deps.region}`);
+        }
+        jlog.info({ attempt: m.info.redeliveryCount }, 'job started');
+        const outcome = await applyJob(deps.driver, job, (step) => results?.progress(job, step) ?? Promise.resolve());
+        await results?.final(job, 'succeeded', outcome);
+      });
+      await m.ackAck();
+      jlog.info('job succeeded');
+    } catch (err) {
+      await fail(m, job, err, jlog);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  function handle(m: JsMsg): void {
+    let job: Job;
+    try {
+      job = decodeMessage(JobSchema, m.data);
+    } catch (err) {
+      log.error({ subject: m.subject, seq: m.seq, err: (err as Error).message }, 'job rejected as unparseable');
+      m.term();
+      return;
+    }
+    const task: Promise<void> = run(m, job).finally(() => running.delete(task));
+    running.add(task);
+  }
+
+  async function waitForSlot(): Promise<void> {
+    while (!stopping && running.size >= deps.concurrency) await Promise.race(running);
+  }
+
+  async function pull(consumerName: string): Promise<void> {
+    const consumer = await js!.consumers.get(JOBS_STREAM, consumerName);
+    while (!stopping) {
+      await waitForSlot();
+      if (stopping) break;
+      try {
+        const batch = await consumer.fetch({ max_messages: deps.concurrency - running.size, expires: 2_000 });
+        current = batch;
+        for await (const m of batch) handle(m);
+      } catch (err) {
+        if (stopping) break;
+        log.warn({ err: (err as Error).message }, 'fetch failed');
+        await new Promise((r) => setTimeout(r, 1_000));
+      } finally {
+        current = undefined;
+      }
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      const jsm: JetStreamManager = await deps.nc.jetstreamManager();
+      await ensureStreams(jsm);
+      const consumerName = await ensureJobsConsumer(jsm, { region: deps.region, ackWaitMs, maxDeliver: deps.maxDeliver });
+      js = deps.nc.jetstream();
+      results = createResultPublisher({ js, region: deps.region, agentId: deps.agentId });
+      await deps.driver.adopt();
+      reporter = createReporter({ ...deps, log, inFlight: () => running.size });
+      reporter.start();
+      loop = pull(consumerName);
+      log.info({ consumer: consumerName, driver: deps.driver.name }, 'agent started');
+    },
+    async stop(): Promise<void> {
+      stopping = true;
+      current?.stop();
+      await loop;
+      await Promise.all(running);
+      await reporter?.stop();
+      log.info('agent stopped');
+    },
+    get inFlight(): number {
+      return running.size;
+    },
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * The agent end to end: real nats-server with JetStream, real TLS redis-server processes.
+ * Jobs go in on jobs.<region>.<kind>, results come back on results.<region>.<uuid>.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { connect, type JetStreamClient, type NatsConnection } from 'nats';
+import { requireBinary } from '../../deploy/local/binaries.js';
+import { createLogger } from '../../shared/src/logger.js';
+import { JobSchema, ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
+import { jobSubject, resultSubject, heartbeatSubject, inventoryRequestSubject } from '../../shared/src/subjects.js';
+import { HeartbeatSchema, InventorySchema } from '../../shared/src/messages.js';
+import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
+import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
+import { startTestNats, type TestNats } from '../support/nats.js';
+import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
+
+const REGION = 'us-east';
+const dataDir = mkdtempSync(join(tmpdir(), 'ra-agent-int-'));
+const log = createLogger({ name: 'agent-test', level: 'silent' });
+let server: TestNats;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let agent: Agent;
+
+function startAgent(): Agent {
+  const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: REGION });
+  const driver = createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
+  return createAgent({ nc, region: REGION, agentId: 'test-agent', driver, log, concurrency: 4, maxDeliver: 2, heartbeatMs: 200, inventoryMs: 60_000, backoffMs: () => 100 });
+}
+
+/** Collects every result for a resource from now on. */
+function watchResults(uuid: string): { all: Result[]; final: (operationId: string) => Promise<Result> } {
+  const all: Result[] = [];
+  const sub = nc.subscribe(resultSubject(REGION, uuid));
+  void (async () => {
+    for await (const m of sub) all.push(decodeMessage(ResultSchema, m.data));
+  })();
+  return {
+    all,
+    final: async (operationId) => {
+      for (let i = 0; i < 600; i++) {
+        const found = all.find((r) => r.operationId === operationId && r.status !== 'progress');
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no final result for ${operationId}`);
+    },
+  };
+}
+
+async function send(job: Job, msgID = job.operationId): Promise<void> {
+  JobSchema.parse(job);
+  await js.publish(jobSubject(REGION, job.kind), encodeMessage(job), { msgID });
+}
+
+async function redisFor(result: Result): Promise<Redis> {
+  const config = result.config ?? {};
+  const client = new Redis(config.MYREDIS_URL ?? '', {
+    tls: { ca: config.MYREDIS_TLS_CA ?? '', servername: 'localhost' },
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
+  await client.connect();
+  return client;
+}
+
+beforeAll(async () => {
+  server = await startTestNats();
+  nc = await connect({ servers: server.url });
+  js = nc.jetstream();
+  agent = startAgent();
+  await agent.start();
+});
+
+afterAll(async () => {
+  await agent.stop();
+  await nc.drain();
+  await server.stop();
+  killRecorded(dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('region agent with the local driver', () => {
+  const uuid = randomUUID();
+  const results = (): ReturnType<typeof watchResults> => watcher;
+  let watcher: ReturnType<typeof watchResults>;
+  let provisionResult: Result;
+
+  it('heartbeats and answers inventory requests', async () => {
+    const hb = await new Promise<unknown>((resolve) => {
+      const sub = nc.subscribe(heartbeatSubject(REGION), { max: 1, callback: (_e, m) => resolve(decodeMessage(HeartbeatSchema, m.data)) });
+      void sub;
+    });
+    expect(hb).toMatchObject({ agentRegion: REGION, agentId: 'test-agent', driver: 'local' });
+    const reply = await nc.request(inventoryRequestSubject(REGION), new Uint8Array(), { timeout: 5_000 });
+    expect(decodeMessage(InventorySchema, reply.data).instances).toEqual([]);
+  });
+
+  it('provisions a TLS redis and reports its config after progress', async () => {
+    watcher = watchResults(uuid);
+    const job = makeJob('provision', uuid);
+    await send(job);
+    provisionResult = await results().final(job.operationId);
+    expect(provisionResult).toMatchObject({ status: 'succeeded', uuid, generation: 1, kind: 'provision', agentRegion: REGION });
+    expect(provisionResult.endpoint?.host).toBe('localhost');
+    expect(provisionResult.certificate?.fingerprint).toMatch(/^[0-9A-F:]+$/);
+    expect(results().all.filter((r) => r.status === 'progress').map((r) => r.step)).toContain('issuing certificate');
+    const client = await redisFor(provisionResult);
+    await client.set('greeting', 'hello');
+    expect(await client.get('greeting')).toBe('hello');
+    client.disconnect();
+  });
+
+  it('answers a redelivered or duplicate provision with the same instance', async () => {
+    const [pid] = recordedPids(dataDir);
+    const again = makeJob('provision', uuid);
+    await send(again);
+    const second = await results().final(again.operationId);
+    expect(second.config).toEqual(provisionResult.config);
+    expect(recordedPids(dataDir)).toEqual([pid]);
+  });
+
+  it('changes the plan live and keeps the data', async () => {
+    const job = makeJob('change_plan', uuid, { generation: 2, memoryMb: 64, plan: 'big' });
+    await send(job);
+    const result = await results().final(job.operationId);
+    expect(result.status).toBe('succeeded');
+    const client = await redisFor(result);
+    expect(await client.get('greeting')).toBe('hello');
+    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+    client.disconnect();
+  });
+
+  it('reports a failed, non-retryable result for an unknown instance and terminates the job', async () => {
+    const other = randomUUID();
+    const w = watchResults(other);
+    const job = makeJob('change_plan', other, { generation: 2 });
+    await send(job);
+    const result = await w.final(job.operationId);
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'instance_not_found', retryable: false } });
+  });
+
+  it('terminates unparseable jobs without stopping the loop', async () => {
+    await js.publish(jobSubject(REGION, 'provision'), new TextEncoder().encode('{"nope":1}'), { msgID: randomUUID() });
+    const job = makeJob('provision', uuid);
+    await send(job);
+    expect((await results().final(job.operationId)).status).toBe('succeeded');
+  });
+
+  it('deprovisions: no process left and the port closed', async () => {
+    const [pid] = recordedPids(dataDir);
+    const job = makeJob('deprovision', uuid, { generation: 3 });
+    await send(job);
+    const result = await results().final(job.operationId);
+    expect(result.status).toBe('succeeded');
+    expect(processExists(pid ?? 0)).toBe(false);
+    expect(await isPortOpen(provisionResult.endpoint?.port ?? 0)).toBe(false);
+    expect(recordedPids(dataDir)).toEqual([]);
+  });
+});
