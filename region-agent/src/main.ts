@@ -1,0 +1,75 @@
+/** Wiring only: config → logger → NATS → one agent per region → shutdown on signal. */
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type ConnectionOptions } from 'nats';
+import { createLogger } from '../../shared/src/logger.js';
+import { createAgent, type Agent } from './agent/agent.js';
+import { loadConfig, type AgentConfig } from './config.js';
+import { createDriver } from './drivers/create.js';
+
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+function natsOptions(config: AgentConfig): ConnectionOptions {
+  const options: ConnectionOptions = {
+    servers: config.natsUrl.split(','),
+    name: `region-agent ${config.agentId}`,
+    maxReconnectAttempts: -1,
+  };
+  if (config.natsAuth.credsFile) options.authenticator = credsAuthenticator(readFileSync(config.natsAuth.credsFile));
+  if (config.natsAuth.user) options.user = config.natsAuth.user;
+  if (config.natsAuth.password) options.pass = config.natsAuth.password;
+  return options;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const log = createLogger({ name: 'region-agent', level: config.logLevel });
+  const nc = await connect(natsOptions(config));
+  log.info({ server: nc.getServer(), regions: config.regions, driver: config.driver }, 'connected to NATS');
+
+  const agents: Agent[] = config.regions.map((region) =>
+    createAgent({
+      nc,
+      region,
+      agentId: config.agentId,
+      driver: createDriver(config, region, log),
+      log,
+      concurrency: config.concurrency,
+      maxDeliver: config.maxDeliver,
+      heartbeatMs: config.heartbeatMs,
+      inventoryMs: config.inventoryMs,
+    }),
+  );
+  for (const agent of agents) await agent.start();
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    Promise.all(agents.map((a) => a.stop()))
+      .then(() => nc.drain())
+      .then(() => {
+        log.info('shutdown complete');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
