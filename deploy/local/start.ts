@@ -1,0 +1,112 @@
+/**
+ * `npm start`: the whole local stack on one machine. Private Postgres and nats-server
+ * (data under .local/, unless DATABASE_URL / NATS_URL are set), the control plane, and one
+ * local-driver region agent serving every agent region in the catalog. Ctrl-C stops all.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { loadCatalog } from '../../control-plane/src/catalog/load.js';
+import { startNats, type NatsServer } from './nats.js';
+import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
+import { waitFor } from './ports.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dataDir = process.env.LOCAL_DATA_DIR ?? join(root, '.local');
+const port = Number(process.env.PORT ?? 5000);
+const children: ChildProcess[] = [];
+let pg: PostgresServer | undefined;
+let nats: NatsServer | undefined;
+
+const step = (n: number, total: number, text: string): void => {
+  process.stdout.write(`[${n}/${total}] ${text}\n`);
+};
+
+function run(name: string, script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), script], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`${name} exited (${signal ?? code}); stopping the stack\n`);
+      void shutdown(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+let stopping = false;
+async function shutdown(code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write('stopping the local stack…\n');
+  await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
+  await nats?.stop();
+  await pg?.stop();
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+async function main(): Promise<void> {
+  const total = 5;
+  const log = (line: string): void => void process.stdout.write(`      ${line}\n`);
+  let databaseUrl = process.env.DATABASE_URL;
+  if (databaseUrl) step(1, total, 'PostgreSQL: using DATABASE_URL');
+  else {
+    step(1, total, `PostgreSQL: starting a private server (data in ${join(dataDir, 'postgres')})`);
+    pg = await startPostgres(join(dataDir, 'postgres'), log);
+    databaseUrl = pg.url();
+  }
+  let natsUrl = process.env.NATS_URL;
+  if (natsUrl) step(2, total, 'NATS: using NATS_URL');
+  else {
+    step(2, total, `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`);
+    nats = await startNats(join(dataDir, 'nats'), log);
+    natsUrl = nats.url;
+  }
+  step(3, total, `control plane: starting on http://127.0.0.1:${port}`);
+  run('control plane', 'control-plane/src/main.ts', {
+    DATABASE_URL: databaseUrl,
+    NATS_URL: natsUrl,
+    PORT: String(port),
+    HOST: process.env.HOST ?? '127.0.0.1',
+    PRIVATE_SPACE_LOOKUP: process.env.PRIVATE_SPACE_LOOKUP ?? 'assume-common-runtime',
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'control plane /readyz', 60_000, 200);
+  const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map((a) => a.name);
+  if (existsSync(join(root, 'region-agent/src/main.ts'))) {
+    step(4, total, `region agent (local driver): serving ${regions.join(', ')}`);
+    run('region agent', 'region-agent/src/main.ts', {
+      NATS_URL: natsUrl,
+      AGENT_REGION: regions.join(','),
+      AGENT_DRIVER: 'local',
+      AGENT_DATA_DIR: process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent'),
+    });
+  } else {
+    step(4, total, 'region agent: not built yet (region-agent/src/main.ts missing)');
+  }
+  step(5, total, 'ready');
+  const auth = 'tlsredis:dev-password-change-me-0123456789ab';
+  process.stdout.write(`
+Provision an add-on (as Heroku would):
+  curl -s -u ${auth} -H 'Content-Type: application/json' \\
+    -X POST http://127.0.0.1:${port}/heroku/resources \\
+    -d '{"uuid":"'$(cat /proc/sys/kernel/random/uuid)'","name":"my-redis","plan":"standard","region":"amazon-web-services::us-east-1"}'
+
+The answer's config holds TLSREDIS_URL (rediss://…) and TLSREDIS_TLS_CA. Connect with verified TLS:
+  printf '%s' "$TLSREDIS_TLS_CA" > ca.pem
+  redis-cli -u "$TLSREDIS_URL" --tls --cacert ca.pem PING
+
+Press Ctrl-C to stop everything.
+`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`local stack failed: ${(err as Error).stack ?? String(err)}\n`);
+  void shutdown(1);
+});
