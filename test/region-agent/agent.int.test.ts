@@ -22,7 +22,8 @@ import { killRecorded, makeJob, processExists, recordedPids } from './support.js
 
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-agent-int-'));
-const log = createLogger({ name: 'agent-test', level: 'silent' });
+const logLines: string[] = [];
+const log = createLogger({ name: 'agent-test', level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
 let server: TestNats;
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -151,6 +152,30 @@ describe('region agent with the local driver', () => {
     const job = makeJob('provision', uuid);
     await send(job);
     expect((await results().final(job.operationId)).status).toBe('succeeded');
+  });
+
+  it('re-adopts the running instance after an agent restart, data intact', async () => {
+    const [pid] = recordedPids(dataDir);
+    await agent.stop();
+    agent = startAgent();
+    await agent.start();
+    const job = makeJob('provision', uuid);
+    await send(job);
+    const result = await results().final(job.operationId);
+    expect(result.config).toEqual(provisionResult.config);
+    expect(recordedPids(dataDir)).toEqual([pid]);
+    const client = await redisFor(result);
+    expect(await client.get('greeting')).toBe('hello');
+    client.disconnect();
+  });
+
+  it('never logs instance credentials', () => {
+    const url = new URL(provisionResult.config?.MYREDIS_URL ?? '');
+    expect(url.password.length).toBeGreaterThan(10);
+    const text = logLines.join('');
+    expect(text).toContain('job succeeded');
+    expect(text).not.toContain(decodeURIComponent(url.password));
+    expect(text).not.toContain('rediss://');
   });
 
   it('deprovisions: no process left and the port closed', async () => {
