@@ -8,7 +8,7 @@ import { requireBinary } from '../../deploy/local/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
-import { withResp } from '../../region-agent/src/engines/redis/resp-client.js';
+import { connectResp, withResp } from '../../region-agent/src/engines/redis/resp-client.js';
 import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
 import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
 
@@ -55,9 +55,14 @@ describe('local redis driver', () => {
   it('rejects a client that does not trust the CA', async () => {
     const d = driver();
     const { config } = await d.provision(makeJob('provision', uuid), progress);
-    const bad = new Redis(config.MYREDIS_URL ?? '', { tls: {}, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    await expect(bad.connect()).rejects.toThrow();
-    bad.disconnect();
+    const url = new URL(config.MYREDIS_URL ?? '');
+    const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost' };
+    // Another CA's certificate, and the right CA with the wrong host name, both fail the handshake.
+    const otherCa = await createPrivateCa({ dir: join(dataDir, 'other-ca'), region: 'elsewhere' }).caPem();
+    await expect(connectResp({ ...target, ca: otherCa })).rejects.toThrow(/certificate/i);
+    await expect(connectResp({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' })).rejects.toThrow(
+      /altnames|Hostname/i,
+    );
   });
 
   it('re-adopts the running process after an agent restart', async () => {
