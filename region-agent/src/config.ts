@@ -44,6 +44,8 @@ const base = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HEARTBEAT_MS: envInt(10_000, 100, 600_000),
   INVENTORY_MS: envInt(60_000, 1_000, 3_600_000),
+  /** Port of GET /livez and /readyz; 0 turns the health server off. */
+  HEALTH_PORT: envInt(8080, 0, 65_535),
 });
 
 /** Every env var the agent reads; the Helm chart test compares its env list against it. */
@@ -76,6 +78,7 @@ export interface AgentConfig {
   logLevel: string;
   heartbeatMs: number;
   inventoryMs: number;
+  healthPort: number;
 }
 
 function checkCombinations(e: z.infer<typeof base>): string[] {
@@ -120,5 +123,6 @@ export function loadConfig(env: Env): AgentConfig {
     logLevel: e.LOG_LEVEL,
     heartbeatMs: e.HEARTBEAT_MS,
     inventoryMs: e.INVENTORY_MS,
+    healthPort: e.HEALTH_PORT,
   };
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../../shared/src/logger.js';
 import { createAgent, type Agent } from './agent/agent.js';
 import { loadConfig, type AgentConfig } from './config.js';
 import { createDriver } from './drivers/create.js';
+import { createHealthServer } from './health.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -39,9 +40,19 @@ async function main(): Promise<void> {
       inventoryMs: config.inventoryMs,
     }),
   );
-  for (const agent of agents) await agent.start();
-
+  let ready = false;
   let stopping = false;
+  const health = createHealthServer(() => ready && !stopping && !nc.isClosed());
+  if (config.healthPort > 0) {
+    // A busy port must not stop job processing (several local agents on one machine);
+    // in a cluster the failing probes make it visible.
+    await health
+      .listen(config.healthPort)
+      .catch((err: unknown) => log.error({ port: config.healthPort, err: (err as Error).message }, 'health server not listening'));
+  }
+  for (const agent of agents) await agent.start();
+  ready = true;
+
   const shutdown = (signal: string): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal, exiting now');
@@ -56,6 +67,7 @@ async function main(): Promise<void> {
     force.unref();
     Promise.all(agents.map((a) => a.stop()))
       .then(() => nc.drain())
+      .then(() => health.close())
       .then(() => {
         log.info('shutdown complete');
         process.exit(0);
