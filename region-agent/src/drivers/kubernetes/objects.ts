@@ -1,0 +1,194 @@
+/**
+ * The Kubernetes form of a TLS-only redis instance: Secret (config, ACL, TLS, passwords),
+ * StatefulSet, Service, NetworkPolicy, PodDisruptionBudget. Pure functions: the same input
+ * always gives the same objects, so server-side apply is idempotent.
+ */
+import { createHash } from 'node:crypto';
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+export interface RedisInstanceSpec {
+  uuid: string;
+  plan: string;
+  generation: number;
+  memoryMb: number;
+  cpuMillis: number;
+  storageGb: number;
+  namespace: string;
+  image: string;
+  /** ACL users (name → password) and the TLS material. */
+  users: Record<string, string>;
+  currentUser: string;
+  tls: { certPem: string; keyPem: string; caPem: string };
+}
+
+export const REDIS_PORT = 6379;
+
+export function instanceName(uuid: string): string {
+  return `redis-${uuid}`;
+}
+
+export function selectorLabels(uuid: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/instance': instanceName(uuid) };
+}
+
+function labels(s: RedisInstanceSpec): Record<string, string> {
+  return {
+    ...selectorLabels(s.uuid),
+    'app.kubernetes.io/managed-by': 'region-agent',
+    'addons.example.com/uuid': s.uuid,
+    'addons.example.com/plan': s.plan,
+    'addons.example.com/generation': String(s.generation),
+  };
+}
+
+function redisConf(s: RedisInstanceSpec): string {
+  return [
+    'port 0',
+    `tls-port ${REDIS_PORT}`,
+    'tls-cert-file /etc/redis/tls/tls.crt',
+    'tls-key-file /etc/redis/tls/tls.key',
+    'tls-ca-cert-file /etc/redis/tls/ca.crt',
+    'tls-auth-clients no',
+    `maxmemory ${s.memoryMb}mb`,
+    'aclfile /etc/redis/tls/users.acl',
+    'dir /data',
+    'appendonly yes',
+    '',
+  ].join('\n');
+}
+
+function aclFile(s: RedisInstanceSpec): string {
+  const lines = ['user default off nopass nocommands'];
+  for (const [name, password] of Object.entries(s.users)) {
+    lines.push(`user ${name} on #${createHash('sha256').update(password).digest('hex')} ~* &* +@all`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function secretObject(s: RedisInstanceSpec): KubeObject {
+  const passwords = Object.fromEntries(Object.entries(s.users).map(([u, p]) => [`password-${u}`, p]));
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    type: 'Opaque',
+    stringData: {
+      'redis.conf': redisConf(s),
+      'users.acl': aclFile(s),
+      'tls.crt': s.tls.certPem,
+      'tls.key': s.tls.keyPem,
+      'ca.crt': s.tls.caPem,
+      'current-user': s.currentUser,
+      ...passwords,
+    },
+  };
+}
+
+function podSpec(s: RedisInstanceSpec): Record<string, unknown> {
+  const memory = `${Math.ceil(s.memoryMb * 1.25)}Mi`;
+  return {
+    securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999, seccompProfile: { type: 'RuntimeDefault' } },
+    automountServiceAccountToken: false,
+    containers: [
+      {
+        name: 'redis',
+        image: s.image,
+        args: ['/etc/redis/tls/redis.conf'],
+        ports: [{ name: 'redis-tls', containerPort: REDIS_PORT }],
+        resources: {
+          requests: { cpu: `${s.cpuMillis}m`, memory },
+          limits: { memory },
+        },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        readinessProbe: { tcpSocket: { port: 'redis-tls' }, periodSeconds: 5 },
+        volumeMounts: [
+          { name: 'config', mountPath: '/etc/redis/tls', readOnly: true },
+          { name: 'data', mountPath: '/data' },
+        ],
+      },
+    ],
+    volumes: [{ name: 'config', secret: { secretName: instanceName(s.uuid), defaultMode: 0o440 } }],
+  };
+}
+
+export function statefulSetObject(s: RedisInstanceSpec): KubeObject {
+  const name = instanceName(s.uuid);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, namespace: s.namespace, labels: labels(s) },
+    spec: {
+      serviceName: name,
+      replicas: 1,
+      // Deprovision removes the data volume with the StatefulSet (no PVC verbs needed).
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' },
+      selector: { matchLabels: selectorLabels(s.uuid) },
+      template: {
+        // The checksum rolls the pod when config, ACL or certificates change.
+        metadata: {
+          labels: labels(s),
+          annotations: { 'checksum/config': createHash('sha256').update(JSON.stringify(secretObject(s).stringData)).digest('hex') },
+        },
+        spec: podSpec(s),
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'data' },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${s.storageGb}Gi` } } },
+        },
+      ],
+    },
+  };
+}
+
+export function serviceObject(s: RedisInstanceSpec): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    spec: {
+      type: 'LoadBalancer',
+      selector: selectorLabels(s.uuid),
+      ports: [{ name: 'redis-tls', port: REDIS_PORT, targetPort: 'redis-tls', protocol: 'TCP' }],
+    },
+  };
+}
+
+export function networkPolicyObject(s: RedisInstanceSpec): KubeObject {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    spec: {
+      podSelector: { matchLabels: selectorLabels(s.uuid) },
+      policyTypes: ['Ingress', 'Egress'],
+      // TLS port only; no egress at all (redis needs none).
+      ingress: [{ ports: [{ port: REDIS_PORT, protocol: 'TCP' }] }],
+      egress: [],
+    },
+  };
+}
+
+export function podDisruptionBudgetObject(s: RedisInstanceSpec): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    spec: { maxUnavailable: 0, selector: { matchLabels: selectorLabels(s.uuid) } },
+  };
+}
+
+/** In apply order: the Secret first so the pod never starts without its config. */
+export function instanceObjects(s: RedisInstanceSpec): KubeObject[] {
+  return [secretObject(s), serviceObject(s), networkPolicyObject(s), podDisruptionBudgetObject(s), statefulSetObject(s)];
+}
