@@ -1,6 +1,7 @@
 /** SQL for operations: the outbox. */
 import type { OperationKind } from '../../../shared/src/messages.js';
 import type { Queryable } from './pool.js';
+import type { ResourceRow } from './resources.js';
 
 export type OperationState = 'pending' | 'dispatched' | 'succeeded' | 'failed';
 
@@ -64,9 +65,9 @@ export async function listOperations(db: Queryable, uuid: string): Promise<Opera
  * same resource are finished (operations queue behind each other), and dispatched ones whose
  * deadline passed. SKIP LOCKED keeps replicas from dispatching the same row twice.
  */
-export async function claimDispatchable(db: Queryable, limit: number): Promise<OperationRow[]> {
-  const res = await db.query<OperationRow>(
-    `select o.* from operations o
+export async function claimDispatchable(db: Queryable, limit: number): Promise<Array<OperationRow & { r: ResourceRow }>> {
+  const res = await db.query<OperationRow & { r: ResourceRow }>(
+    `select o.*, to_jsonb(r) as r from operations o join resources r on r.uuid = o.resource_uuid
       where ((o.state = 'pending') or (o.state = 'dispatched' and o.deadline < now()))
         and not exists (select 1 from operations p where p.resource_uuid = o.resource_uuid
                           and p.generation < o.generation and p.state in ('pending', 'dispatched'))

@@ -57,6 +57,37 @@ export async function getResource(db: Queryable, uuid: string, forUpdate = false
   return res.rows[0];
 }
 
+/**
+ * Provision acceptance in one statement (atomic without an explicit transaction): the
+ * resource, its first operation, the audit event and the outbox NOTIFY. Returns false when
+ * the uuid already existed (a replay or a concurrent duplicate), in which case nothing is written.
+ */
+export async function insertProvision(
+  db: Queryable,
+  r: NewResource,
+  op: { id: string },
+  auditEvent: { detail: Record<string, unknown>; requestId: string | null },
+): Promise<boolean> {
+  const res = await db.query(
+    `with r as (
+       insert into resources (uuid, name, plan, region_value, heroku_region, private_space, agent_region, state,
+         generation, callback_url, log_input_url_enc, options, oauth_grant_enc, oauth_grant_expires_at)
+       values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
+       on conflict (uuid) do nothing returning uuid, plan),
+     o as (
+       insert into operations (id, resource_uuid, kind, generation, state, plan, params)
+       select $13, uuid, 'provision', 1, 'pending', plan, '{}' from r returning id),
+     a as (
+       insert into audit_events (resource_uuid, actor, action, detail, request_id)
+       select uuid, 'heroku', 'provision_requested', $14, $15 from r)
+     select pg_notify('outbox', id::text) from o`,
+    [r.uuid, r.name, r.plan, r.regionValue, r.herokuRegion, r.privateSpace, r.agentRegion, r.callbackUrl,
+      r.logInputUrlEnc, JSON.stringify(r.options), r.oauthGrantEnc, r.oauthGrantExpiresAt,
+      op.id, JSON.stringify(auditEvent.detail), auditEvent.requestId],
+  );
+  return res.rowCount === 1;
+}
+
 /** Reserve the next generation for a new operation on a locked resource. */
 export async function bumpGeneration(db: Queryable, uuid: string, fields: { state?: ResourceState; plan?: string } = {}): Promise<number> {
   const res = await db.query<{ generation: number }>(

@@ -12,7 +12,6 @@ import type { Catalog } from '../catalog/schema.js';
 import { audit } from '../db/audit.js';
 import { createListenClient, withTransaction, type ListenClient, type Pool, type PoolClient } from '../db/pool.js';
 import { claimDispatchable, failOperation, markDispatched, OUTBOX_CHANNEL, type OperationRow } from '../db/operations.js';
-import { getResource } from '../db/resources.js';
 import { buildJob } from './job.js';
 import { markOperationFailed } from './finish.js';
 
@@ -49,7 +48,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function dispatchBatch(client: PoolClient): Promise<number> {
     const ops = await claimDispatchable(client, batch);
     if (ops.length === 0) return 0;
-    const toPublish: OperationRow[] = [];
+    const toPublish: typeof ops = [];
     for (const op of ops) {
       if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts) {
         const error = { code: 'timeout', message: `no result from the region agent after ${op.attempts} attempts` };
@@ -63,11 +62,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
     await Promise.all(
       toPublish.map(async (op) => {
-        const resource = (await getResource(client, op.resource_uuid))!;
-        const job = buildJob(deps.catalog, deps.configVarsPrefix, op, resource, deps.operationTimeoutMs);
+        const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
         // First dispatch: msgID = operation id. A redispatch after a deadline must not be deduplicated.
         const msgID = op.state === 'pending' ? op.id : `${op.id}:${op.attempts + 1}`;
-        await deps.js.publish(jobSubject(resource.agent_region, op.kind), encodeMessage(job), { msgID });
+        await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
       }),
     );
     deps.afterPublish?.(toPublish);

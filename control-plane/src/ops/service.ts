@@ -12,7 +12,7 @@ import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
 import { withTransaction, type Pool } from '../db/pool.js';
 import { insertOperation, latestOperation, openOperations, type OperationRow } from '../db/operations.js';
-import { bumpGeneration, getResource, insertResource, type ResourceRow } from '../db/resources.js';
+import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
 import { saveTokens } from '../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
 
@@ -99,12 +99,27 @@ export function createService(deps: ServiceDeps): Service {
   return {
     async provision(input, requestId) {
       const hasGrant = Boolean(input.oauth_grant?.code);
-      const existing = await getResource(deps.pool, input.uuid);
-      if (existing) return replay(existing, hasGrant);
-      const placement = await place(deps.catalog, input, deps.privateSpaceLookup(input), deps.enabledAgentRegions);
+      // Fast path: when placement needs no Heroku lookup, try the insert straight away and
+      // treat "already exists" as a replay. Otherwise check for a replay before asking Heroku.
+      let lookedUp = false;
+      const lookup = deps.privateSpaceLookup(input);
+      let placement = await place(deps.catalog, input, async () => {
+        lookedUp = true;
+        throw new NeedsLookup();
+      }, deps.enabledAgentRegions).catch((err: unknown) => {
+        if (err instanceof NeedsLookup) return undefined;
+        throw err;
+      });
+      if (!placement && lookedUp) {
+        const existing = await getResource(deps.pool, input.uuid);
+        if (existing) return replay(existing, hasGrant);
+        placement = await place(deps.catalog, input, lookup, deps.enabledAgentRegions);
+      }
+      if (!placement) throw new Error('placement failed without a reason');
       const opId = randomUUID();
-      const created = await withTransaction(deps.pool, async (client) => {
-        const inserted = await insertResource(client, {
+      const created = await insertProvision(
+        deps.pool,
+        {
           uuid: input.uuid,
           name: input.name,
           plan: placement.plan.name,
@@ -117,29 +132,31 @@ export function createService(deps: ServiceDeps): Service {
           options: input.options ?? {},
           oauthGrantEnc: input.oauth_grant?.code ? deps.sealer.seal(input.oauth_grant.code) : null,
           oauthGrantExpiresAt: input.oauth_grant?.expires_at ?? null,
-        });
-        if (!inserted) return false;
-        const tokens = deps.takeTokens?.(input.uuid);
-        if (tokens) {
-          await saveTokens(client, {
-            uuid: input.uuid,
-            accessEnc: deps.sealer.seal(tokens.accessToken),
-            refreshEnc: tokens.refreshToken ? deps.sealer.seal(tokens.refreshToken) : null,
-            expiresAt: tokens.expiresAt,
-            keyId: deps.keyId ?? 'unknown',
-          });
-        }
-        await insertOperation(client, { id: opId, uuid: input.uuid, kind: 'provision', generation: 1, plan: placement.plan.name });
-        await audit(client, {
-          uuid: input.uuid, actor: 'heroku', action: 'provision_requested', requestId,
+        },
+        { id: opId },
+        {
+          requestId: requestId ?? null,
           detail: { plan: placement.plan.name, region: placement.region.name, agentRegion: placement.agentRegion, privateSpace: placement.privateSpace },
+        },
+      );
+      const tokens = deps.takeTokens?.(input.uuid);
+      if (created && tokens) {
+        await saveTokens(deps.pool, {
+          uuid: input.uuid,
+          accessEnc: deps.sealer.seal(tokens.accessToken),
+          refreshEnc: tokens.refreshToken ? deps.sealer.seal(tokens.refreshToken) : null,
+          expiresAt: tokens.expiresAt,
+          keyId: deps.keyId ?? 'unknown',
         });
-        return true;
-      });
+      }
       if (!created) return replay((await getResource(deps.pool, input.uuid))!, hasGrant);
       deps.log.info({ resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion }, 'provision accepted');
       const budget = hasGrant ? budgetFor(placement.plan.name) : deps.hardBudgetMs;
-      const op = budget > 0 ? await deps.waiter.wait(opId, budget) : undefined;
+      if (budget === 0 && hasGrant) {
+        const where = placement.privateSpace ? `the ${placement.region.name} Private Space` : placement.region.name;
+        return { status: 202, body: { id: input.uuid, message: `Your add-on is being created in ${where} and will be available shortly.` } };
+      }
+      const op = await deps.waiter.wait(opId, budget);
       return provisionAnswer(input.uuid, op, hasGrant);
     },
 
@@ -215,6 +232,8 @@ export function createService(deps: ServiceDeps): Service {
     },
   };
 }
+
+class NeedsLookup extends Error {}
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected ${String(x)}`);
