@@ -5,6 +5,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
+import { dirname } from 'node:path';
 import { requireBinary, isRoot } from './binaries.js';
 import { freePort, waitFor } from './ports.js';
 
@@ -23,6 +24,8 @@ function owner(): { uid?: number; gid?: number } {
 }
 
 function prepareDir(dir: string): void {
+  // Parents must be traversable by the postgres user; the data dir itself is private.
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { uid, gid } = owner();
   if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
