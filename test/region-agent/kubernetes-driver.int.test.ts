@@ -71,6 +71,7 @@ describe('kubernetes driver', () => {
     const out = await driver().provision(makeJob('provision', uuid), progress);
     expect(out.config.MYREDIS_URL).toMatch(new RegExp(`^rediss://u1:[^@]+@${name}\\.us-east\\.redis\\.example\\.com:6379$`));
     expect(out.config.MYREDIS_TLS_CA).toContain('BEGIN CERTIFICATE');
+    expect(out.certificate?.fingerprint).toMatch(/^[0-9A-F:]+$/);
     for (const resource of ['secrets', 'services', 'statefulsets', 'networkpolicies', 'poddisruptionbudgets']) {
       const obj = fake.get(resource, NS, name);
       expect(obj?.metadata.labels).toMatchObject({ 'addons.example.com/uuid': uuid, 'addons.example.com/plan': 'mini', 'addons.example.com/generation': '1' });

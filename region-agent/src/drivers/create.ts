@@ -5,15 +5,25 @@ import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';
 import { createPrivateCa } from '../tls/private-ca.js';
+import { withResp } from '../engines/redis/resp-client.js';
+import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
+import { createKubernetesDriver, type ProbeTarget } from './kubernetes/driver.js';
 import { createLocalDriver } from './local.js';
 
+/** Readiness over the network: verified TLS handshake, AUTH, PING. */
+async function tlsProbe(t: ProbeTarget): Promise<boolean> {
+  const target = { host: t.host, port: t.port, servername: t.servername, ca: t.ca };
+  return (await withResp(target, { user: t.user, password: t.password }, (c) => c.command('PING'))) === 'PONG';
+}
+
 export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
-  if (config.driver === 'kubernetes') {
-    throw new Error('AGENT_DRIVER=kubernetes is not available in this build yet; use AGENT_DRIVER=local');
-  }
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
+  if (config.driver === 'kubernetes') {
+    const kube = createKubeApi(loadKubeConfig(config.kubeconfig));
+    return createKubernetesDriver({ kube, namespace: config.kubeNamespace, hostname: config.hostname, issuer, log, probe: tlsProbe });
+  }
   const redisBin = requireBinary('redis-server', (line) => log.info({ line }, 'installing system package'));
   return createLocalDriver({ dataDir, hostname: config.hostname, issuer, redisBin, log: log.child({ region }) });
 }

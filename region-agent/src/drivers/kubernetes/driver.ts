@@ -3,7 +3,7 @@
  * manager `region-agent`. Credentials and TLS material live in the instance's Secret, so a
  * redelivered provision reads them back instead of minting new ones.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Job } from '../../../../shared/src/messages.js';
 import type { Logger } from '../../../../shared/src/logger.js';
@@ -47,6 +47,11 @@ interface Stored {
 function decode(data: Record<string, string> | undefined, key: string): string | undefined {
   const v = data?.[key];
   return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
+function describeCert(pem: string): { notAfter: string; fingerprint: string } {
+  const cert = new X509Certificate(pem);
+  return { notAfter: new Date(cert.validTo).toISOString(), fingerprint: cert.fingerprint256 };
 }
 
 export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
@@ -123,6 +128,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
         TLS_CA: spec.tls.caPem || (await deps.issuer.caPem()),
       },
       endpoint: { host: host(spec.uuid), port: REDIS_PORT },
+      ...(spec.tls.certPem ? { certificate: describeCert(spec.tls.certPem) } : {}),
     };
   }
 
