@@ -83,13 +83,17 @@ export function createAgent(deps: AgentDeps): Agent {
         const outcome = await applyJob(deps.driver, job, (step) => results?.progress(job, step) ?? Promise.resolve());
         await results?.final(job, 'succeeded', outcome);
       });
-      await m.ackAck();
-      jlog.info('job succeeded');
     } catch (err) {
       await fail(m, job, err, jlog);
+      return;
     } finally {
       clearInterval(keepAlive);
     }
+    // The result is stored: a lost ack only means a redelivery, answered idempotently.
+    await m.ackAck().then(
+      () => jlog.info('job succeeded'),
+      (err: unknown) => jlog.warn({ err: (err as Error).message }, 'job ack not confirmed'),
+    );
   }
 
   function handle(m: JsMsg): void {

@@ -20,6 +20,9 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
+  if (config.tlsIssuer === 'cert-manager') {
+    throw new Error('TLS_ISSUER=cert-manager is not implemented yet; use TLS_ISSUER=private-ca');
+  }
   if (config.driver === 'kubernetes') {
     const kube = createKubeApi(loadKubeConfig(config.kubeconfig));
     return createKubernetesDriver({ kube, namespace: config.kubeNamespace, hostname: config.hostname, issuer, log, probe: tlsProbe });
