@@ -1,6 +1,7 @@
 /** The local driver against real redis-server processes, without NATS. */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -95,6 +96,28 @@ describe('local redis driver', () => {
     const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost', ca: before.config.MYREDIS_TLS_CA ?? '' };
     const creds = { user: 'u1', password: decodeURIComponent(url.password) };
     await expect(withResp(target, creds, (c) => c.command('PING'))).rejects.toThrow(/WRONGPASS/);
+  });
+
+  it('renews a leaf close to expiry and the running server presents it', async () => {
+    const d = driver();
+    const before = await d.provision(makeJob('provision', uuid), progress);
+    const stateFile = join(dataDir, 'instances', uuid, 'state.json');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { certificate: { notAfter: string } };
+    state.certificate.notAfter = new Date(Date.now() + 86_400_000).toISOString();
+    writeFileSync(stateFile, JSON.stringify(state));
+    const [pid] = recordedPids(dataDir);
+    await driver().adopt();
+    expect(recordedPids(dataDir)).toEqual([pid]);
+    const after = await d.provision(makeJob('provision', uuid), progress);
+    expect(after.certificate?.fingerprint).not.toBe(before.certificate?.fingerprint);
+    const seen = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: after.endpoint.port, servername: 'localhost', ca: after.config.MYREDIS_TLS_CA ?? '' }, () => {
+        resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+        s.destroy();
+      });
+      s.once('error', reject);
+    });
+    expect(seen).toBe(after.certificate?.fingerprint);
   });
 
   it('deprovisions: no process, port closed, state gone', async () => {

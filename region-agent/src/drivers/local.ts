@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from '../../../shared/src/messages.js';
 import type { Logger } from '../../../shared/src/logger.js';
@@ -34,6 +34,7 @@ export interface LocalDriverDeps {
   readyTimeoutMs?: number;
 }
 
+const RENEW_BEFORE_MS = 30 * 86_400_000;
 const newPassword = (): string => randomBytes(24).toString('base64url');
 const userFor = (generation: number): string => `u${generation}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -61,6 +62,18 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     }
   }
 
+  /**
+   * Loads a renewed leaf into a running redis (CONFIG SET re-reads the TLS files). The
+   * running server still presents the old leaf, so this connection also trusts the CA that
+   * issued it; clients see the new leaf on their next handshake.
+   */
+  async function reloadTls(paths: InstancePaths, state: InstanceState, trusted: string[]): Promise<void> {
+    const t: RespTarget = { host: '127.0.0.1', port: state.port, servername: deps.hostname, ca: trusted };
+    await withResp(t, auth(state), (c) =>
+      c.command('CONFIG', 'SET', 'tls-cert-file', paths.cert, 'tls-key-file', paths.key, 'tls-ca-cert-file', paths.ca),
+    );
+  }
+
   async function waitReady(paths: InstancePaths, state: InstanceState): Promise<void> {
     const deadline = Date.now() + (deps.readyTimeoutMs ?? 20_000);
     while (!(await probe(paths, state))) {
@@ -70,8 +83,17 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     }
   }
 
-  async function ensureCertificate(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
-    if (existsSync(paths.cert) && existsSync(paths.key) && state.certificate) return;
+  /** A leaf is (re-)issued when missing, close to expiry, or signed by an older CA. */
+  async function needsCertificate(paths: InstancePaths, state: InstanceState): Promise<boolean> {
+    if (!existsSync(paths.cert) || !existsSync(paths.key) || !existsSync(paths.ca) || !state.certificate) return true;
+    if (Date.parse(state.certificate.notAfter) - Date.now() < RENEW_BEFORE_MS) return true;
+    return (await readFile(paths.ca, 'utf8')) !== (await deps.issuer.caPem());
+  }
+
+  /** Returns the CAs a running server may still present when a new leaf was written. */
+  async function ensureCertificate(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<string[] | undefined> {
+    if (!(await needsCertificate(paths, state))) return undefined;
+    const previousCa = existsSync(paths.ca) ? await readFile(paths.ca, 'utf8') : undefined;
     await progress('issuing certificate');
     const names = [...new Set([deps.hostname, 'localhost', '127.0.0.1'])];
     const issued = await deps.issuer.issue(state.uuid, names);
@@ -80,13 +102,18 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     await writeFile(paths.ca, issued.caPem);
     state.certificate = { notAfter: issued.notAfter, fingerprint: issued.fingerprint };
     await writeState(paths, state);
+    return previousCa ? [issued.caPem, previousCa] : [issued.caPem];
   }
 
   /** Writes config from state and starts the process unless it already runs. */
   async function ensureRunning(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
-    await ensureCertificate(paths, state, progress);
+    const renewed = await ensureCertificate(paths, state, progress);
     await writePrivate(paths.acl, renderAcl(state));
     await writePrivate(paths.conf, renderConf(state, paths));
+    if (renewed && isRedisAlive(state.pid)) {
+      await reloadTls(paths, state, renewed);
+      log.info({ resourceId: state.uuid, notAfter: state.certificate?.notAfter }, 'instance certificate renewed');
+    }
     if (!isRedisAlive(state.pid)) {
       await progress('starting instance');
       state.pid = spawnRedis(deps.redisBin, paths.conf);

@@ -15,7 +15,8 @@ export interface RespTarget {
   port: number;
   /** Name checked against the certificate's SANs. */
   servername: string;
-  ca: string;
+  /** Trusted CA PEM(s); more than one while a CA rotates. */
+  ca: string | string[];
   timeoutMs?: number;
 }
 
