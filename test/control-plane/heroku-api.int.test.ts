@@ -208,3 +208,24 @@ describe('health', () => {
     await request(stack.url).get('/readyz').expect(200);
   });
 });
+
+describe('logs', () => {
+  it('carry request ids and never a secret (grant code, password, instance credentials)', () => {
+    const text = stack.logs.join('');
+    expect(text).toContain('"requestId"');
+    expect(text).toContain('provision accepted');
+    for (const secret of ['grant-code-123', 'dev-password-change-me', 'secret-', 'rediss://']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it('stores config and grant codes encrypted at rest', async () => {
+    const rows = await stack.plane.pool.query(`select config_enc, oauth_grant_enc from resources where config_enc is not null limit 5`);
+    expect(rows.rows.length).toBeGreaterThan(0);
+    for (const r of rows.rows) {
+      expect(r.config_enc).toMatch(/^v1\.dev\./);
+      expect(r.config_enc).not.toContain('rediss');
+      expect(r.oauth_grant_enc).not.toContain('grant-code-123');
+    }
+  });
+});
