@@ -36,8 +36,8 @@ export interface KubeCallRecord {
   group: string;
   resource: string;
   verb: string;
-  contentType?: string;
-  fieldManager?: string;
+  contentType: string | undefined;
+  fieldManager: string | undefined;
 }
 
 export interface FakeKubeApiServer {
@@ -108,6 +108,60 @@ function materialize(t: ResourceType, applied: Obj, previous: Obj | undefined, n
   return next;
 }
 
+interface Problem {
+  code: number;
+  reason: string;
+  message: string;
+}
+
+/** Checks an apply request the way the API server does; the parsed object when it passes. */
+function applyProblem(t: ResourceType, name: string, namespace: string, contentType: string | undefined, fieldManager: string | undefined, raw: string): Obj | Problem {
+  const bad = (message: string): Problem => ({ code: 400, reason: 'BadRequest', message });
+  if (contentType !== 'application/apply-patch+yaml') return { code: 415, reason: 'UnsupportedMediaType', message: `unsupported patch type ${contentType}` };
+  if (!fieldManager) return bad('fieldManager is required for apply patch');
+  let body: Obj;
+  try {
+    body = JSON.parse(raw) as Obj;
+  } catch {
+    return bad('body is not valid YAML/JSON');
+  }
+  if (body.apiVersion !== gv(t) || body.kind !== t.kind) return bad('apiVersion/kind does not match the URL');
+  if (body.metadata?.name !== name) return bad('metadata.name does not match the URL');
+  if (body.metadata.namespace && body.metadata.namespace !== namespace) {
+    return bad('the namespace of the object does not match the namespace on the request');
+  }
+  try {
+    new t.model(body as never).validate();
+  } catch (err) {
+    return { code: 422, reason: 'Invalid', message: `${t.kind} "${name}" is invalid: ${(err as Error).message}` };
+  }
+  return body;
+}
+
+interface Route {
+  t: ResourceType;
+  group: string;
+  namespace: string;
+  name: string | undefined;
+  verb: string;
+  contentType: string | undefined;
+  fieldManager: string | undefined;
+}
+
+function parseRoute(req: IncomingMessage, url: URL): Route | undefined {
+  const m = ROUTE.exec(url.pathname);
+  if (!m) return undefined;
+  const group = m[2] ?? '';
+  const version = m[1] ?? m[3];
+  const t = TYPES.find((x) => x.group === group && x.version === version && x.resource === m[5]);
+  if (!t) return undefined;
+  const name = m[6];
+  const method = req.method ?? '';
+  const verb = method === 'GET' ? (name ? 'get' : 'list') : method.toLowerCase();
+  const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
+  return { t, group, namespace: m[4] ?? '', name, verb, contentType: req.headers['content-type'], fieldManager };
+}
+
 export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   const objects = new Map<string, Obj>();
   const calls: KubeCallRecord[] = [];
@@ -117,18 +171,11 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const disc = req.method === 'GET' ? discovery(url.pathname) : undefined;
     if (disc) return json(res, disc);
-    const m = ROUTE.exec(url.pathname);
-    const group = m?.[2] ?? '';
-    const version = m?.[1] ?? m?.[3];
-    const t = TYPES.find((x) => x.group === group && x.version === version && x.resource === m?.[5]);
-    if (!m || !t) return status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
-    const namespace = m[4]!;
-    const name = m[6];
+    const route = parseRoute(req, url);
+    if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
+    const { t, group, namespace, name, verb, contentType, fieldManager } = route;
     const key = `${t.resource}/${namespace}/${name}`;
-    const verb = req.method === 'GET' ? (name ? 'get' : 'list') : (req.method ?? '').toLowerCase();
-    const contentType = req.headers['content-type'];
-    const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
-    calls.push({ method: req.method ?? '', group, resource: t.resource, verb, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}) });
+    calls.push({ method: req.method ?? '', group, resource: t.resource, verb, contentType, fieldManager });
 
     if (verb === 'list') {
       const items = [...objects.entries()]
@@ -145,23 +192,12 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
       return status(res, 200, '', `${t.resource} "${name}" deleted`);
     }
     if (verb !== 'patch') return status(res, 405, 'MethodNotAllowed', `${req.method} not supported by the fake`);
-    if (contentType !== 'application/apply-patch+yaml') return status(res, 415, 'UnsupportedMediaType', `unsupported patch type ${contentType}`);
-    if (!fieldManager) return status(res, 400, 'BadRequest', 'fieldManager is required for apply patch');
-    let body: Obj;
-    try {
-      body = JSON.parse(await readBody(req)) as Obj;
-    } catch {
-      return status(res, 400, 'BadRequest', 'body is not valid YAML/JSON');
+    const problem = applyProblem(t, name, namespace, contentType, fieldManager, await readBody(req));
+    if (typeof problem !== 'object' || 'code' in problem) {
+      const p = problem as { code: number; reason: string; message: string };
+      return status(res, p.code, p.reason, p.message);
     }
-    if (body.apiVersion !== gv(t) || body.kind !== t.kind) return status(res, 400, 'BadRequest', 'apiVersion/kind does not match the URL');
-    if (body.metadata?.name !== name) return status(res, 400, 'BadRequest', 'metadata.name does not match the URL');
-    if (body.metadata.namespace && body.metadata.namespace !== namespace) return status(res, 400, 'BadRequest', 'the namespace of the object does not match the namespace on the request');
-    try {
-      new t.model(body as never).validate();
-    } catch (err) {
-      return status(res, 422, 'Invalid', `${t.kind} "${name}" is invalid: ${(err as Error).message}`);
-    }
-    const stored = materialize(t, body, existing, namespace);
+    const stored = materialize(t, problem, existing, namespace);
     stored.metadata.resourceVersion = String(++rv);
     objects.set(key, stored);
     return json(res, stored);
