@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { CONTROL_PLANE_ENV_VARS } from '../../control-plane/src/config.js';
 import { AGENT_ENV_VARS } from '../../region-agent/src/config.js';
+import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import {
   FIXTURES_DIR,
   exampleValues,
@@ -224,38 +225,14 @@ const AGENT_ENV_NOT_IN_CLUSTER: Readonly<Record<string, string>> = {
   KUBECONFIG: 'in a cluster the agent uses its ServiceAccount (in-cluster config)',
 };
 
-/** One Kubernetes API call family of the kubernetes driver: what RBAC must allow. */
-interface KubeCall {
-  group: string;
-  resource: string;
-  verbs: readonly string[];
-  /** Only made when the chart enables cert-manager. */
-  certManagerOnly?: boolean;
-}
-
 /**
- * TODO(region-agent kubernetes driver): replace this list with the driver's own export
- * (`KUBE_CALLS` from region-agent/src/drivers/kubernetes/calls.ts) when it lands. Until then
- * this is the call list issue 6 specifies for the driver, NOT derived from the driver's code.
+ * Grants the chart makes although KUBE_CALLS does not list them (yet), each with its reason.
+ * The Role may hold nothing else.
  */
-const TODO_KUBE_CALLS_FROM_ISSUE_6: readonly KubeCall[] = [
-  { group: '', resource: 'secrets', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { group: '', resource: 'services', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'] },
-  { group: 'apps', resource: 'statefulsets', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  {
-    group: 'networking.k8s.io',
-    resource: 'networkpolicies',
-    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
-  },
-  { group: 'policy', resource: 'poddisruptionbudgets', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  {
-    group: 'cert-manager.io',
-    resource: 'certificates',
-    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
-    certManagerOnly: true,
-  },
-];
+const ROLE_BEYOND_KUBE_CALLS: Readonly<Record<string, string>> = {
+  'cert-manager.io/certificates':
+    'certManager.enabled sets TLS_ISSUER=cert-manager; the driver has no cert-manager calls in KUBE_CALLS yet',
+};
 
 function permissions(rules: RoleRule[]): Set<string> {
   const out = new Set<string>();
@@ -310,12 +287,15 @@ describe('region-agent chart', () => {
     expect(role.metadata.namespace).toBe('addon-instances');
     const granted = permissions((role as unknown as { rules: RoleRule[] }).rules);
     const needed = new Set<string>();
-    for (const call of TODO_KUBE_CALLS_FROM_ISSUE_6) {
+    for (const call of KUBE_CALLS) {
       if (call.certManagerOnly && !certManager) continue;
       for (const v of call.verbs) needed.add(`${call.group}/${call.resource}:${v}`);
     }
+    expect(needed.size).toBeGreaterThan(0);
     expect([...needed].filter((p) => !granted.has(p))).toEqual([]); // covers every call
-    expect([...granted].filter((p) => !needed.has(p))).toEqual([]); // and nothing more
+    const beyond = [...granted].filter((p) => !needed.has(p) && !(p.split(':')[0]! in ROLE_BEYOND_KUBE_CALLS));
+    expect(beyond).toEqual([]); // and nothing more
+    if (!certManager) expect([...granted].filter((p) => p.startsWith('cert-manager.io/'))).toEqual([]);
     expect([...granted].some((p) => p.includes('*'))).toBe(false);
     expect(envValue(objects, mainContainer(objects), 'TLS_ISSUER')).toBe(certManager ? 'cert-manager' : 'private-ca');
   });
