@@ -1,6 +1,7 @@
 /** The local driver against real redis-server processes, without NATS. */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,26 @@ describe('local redis driver', () => {
       s.once('error', reject);
     });
     expect(seen).toBe(after.certificate?.fingerprint);
+  });
+
+  it('moves a never-ready instance to a new port when its port was taken', async () => {
+    const other = randomUUID();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    const dir = join(dataDir, 'instances', other);
+    mkdirSync(dir, { recursive: true });
+    const state = { uuid: other, plan: 'mini', generation: 1, memoryMb: 16, port: taken, prefix: 'MYREDIS', users: { u1: 'pw-0123456789abcdef' }, currentUser: 'u1' };
+    writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
+    const d = createLocalDriver({ dataDir, hostname: 'localhost', issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }), redisBin: requireBinary('redis-server'), log, readyTimeoutMs: 3_000 });
+    try {
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/exited|ready/);
+      const out = await d.provision(makeJob('provision', other), progress);
+      expect(out.endpoint.port).not.toBe(taken);
+    } finally {
+      blocker.close();
+      await d.deprovision(makeJob('deprovision', other), progress);
+    }
   });
 
   it('deprovisions: no process, port closed, state gone', async () => {

@@ -121,7 +121,21 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       log.info({ resourceId: state.uuid, port: state.port, pid: state.pid }, 'instance process started');
     }
     await progress('waiting for TLS readiness');
-    await waitReady(paths, state);
+    try {
+      await waitReady(paths, state);
+    } catch (err) {
+      if (!state.everReady) {
+        // The port we picked may have been taken meanwhile: the retry starts on a new one.
+        await stopRedis(state.pid);
+        state.port = await freeLoopbackPort();
+        await writeState(paths, state);
+      }
+      throw err;
+    }
+    if (!state.everReady) {
+      state.everReady = true;
+      await writeState(paths, state);
+    }
   }
 
   async function outcome(state: InstanceState): Promise<InstanceOutcome> {

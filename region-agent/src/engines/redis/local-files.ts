@@ -16,6 +16,8 @@ export const InstanceStateSchema = z.object({
   users: z.record(z.string(), z.string()),
   currentUser: z.string(),
   pid: z.number().int().positive().optional(),
+  /** Set once the instance first answered; until then a failed start may move it to another port. */
+  everReady: z.boolean().optional(),
   certificate: z.object({ notAfter: z.string(), fingerprint: z.string() }).optional(),
 });
 export type InstanceState = z.infer<typeof InstanceStateSchema>;
