@@ -8,6 +8,7 @@ import { createDriver } from './drivers/create.js';
 import { createHealthServer } from './health.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
+const SECOND_SIGNAL_GRACE_MS = 1_000;
 
 function natsOptions(config: AgentConfig): ConnectionOptions {
   const options: ConnectionOptions = {
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   );
   let ready = false;
   let stopping = false;
+  let firstSignalAt = 0;
   const health = createHealthServer(() => ready && !stopping && !nc.isClosed());
   if (config.healthPort > 0) {
     // A busy port must not stop job processing (several local agents on one machine);
@@ -55,10 +57,14 @@ async function main(): Promise<void> {
 
   const shutdown = (signal: string): void => {
     if (stopping) {
+      // Ctrl-C reaches the whole process group and a supervisor forwards SIGTERM at the same
+      // moment: only a signal sent later is a deliberate second one.
+      if (Date.now() - firstSignalAt < SECOND_SIGNAL_GRACE_MS) return;
       log.warn({ signal }, 'second signal, exiting now');
       process.exit(1);
     }
     stopping = true;
+    firstSignalAt = Date.now();
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       log.error('shutdown timed out');
