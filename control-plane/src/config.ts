@@ -70,6 +70,9 @@ const EnvSchema = z.object({
   ENCRYPTION_KEYS_OLD: z.string().optional(),
   HEROKU_API_URL: z.url().default('https://api.heroku.com'),
   HEROKU_ID_URL: z.url().default('https://id.heroku.com'),
+  /** What to tell Heroku when an async provision fails for good (heroku-partner-api.md §4.4). */
+  ASYNC_FAILURE_ACTION: z.enum(['deprovision', 'none']).default('deprovision'),
+  HEROKU_CALL_CONCURRENCY: envInt(4, 1, 64),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
   AGENT_REGIONS_ENABLED: z.string().optional(),
@@ -98,6 +101,8 @@ export interface ControlPlaneConfig {
   herokuApiUrl: string;
   herokuIdUrl: string;
   maxBodyBytes: number;
+  asyncFailureAction: 'deprovision' | 'none';
+  herokuCallConcurrency: number;
   trustProxy: boolean;
   enabledAgentRegions: Set<string> | null;
 }
@@ -169,6 +174,8 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
     herokuApiUrl: e.HEROKU_API_URL.replace(/\/$/, ''),
     herokuIdUrl: e.HEROKU_ID_URL.replace(/\/$/, ''),
     maxBodyBytes: e.MAX_BODY_BYTES,
+    asyncFailureAction: e.ASYNC_FAILURE_ACTION,
+    herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
     trustProxy: e.TRUST_PROXY,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(e.AGENT_REGIONS_ENABLED.split(',').map((s) => s.trim()).filter(Boolean))

@@ -18,6 +18,7 @@ import { ensureStreams } from './messaging/streams.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
 import { createResultConsumer, type ResultConsumer } from './ops/results.js';
 import { createService } from './ops/service.js';
+import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/waiter.js';
 
 export interface ControlPlane {
@@ -74,6 +75,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
       return t;
     },
     keyId: config.encryption.keyId,
+    asyncFailureAction: config.asyncFailureAction,
     syncBudgetOverrideMs: config.syncBudgetOverrideMs,
     hardBudgetMs: config.hardBudgetMs,
     conflictPolicy: config.conflictPolicy,
@@ -91,7 +93,19 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     maxAttempts: config.operationMaxAttempts,
     afterPublish: options.afterPublish,
   });
-  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log });
+  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction });
+  const calls: CallWorker = createCallWorker({
+    pool,
+    databaseUrl: config.databaseUrl,
+    sealer,
+    keyId: config.encryption.keyId,
+    log,
+    apiUrl: config.herokuApiUrl,
+    oauth: { idUrl: config.herokuIdUrl, clientSecret: config.oauthClientSecret, timeoutMs: 10_000, fetch: options.fetch },
+    concurrency: config.herokuCallConcurrency,
+    fetch: options.fetch,
+    userAgent: `${config.addon.id}-control-plane`,
+  });
   let shuttingDown = false;
   const app = createApp({
     service,
@@ -121,6 +135,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     async start() {
       await dispatcher.start();
       await results.start();
+      await calls.start();
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(config.port, config.host, () => resolve(s));
       });
@@ -136,6 +151,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
       });
       await dispatcher.stop();
       await results.stop();
+      await calls.stop();
       await waiter.close();
       await nc.drain().catch(() => undefined);
       await pool.end();

@@ -19,6 +19,7 @@ export interface OperationRow {
   last_error: { code: string; message: string } | null;
   progress: string | null;
   completed_at: Date | null;
+  answer_async: boolean;
   created_at: Date;
 }
 
@@ -102,14 +103,14 @@ export async function completeOperation(
   id: string,
   state: 'succeeded' | 'failed',
   error: { code: string; message: string } | null,
-): Promise<boolean> {
-  const res = await db.query(
+): Promise<OperationRow | undefined> {
+  const res = await db.query<OperationRow>(
     `update operations set state = $2, last_error = $3, completed_at = now(), updated_at = now()
-      where id = $1 and state in ('pending', 'dispatched')`,
+      where id = $1 and state in ('pending', 'dispatched') returning *`,
     [id, state, error ? JSON.stringify(error) : null],
   );
   await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
-  return res.rowCount === 1;
+  return res.rows[0];
 }
 
 export async function recordProgress(db: Queryable, id: string, step: string): Promise<void> {

@@ -67,6 +67,7 @@ export async function insertProvision(
   r: NewResource,
   op: { id: string },
   auditEvent: { detail: Record<string, unknown>; requestId: string | null },
+  exchangeGrant = false,
 ): Promise<boolean> {
   const res = await db.query(
     `with r as (
@@ -79,11 +80,14 @@ export async function insertProvision(
        select $13, uuid, 'provision', 1, 'pending', plan, '{}' from r returning id),
      a as (
        insert into audit_events (resource_uuid, actor, action, detail, request_id)
-       select uuid, 'heroku', 'provision_requested', $14, $15 from r)
+       select uuid, 'heroku', 'provision_requested', $14, $15 from r),
+     h as (
+       insert into heroku_calls (resource_uuid, kind, dedupe_key)
+       select uuid, 'exchange_grant', 'grant' from r where $16::boolean)
      select pg_notify('outbox', id::text) from o`,
     [r.uuid, r.name, r.plan, r.regionValue, r.herokuRegion, r.privateSpace, r.agentRegion, r.callbackUrl,
       r.logInputUrlEnc, JSON.stringify(r.options), r.oauthGrantEnc, r.oauthGrantExpiresAt,
-      op.id, JSON.stringify(auditEvent.detail), auditEvent.requestId],
+      op.id, JSON.stringify(auditEvent.detail), auditEvent.requestId, exchangeGrant],
   );
   return res.rowCount === 1;
 }

@@ -14,3 +14,14 @@ export async function saveTokens(
     [t.uuid, t.accessEnc, t.refreshEnc, t.expiresAt, t.keyId],
   );
 }
+
+export interface TokenRow {
+  resource_uuid: string;
+  access_token_enc: string;
+  refresh_token_enc: string | null;
+  expires_at: Date;
+}
+
+export async function getTokens(db: Queryable, uuid: string): Promise<TokenRow | undefined> {
+  return (await db.query<TokenRow>('select * from heroku_tokens where resource_uuid = $1', [uuid])).rows[0];
+}

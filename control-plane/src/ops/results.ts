@@ -13,10 +13,12 @@ import { withTransaction, type Pool } from '../db/pool.js';
 import { completeOperation, getOperation, recordProgress } from '../db/operations.js';
 import { applyResult, getResource, type ResourceState } from '../db/resources.js';
 import { markOperationFailed } from './finish.js';
+import { enqueueCompletion, type AsyncFailureAction } from './completion.js';
 
 export const RESULTS_CONSUMER = 'control-plane';
 
 export interface ResultConsumerDeps {
+  failureAction: AsyncFailureAction;
   pool: Pool;
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -35,7 +37,7 @@ function stateAfter(result: Result, current: ResourceState): ResourceState {
   return current === 'provisioning' && result.status === 'succeeded' ? 'provisioned' : current;
 }
 
-export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | 'sealer' | 'log'>, result: Result): Promise<void> {
+export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | 'sealer' | 'log' | 'failureAction'>, result: Result): Promise<void> {
   if (result.status === 'progress') {
     await recordProgress(deps.pool, result.operationId, result.step ?? 'working');
     deps.log.info({ operationId: result.operationId, resourceId: result.uuid, step: result.step }, 'provisioning progress');
@@ -48,7 +50,7 @@ export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | '
       return;
     }
     const error = result.error ? { code: result.error.code, message: result.error.message } : null;
-    const changed = await completeOperation(client, op.id, result.status === "succeeded" ? "succeeded" : "failed", error);
+    const changed = await completeOperation(client, op.id, result.status === 'succeeded' ? 'succeeded' : 'failed', error);
     if (!changed) {
       deps.log.info({ operationId: op.id }, 'duplicate result ignored');
       return;
@@ -66,6 +68,7 @@ export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | '
       certificate: result.certificate,
       deprovisioned: result.kind === 'deprovision' && result.status === 'succeeded',
     });
+    if (changed.answer_async) await enqueueCompletion(client, deps.sealer, changed, deps.failureAction);
     await audit(client, {
       uuid: op.resource_uuid,
       actor: 'agent',

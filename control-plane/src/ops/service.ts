@@ -15,6 +15,7 @@ import { insertOperation, latestOperation, openOperations, type OperationRow } f
 import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
 import { saveTokens } from '../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
+import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
 
 export interface ProvisionInput {
   uuid: string;
@@ -47,6 +48,7 @@ export interface ServiceDeps {
   /** Tokens obtained while placing this provision (stored with the resource). */
   takeTokens?: (uuid: string) => { accessToken: string; refreshToken: string | null; expiresAt: Date } | undefined;
   keyId?: string;
+  asyncFailureAction: AsyncFailureAction;
 }
 
 export interface Service {
@@ -117,6 +119,7 @@ export function createService(deps: ServiceDeps): Service {
       }
       if (!placement) throw new Error('placement failed without a reason');
       const opId = randomUUID();
+      const tokens = deps.takeTokens?.(input.uuid);
       const created = await insertProvision(
         deps.pool,
         {
@@ -138,8 +141,8 @@ export function createService(deps: ServiceDeps): Service {
           requestId: requestId ?? null,
           detail: { plan: placement.plan.name, region: placement.region.name, agentRegion: placement.agentRegion, privateSpace: placement.privateSpace },
         },
+        hasGrant && !tokens,
       );
-      const tokens = deps.takeTokens?.(input.uuid);
       if (created && tokens) {
         await saveTokens(deps.pool, {
           uuid: input.uuid,
@@ -153,11 +156,14 @@ export function createService(deps: ServiceDeps): Service {
       deps.log.info({ resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion }, 'provision accepted');
       const budget = hasGrant ? budgetFor(placement.plan.name) : deps.hardBudgetMs;
       if (budget === 0 && hasGrant) {
+        await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
         const where = placement.privateSpace ? `the ${placement.region.name} Private Space` : placement.region.name;
         return { status: 202, body: { id: input.uuid, message: `Your add-on is being created in ${where} and will be available shortly.` } };
       }
       const op = await deps.waiter.wait(opId, budget);
-      return provisionAnswer(input.uuid, op, hasGrant);
+      const answer = await provisionAnswer(input.uuid, op, hasGrant);
+      if (answer.status === 202) await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
+      return answer;
     },
 
     async changePlan(uuid, planName, requestId) {
@@ -214,6 +220,7 @@ export function createService(deps: ServiceDeps): Service {
       if (op?.state === 'failed') {
         throw new UnprocessableError('plan_change_failed', `The plan change to ${plan.name} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${resource.plan}.`);
       }
+      await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
       return { status: 202, body: { id: uuid, message: `Changing plan to ${plan.name}; your app's config will update when it is done.` } };
     },
 

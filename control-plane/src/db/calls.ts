@@ -1,0 +1,57 @@
+/** SQL for heroku_calls: the durable queue of calls to the Platform API. */
+import type { Queryable } from './pool.js';
+
+export type CallKind = 'exchange_grant' | 'config_update' | 'provision_action' | 'deprovision_action';
+export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
+
+export interface CallRow {
+  id: string;
+  resource_uuid: string;
+  kind: CallKind;
+  dedupe_key: string;
+  payload_enc: string | null;
+  state: 'pending' | 'succeeded' | 'failed';
+  attempts: number;
+  last_status: number | null;
+}
+
+/** Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. */
+export async function enqueueCall(db: Queryable, c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null }): Promise<void> {
+  await db.query(
+    `insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc) values ($1, $2, $3, $4)
+     on conflict (resource_uuid, kind, dedupe_key) do nothing`,
+    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null],
+  );
+  await db.query('select pg_notify($1, $2)', [HEROKU_CALLS_CHANNEL, c.uuid]);
+}
+
+/** Lock one due call whose earlier calls on the same resource are finished. */
+export async function claimDueCall(db: Queryable): Promise<CallRow | undefined> {
+  const res = await db.query<CallRow>(
+    `select c.* from heroku_calls c
+      where c.state = 'pending' and c.next_attempt_at <= now()
+        and not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid and p.id < c.id and p.state = 'pending')
+      order by c.next_attempt_at limit 1 for update skip locked`,
+  );
+  return res.rows[0];
+}
+
+export async function finishCall(db: Queryable, id: string, state: 'succeeded' | 'failed', status: number | null, error: string | null): Promise<void> {
+  await db.query(
+    `update heroku_calls set state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
+       completed_at = now(), updated_at = now() where id = $1`,
+    [id, state, status, error],
+  );
+}
+
+export async function retryCall(db: Queryable, id: string, delayMs: number, status: number | null, error: string): Promise<void> {
+  await db.query(
+    `update heroku_calls set attempts = attempts + 1, last_status = $3, last_error = $4,
+       next_attempt_at = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = $1`,
+    [id, Math.round(delayMs), status, error],
+  );
+}
+
+export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]> {
+  return (await db.query<CallRow>('select * from heroku_calls where resource_uuid = $1 order by id', [uuid])).rows;
+}
