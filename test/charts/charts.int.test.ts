@@ -3,11 +3,13 @@
  * with the defaults and every example, validate every object against the Kubernetes OpenAPI
  * schema, and hold the charts to the deployables they run (env names, ports, RBAC).
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_PLANE_ENV_VARS } from '../../control-plane/src/config.js';
 import { AGENT_ENV_VARS } from '../../region-agent/src/config.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import {
+  CHARTS_DIR,
   FIXTURES_DIR,
   exampleValues,
   lintChart,
@@ -44,6 +46,32 @@ function cases(chart: Chart): Array<{ name: string; opts: RenderOptions }> {
   ];
 }
 
+/**
+ * values.yaml keys without a `# --` description (helm-docs style) on themselves or on a parent
+ * key: a parent's description covers structured defaults such as probes.
+ */
+function undocumentedValues(chart: Chart): string[] {
+  const lines = readFileSync(join(CHARTS_DIR, chart, 'values.yaml'), 'utf8').split('\n');
+  const stack: Array<{ indent: number; key: string; documented: boolean }> = [];
+  const missing: string[] = [];
+  lines.forEach((line, i) => {
+    const m = /^( *)([A-Za-z][\w]*):/.exec(line);
+    if (!m) return;
+    const indent = m[1]!.length;
+    while (stack.length > 0 && stack.at(-1)!.indent >= indent) stack.pop();
+    let j = i - 1;
+    let documented = false;
+    while (j >= 0 && /^\s*#/.test(lines[j]!)) documented ||= /^\s*# -- /.test(lines[j--]!);
+    documented ||= stack.some((s) => s.documented);
+    const path = [...stack.map((s) => s.key), m[2]!].join('.');
+    // A key whose value is a nested map is a section: only its leaves need a description.
+    const isSection = /^\s*[A-Za-z][\w]*:\s*$/.test(line);
+    if (!documented && !isSection) missing.push(path);
+    stack.push({ indent, key: m[2]!, documented });
+  });
+  return missing;
+}
+
 const rendered = new Map<string, K8sObject[]>();
 function render(chart: Chart, opts: RenderOptions): K8sObject[] {
   const key = JSON.stringify([chart, opts]);
@@ -72,6 +100,10 @@ describe('examples', () => {
 });
 
 describe.each(CHARTS)('chart %s', (chart) => {
+  it('documents every value in values.yaml with # --', () => {
+    expect(undocumentedValues(chart)).toEqual([]);
+  });
+
   it.each(cases(chart))('passes helm lint --strict with $name', ({ opts }) => {
     const res = lintChart(chart, opts);
     expect(`${res.stdout}${res.stderr}`).toContain('0 chart(s) failed');
@@ -214,12 +246,6 @@ describe('control-plane chart', () => {
   });
 });
 
-/**
- * Env vars the agent chart sets that region-agent/src/config.ts does not read (yet):
- * HEALTH_PORT is the port of the agent's /livez and /readyz server, which the chart's probes
- * need; the agent must add it (default 8080). Remove it from here when AGENT_ENV_VARS has it.
- */
-const AGENT_ENV_PENDING: ReadonlySet<string> = new Set(['HEALTH_PORT']);
 /** Env vars the agent reads that the chart deliberately never sets, and why. */
 const AGENT_ENV_NOT_IN_CLUSTER: Readonly<Record<string, string>> = {
   KUBECONFIG: 'in a cluster the agent uses its ServiceAccount (in-cluster config)',
@@ -244,7 +270,7 @@ function permissions(rules: RoleRule[]): Set<string> {
 
 describe('region-agent chart', () => {
   it('sets exactly the env vars region-agent/src/config.ts reads', () => {
-    const known = new Set([...AGENT_ENV_VARS, ...AGENT_ENV_PENDING]);
+    const known = new Set(AGENT_ENV_VARS);
     const seen = new Set<string>();
     for (const { opts } of cases('region-agent')) {
       const objects = render('region-agent', opts);
