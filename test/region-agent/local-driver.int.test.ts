@@ -150,5 +150,8 @@ describe('local redis driver', () => {
     expect(await isPortOpen(endpoint.port)).toBe(false);
     expect(await d.inventory()).toEqual([]);
     await d.deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
+    // A provision retry arriving after the deprovision must not bring the instance back.
+    await expect(d.provision(makeJob('provision', uuid), progress)).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+    expect(recordedPids(dataDir)).toEqual([]);
   });
 });

@@ -14,10 +14,12 @@ import {
   instancePaths,
   listInstanceIds,
   readState,
+  readTombstone,
   renderAcl,
   renderConf,
   writePrivate,
   writeState,
+  writeTombstone,
   type InstancePaths,
   type InstanceState,
 } from '../engines/redis/local-files.js';
@@ -179,6 +181,9 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     async provision(job: Job, progress: Progress): Promise<InstanceOutcome> {
       const paths = instancePaths(root, job.resource.uuid);
       let state = await readState(paths);
+      if (!state && (await readTombstone(root, job.resource.uuid)) !== undefined) {
+        throw new PermanentError('instance_deprovisioned', `instance ${job.resource.uuid} was deprovisioned`);
+      }
       if (!state) {
         await progress('allocating instance');
         const user = userFor(job.generation);
@@ -220,6 +225,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
         await stopRedis(state.pid);
         for (let i = 0; i < 100 && (await isPortOpen(state.port)); i++) await sleep(50);
       }
+      await writeTombstone(root, job.resource.uuid, job.generation);
       await rm(paths.dir, { recursive: true, force: true });
     },
 

@@ -100,3 +100,18 @@ export function renderConf(state: InstanceState, paths: InstancePaths): string {
     '',
   ].join('\n');
 }
+
+/**
+ * After a deprovision, the generation it ran at: a provision of that generation or older
+ * arriving late (a retry that lost the race) must not bring the instance back.
+ */
+export async function readTombstone(root: string, uuid: string): Promise<number | undefined> {
+  const path = join(root, '.deprovisioned', uuid);
+  if (!existsSync(path)) return undefined;
+  return Number(await readFile(path, 'utf8'));
+}
+
+export async function writeTombstone(root: string, uuid: string, generation: number): Promise<void> {
+  await mkdir(join(root, '.deprovisioned'), { recursive: true, mode: 0o700 });
+  await writeFile(join(root, '.deprovisioned', uuid), String(generation));
+}
