@@ -342,6 +342,29 @@ describe('region-agent chart', () => {
     expect(pod.automountServiceAccountToken).toBe(true);
   });
 
+  it('keeps the region CA across restarts: on a kept PVC by default, from a Secret in the examples', () => {
+    const defaults = render('region-agent', {});
+    const pvc = one(defaults, 'PersistentVolumeClaim');
+    expect(pvc.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    const pod = deploymentTemplate(defaults).spec;
+    expect(pod.volumes?.find((v) => v.name === 'data')).toMatchObject({
+      persistentVolumeClaim: { claimName: pvc.metadata.name },
+    });
+    for (const file of exampleValues('region-agent')) {
+      const objects = render('region-agent', { valuesFiles: [file] });
+      const c = mainContainer(objects);
+      const region = envValue(objects, c, 'AGENT_REGION');
+      // The agent's private CA lives in <AGENT_DATA_DIR>/<region>/ca (ca.pem, ca.key).
+      const caDir = `${envValue(objects, c, 'AGENT_DATA_DIR')}/${region}/ca`;
+      const mount = c.volumeMounts?.find((m) => m.mountPath === caDir);
+      expect({ file, mounted: mount?.name }).toEqual({ file, mounted: 'private-ca' });
+      const volume = deploymentTemplate(objects).spec.volumes?.find((v) => v.name === 'private-ca') as
+        | { secret?: { items?: Array<{ key: string; path: string }> } }
+        | undefined;
+      expect(volume?.secret?.items?.map((i) => i.path).sort()).toEqual(['ca.key', 'ca.pem']);
+    }
+  });
+
   it('refuses NATS user/password and a creds file at once', () => {
     const res = templateChart('region-agent', {
       set: { 'nats.credsSecret.name': 'creds', 'secret.existingSecret': 'nats-user' },
