@@ -14,6 +14,7 @@ import {
   exampleValues,
   lintChart,
   renderChart,
+  renderNotes,
   templateChart,
   type K8sObject,
   type RenderOptions,
@@ -141,6 +142,15 @@ describe.each(CHARTS)('chart %s', (chart) => {
         });
       }
     }
+  });
+
+  it.each(cases(chart))('prints NOTES.txt with $name', ({ opts }) => {
+    const res = renderNotes(chart, opts);
+    expect(res.stderr).toBe('');
+    const notes = res.stdout.slice(res.stdout.indexOf('NOTES:'));
+    expect(notes).toMatch(/^NOTES:\n/);
+    expect(notes).toContain('helm test test -n addons');
+    expect(notes).not.toMatch(/<no value>|%!/);
   });
 
   it('has a helm test hook pod', () => {

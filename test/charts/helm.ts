@@ -108,6 +108,19 @@ export function templateChart(chart: string, opts: RenderOptions = {}): HelmResu
   ]);
 }
 
+/** NOTES.txt as `helm install --dry-run=client` prints it (no cluster needed). */
+export function renderNotes(chart: string, opts: RenderOptions = {}): HelmResult {
+  return helm([
+    'install',
+    opts.release ?? 'test',
+    join(CHARTS_DIR, chart),
+    '--dry-run=client',
+    '--namespace',
+    opts.namespace ?? 'addons',
+    ...valuesArgs(opts),
+  ]);
+}
+
 /** Example values files for a chart: deploy/examples/<chart>*.values.yaml. */
 export function exampleValues(chart: string): string[] {
   return readdirSync(EXAMPLES_DIR)
