@@ -11,6 +11,7 @@ import { loadCatalog } from '../../control-plane/src/catalog/load.js';
 import { startNats, type NatsServer } from './nats.js';
 import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
 import { waitFor } from './ports.js';
+import { startHerokuFront, type HerokuFront } from './heroku-front.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dataDir = process.env.LOCAL_DATA_DIR ?? join(root, '.local');
@@ -18,6 +19,7 @@ const port = Number(process.env.PORT ?? 5000);
 const children: ChildProcess[] = [];
 let pg: PostgresServer | undefined;
 let nats: NatsServer | undefined;
+let front: HerokuFront | undefined;
 
 const step = (n: number, total: number, text: string): void => {
   process.stdout.write(`[${n}/${total}] ${text}\n`);
@@ -45,6 +47,7 @@ async function shutdown(code = 0): Promise<void> {
   stopping = true;
   process.stdout.write('stopping the local stack…\n');
   await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
+  await front?.close();
   await nats?.stop();
   await pg?.stop();
   process.exit(code);
@@ -53,7 +56,7 @@ process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
 async function main(): Promise<void> {
-  const total = 5;
+  const total = 6;
   const log = (line: string): void => void process.stdout.write(`      ${line}\n`);
   let databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) step(1, total, 'PostgreSQL: using DATABASE_URL');
@@ -69,18 +72,28 @@ async function main(): Promise<void> {
     nats = await startNats(join(dataDir, 'nats'), log);
     natsUrl = nats.url;
   }
-  step(3, total, `control plane: starting on http://127.0.0.1:${port}`);
+  const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+  let herokuEnv: Record<string, string> = {};
+  if (process.env.HEROKU_API_URL || process.env.HEROKU_ID_URL) {
+    step(3, total, 'Heroku: using HEROKU_API_URL / HEROKU_ID_URL');
+  } else {
+    front = await startHerokuFront(`http://127.0.0.1:${port}`, auth, 'dev-oauth-client-secret');
+    herokuEnv = { HEROKU_API_URL: front.sim.url, HEROKU_ID_URL: front.sim.url };
+    step(3, total, `Heroku simulator: ${front.sim.url} (acts as Heroku at ${front.url})`);
+  }
+  step(4, total, `control plane: starting on http://127.0.0.1:${port}`);
   run('control plane', 'control-plane/src/main.ts', {
+    ...herokuEnv,
     DATABASE_URL: databaseUrl,
     NATS_URL: natsUrl,
     PORT: String(port),
     HOST: process.env.HOST ?? '127.0.0.1',
-    PRIVATE_SPACE_LOOKUP: process.env.PRIVATE_SPACE_LOOKUP ?? 'assume-common-runtime',
+    PRIVATE_SPACE_LOOKUP: process.env.PRIVATE_SPACE_LOOKUP ?? (front ? 'platform-api' : 'assume-common-runtime'),
   });
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'control plane /readyz', 60_000, 200);
   const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map((a) => a.name);
   if (existsSync(join(root, 'region-agent/src/main.ts'))) {
-    step(4, total, `region agent (local driver): serving ${regions.join(', ')}`);
+    step(5, total, `region agent (local driver): serving ${regions.join(', ')}`);
     run('region agent', 'region-agent/src/main.ts', {
       NATS_URL: natsUrl,
       AGENT_REGION: regions.join(','),
@@ -88,13 +101,23 @@ async function main(): Promise<void> {
       AGENT_DATA_DIR: process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent'),
     });
   } else {
-    step(4, total, 'region agent: not built yet (region-agent/src/main.ts missing)');
+    step(5, total, 'region agent: not built yet (region-agent/src/main.ts missing)');
   }
-  step(5, total, 'ready');
-  const auth = 'tlsredis:dev-password-change-me-0123456789ab';
+  step(6, total, 'ready');
+  const basic = `${auth.id}:${auth.password}`;
+  const via = front
+    ? `Provision through the Heroku simulator (it sends Heroku's provision call, then receives the
+config PATCH and the provision action):
+  curl -s -X POST ${front.url}/provision -d '{"plan":"standard","region":"us"}'
+  curl -s ${front.url}/addons/<uuid>        # what Heroku now holds (state, config)
+  curl -s -X POST ${front.url}/change-plan -d '{"uuid":"<uuid>","plan":"premium"}'
+  curl -s -X POST ${front.url}/deprovision -d '{"uuid":"<uuid>"}'
+
+Or call the control plane directly, as Heroku would:`
+    : 'Provision an add-on (as Heroku would):';
   process.stdout.write(`
-Provision an add-on (as Heroku would):
-  curl -s -u ${auth} -H 'Content-Type: application/json' \\
+${via}
+  curl -s -u ${basic} -H 'Content-Type: application/json' \\
     -X POST http://127.0.0.1:${port}/heroku/resources \\
     -d '{"uuid":"'$(cat /proc/sys/kernel/random/uuid)'","name":"my-redis","plan":"standard","region":"amazon-web-services::us-east-1"}'
 

@@ -1,0 +1,100 @@
+/**
+ * Through the Heroku simulator: async provisions complete with a config PATCH and exactly
+ * one provision action, despite 429s and 5xx; the Private Space lookup uses the Platform API.
+ */
+import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
+import { waitFor } from '../../deploy/local/ports.js';
+import { startStack, type TestStack } from '../support/control-plane.js';
+import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+
+const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+let sim: HerokuSim;
+let stack: TestStack;
+let agent: FakeAgent;
+
+beforeAll(async () => {
+  sim = await createHerokuSim();
+  stack = await startStack({
+    HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, SYNC_BUDGET_MS: '0', PRIVATE_SPACE_LOOKUP: 'platform-api',
+  });
+  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 100 });
+});
+afterAll(async () => {
+  await agent.stop();
+  await stack.stop();
+  await sim.close();
+});
+
+const callsFor = (uuid: string) => sim.calls.filter((c) => c.path.includes(uuid) || (c.path === '/oauth/token'));
+
+it('202, then grant exchange, config PATCH and one provision action with the add-on token', async () => {
+  const body = sim.createAddon({ plan: 'standard', region: 'us' });
+  const res = await sim.provision(stack.url, body, auth);
+  expect(res.status).toBe(202);
+  await waitFor(() => sim.provisionActionCount(body.uuid) === 1, 'provision action', 15_000);
+  const addonCalls = sim.calls.filter((c) => c.path.startsWith(`/addons/${body.uuid}`));
+  expect(addonCalls.map((c) => `${c.method} ${c.path.replace(body.uuid, '{uuid}')}`)).toEqual([
+    'PATCH /addons/{uuid}/config',
+    'POST /addons/{uuid}/actions/provision',
+  ]);
+  for (const c of addonCalls) {
+    expect(c.headers.authorization).toMatch(/^Bearer \S+/);
+    expect(c.headers.accept).toBe('application/vnd.heroku+json; version=3');
+    expect(c.status).toBeLessThan(300);
+  }
+  const patch = addonCalls[0]!.body as { config: Array<{ name: string; value: string }> };
+  expect(patch.config.find((v) => v.name === 'TLSREDIS_URL')?.value).toMatch(/^rediss:\/\//);
+  expect(sim.addon(body.uuid)?.state).toBe('provisioned');
+  const tokenCalls = sim.calls.filter((c) => c.path === '/oauth/token' && c.status === 200);
+  expect(tokenCalls.length).toBeGreaterThanOrEqual(1);
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(sim.provisionActionCount(body.uuid)).toBe(1);
+});
+
+it('429s and 5xx from Heroku still end in exactly one successful provision action', async () => {
+  const body = sim.createAddon({ plan: 'standard', region: 'us' });
+  sim.inject({ method: 'POST', path: new RegExp(`/addons/${body.uuid}/actions/provision`), status: 429, times: 1, headers: { 'Retry-After': '1', 'RateLimit-Remaining': '0' } });
+  sim.inject({ method: 'POST', path: new RegExp(`/addons/${body.uuid}/actions/provision`), status: 503, times: 2 });
+  expect((await sim.provision(stack.url, body, auth)).status).toBe(202);
+  await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned despite faults', 40_000, 200);
+  const actions = callsFor(body.uuid).filter((c) => c.path.endsWith('/actions/provision'));
+  expect(actions.map((c) => c.status)).toEqual([429, 503, 503, 200]);
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(sim.provisionActionCount(body.uuid)).toBe(1);
+});
+
+it('a non-Private-Space plan on a shared region value is refused when the app is in a Private Space', async () => {
+  const inSpace = sim.createAddon({ plan: 'mini', region: 'virginia', app: { name: 'spaced', privateSpace: true } });
+  const res = await sim.provision(stack.url, inSpace, auth);
+  expect(res.status).toBe(422);
+  expect((res.body as { message: string }).message).toMatch(/not available in Private Spaces/);
+  const outside = sim.createAddon({ plan: 'mini', region: 'us', app: { name: 'common' } });
+  expect((await sim.provision(stack.url, outside, auth)).status).toBe(202);
+  await waitFor(() => sim.provisionActionCount(outside.uuid) === 1, 'provision action after lookup', 15_000);
+  // The grant was exchanged once, during the lookup.
+  const exchanges = sim.calls.filter((c) => c.path === '/oauth/token' && JSON.stringify(c.body ?? c.query).includes(outside.oauth_grant.code));
+  expect(exchanges).toHaveLength(1);
+});
+
+it('answers 503 with a message when Heroku cannot be reached for the lookup', async () => {
+  const down = await startStack({ HEROKU_API_URL: 'http://127.0.0.1:9', HEROKU_ID_URL: 'http://127.0.0.1:9', PRIVATE_SPACE_LOOKUP: 'platform-api' });
+  try {
+    const body = sim.createAddon({ plan: 'mini', region: 'us' });
+    const res = await sim.provision(down.url, body, auth);
+    expect(res.status).toBe(503);
+    expect((res.body as { message: string }).message).toMatch(/could not be reached/);
+  } finally {
+    await down.stop();
+  }
+});
+
+it('no secret appears in the control plane logs', () => {
+  const text = stack.logs.join('');
+  const secrets = sim.calls
+    .filter((c) => c.path === '/oauth/token' && c.status === 200)
+    .flatMap((c) => Object.values((c.body ?? {}) as Record<string, string>).concat(Object.values(c.query)))
+    .filter((v) => typeof v === 'string' && v.length > 8 && !['authorization_code', 'refresh_token'].includes(v));
+  expect(secrets.length).toBeGreaterThan(0);
+  for (const s of secrets) expect(text).not.toContain(s);
+  expect(text).not.toContain('dev-oauth-client-secret');
+});
