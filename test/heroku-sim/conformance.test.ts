@@ -62,8 +62,15 @@ describe('runConformance', () => {
         expect((await sim.changePlan(p.url, body.uuid, 'premium', creds)).status).toBe(200);
         expect(sim.addon(body.uuid)?.plan).toBe('premium');
         expect((await sim.deprovision(p.url, body.uuid, { ...creds, password: 'x' })).status).toBe(401);
+        const tokens = await fetch(`${sim.url}/oauth/token?grant_type=authorization_code&code=${body.oauth_grant.code}&client_secret=dev-oauth-client-secret`, { method: 'POST' });
+        const { access_token } = (await tokens.json()) as { access_token: string };
+        const getAddon = (): Promise<Response> => fetch(`${sim.url}/addons/${body.uuid}`, { headers: { Authorization: `Bearer ${access_token}`, Accept: 'application/vnd.heroku+json; version=3' } });
+        expect((await getAddon()).status).toBe(200);
         expect((await sim.deprovision(p.url, body.uuid, creds)).status).toBe(204);
         expect(sim.addon(body.uuid)?.state).toBe('deprovisioned');
+        // The partner authorization goes away with the add-on (§6.1).
+        expect((await getAddon()).status).toBe(401);
+        expect(sim.calls.map((c) => `${c.path} ${c.status}`)).toEqual(['/oauth/token 200', `/addons/${body.uuid} 200`, `/addons/${body.uuid} 401`]);
       });
     } finally {
       await sim.close();

@@ -59,7 +59,9 @@ export function handlePlatformApi(state: SimState, method: string, path: string,
   if ('status' in auth) return auth;
   const addonRoute = /^\/addons\/([^/]+)(\/config|\/actions\/provision|\/actions\/deprovision)?$/.exec(path);
   if (addonRoute) {
-    const addon = state.addons.get(addonRoute[1]!);
+    const ref = decodeURIComponent(addonRoute[1]!);
+    // Like the real API, an add-on is addressed by id or by name.
+    const addon = state.addons.get(ref) ?? [...state.addons.values()].find((a) => a.name === ref);
     if (!addon) return { status: 404, body: herokuError(404, "Couldn't find that add-on.") };
     if (addon.id !== auth.addonId) return forbidden();
     return addonAction(state, addon, method, addonRoute[2] ?? '', body);

@@ -180,6 +180,23 @@ describe('fault injection', () => {
     expect(sim.calls.filter((c) => c.method === 'PATCH').map((c) => c.status)).toEqual([429, 429, 200]);
   });
 
+  it('answers an injected 503 with a custom body once, on any method', async () => {
+    const { uuid, token } = await provisionedToken();
+    sim.inject({ path: /^\/addons\//, status: 503, times: 1, body: { id: 'service_unavailable', message: 'maintenance' } });
+    const res = await api('GET', `/addons/${uuid}`, token);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ id: 'service_unavailable', message: 'maintenance' });
+    expect((await api('GET', `/addons/${sim.addon(uuid)?.name ?? ''}`, token)).status).toBe(200);
+  });
+
+  it('can fail the token endpoint too', async () => {
+    const a = sim.createAddon({ plan: 'standard', region: 'us' });
+    sim.inject({ method: 'POST', path: /^\/oauth\/token$/, status: 503, times: 1 });
+    const params = { grant_type: 'authorization_code', code: a.oauth_grant.code, client_secret: 'dev-oauth-client-secret' };
+    expect((await tokenCall(params)).status).toBe(503);
+    expect((await tokenCall(params)).status).toBe(200);
+  });
+
   it('delays answers', async () => {
     const { uuid, token } = await provisionedToken();
     sim.inject({ path: /^\/addons\//, delayMs: 150, times: 1 });
