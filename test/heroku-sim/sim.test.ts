@@ -221,6 +221,16 @@ describe('logplex input', () => {
     expect(wrongType.status).toBe(400);
   });
 
+  it('also takes the token as Basic auth on POST /logs (userinfo form of log_input_url)', async () => {
+    const a = sim.createAddon({ plan: 'standard', region: 'us' });
+    const token = a.log_input_url.split('/logs/')[1]!;
+    const headers = { 'Content-Type': 'application/logplex-1', Authorization: 'Basic ' + Buffer.from(`token:${token}`).toString('base64') };
+    expect((await fetch(`${sim.url}/logs`, { method: 'POST', headers, body: formatLogplexBody(['via basic']) })).status).toBe(204);
+    expect(sim.logLines(a.uuid).map((l) => l.message)).toEqual(['via basic']);
+    const unknown = await fetch(`${sim.url}/logs`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1' }, body: formatLogplexBody(['x']) });
+    expect(unknown.status).toBe(404);
+  });
+
   it('keeps structured data apart from the message', () => {
     const frame = '<190>1 2026-11-22T05:00:00Z host app web.1 - [meta a="b\\]c"][x y="z"] hello world';
     const [line] = parseLogplexBody(`${Buffer.byteLength(frame)} ${frame}`);

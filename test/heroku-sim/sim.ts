@@ -81,9 +81,16 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       if (method !== 'POST') return { status: 405, body: herokuError(405, 'Use POST.') };
       return handleToken(state, clientSecret, tokenParams(u.searchParams, body));
     }
-    const logs = /^\/logs\/([^/]+)$/.exec(u.pathname);
-    if (logs && method === 'POST') return acceptLogs(logs[1]!, req, body);
+    const logs = /^\/logs(?:\/([^/]+))?$/.exec(u.pathname);
+    if (logs && method === 'POST') return acceptLogs(logs[1] ?? basicPassword(req.headers.authorization), req, body);
     return handlePlatformApi(state, method, u.pathname, req.headers, body);
+  }
+
+  /** Real log_input_urls carry the token as userinfo (`https://token:t.…@host/logs`), i.e. Basic auth. */
+  function basicPassword(header: string | undefined): string {
+    const m = /^Basic\s+(\S+)$/i.exec(header ?? '');
+    const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
+    return decoded.slice(decoded.indexOf(':') + 1);
   }
 
   function acceptLogs(token: string, req: IncomingMessage, body: unknown): SimResponse {
