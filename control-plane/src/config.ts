@@ -73,9 +73,17 @@ const EnvSchema = z.object({
   /** What to tell Heroku when an async provision fails for good (heroku-partner-api.md §4.4). */
   ASYNC_FAILURE_ACTION: z.enum(['deprovision', 'none']).default('deprovision'),
   HEROKU_CALL_CONCURRENCY: envInt(4, 1, 64),
+  /** Seconds old credentials stay valid after a rotation before they are revoked. */
+  ROTATION_GRACE_S: envInt(7200, 0, 7 * 24 * 3600),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
   AGENT_REGIONS_ENABLED: z.string().optional(),
+  /** How old an SSO timestamp may be (s). */
+  SSO_WINDOW_S: envInt(300, 1, 3600),
+  /** How far in the future an SSO timestamp may be (s): clock skew. */
+  SSO_MAX_SKEW_S: envInt(60, 0, 3600),
+  /** HMAC key of dashboard session cookies. */
+  SESSION_SECRET: z.string().min(32).optional(),
 });
 
 export interface ControlPlaneConfig {
@@ -103,12 +111,16 @@ export interface ControlPlaneConfig {
   maxBodyBytes: number;
   asyncFailureAction: 'deprovision' | 'none';
   herokuCallConcurrency: number;
+  rotationGraceS: number;
   trustProxy: boolean;
   enabledAgentRegions: Set<string> | null;
+  sso: { windowS: number; maxSkewS: number; sessionSecret: string };
 }
 
 /** Dev-only key, used when ENCRYPTION_KEY is unset outside production. */
 const DEV_ENCRYPTION_KEY = 'dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kdWM=';
+/** Dev-only session secret, used when SESSION_SECRET is unset outside production. */
+const DEV_SESSION_SECRET = 'dev-only-session-secret-never-use-in-production';
 
 function parseKey(spec: string): { keyId: string; key: Buffer } {
   const [keyId, b64] = spec.includes(':') ? spec.split(':', 2) : ['k1', spec];
@@ -133,6 +145,8 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
   if (prod && !e.OAUTH_CLIENT_SECRET) problems.push('OAUTH_CLIENT_SECRET is required in production');
   if (prod && !e.ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is required in production');
   if (prod && e.ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is the dev key');
+  if (prod && !e.SESSION_SECRET) problems.push('SESSION_SECRET is required in production');
+  if (prod && e.SESSION_SECRET === DEV_SESSION_SECRET) problems.push('SESSION_SECRET is the dev value');
   let encryption: ControlPlaneConfig['encryption'] | undefined;
   try {
     encryption = {
@@ -176,10 +190,12 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
     maxBodyBytes: e.MAX_BODY_BYTES,
     asyncFailureAction: e.ASYNC_FAILURE_ACTION,
     herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
+    rotationGraceS: e.ROTATION_GRACE_S,
     trustProxy: e.TRUST_PROXY,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(e.AGENT_REGIONS_ENABLED.split(',').map((s) => s.trim()).filter(Boolean))
       : null,
+    sso: { windowS: e.SSO_WINDOW_S, maxSkewS: e.SSO_MAX_SKEW_S, sessionSecret: e.SESSION_SECRET ?? DEV_SESSION_SECRET },
   };
 }
 

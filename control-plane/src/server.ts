@@ -18,8 +18,10 @@ import { ensureStreams } from './messaging/streams.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
 import { createResultConsumer, type ResultConsumer } from './ops/results.js';
 import { createService } from './ops/service.js';
+import { startRotation } from './ops/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/waiter.js';
+import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
 
 export interface ControlPlane {
   pool: Pool;
@@ -36,6 +38,8 @@ export interface ControlPlaneOptions {
   /** Test hooks for crash simulation. */
   afterPublish?: DispatcherDeps['afterPublish'];
   fetch?: typeof fetch;
+  /** Credential rotation behind the dashboard's button; absent → 501. */
+  rotateCredentials?: RotateCredentials;
 }
 
 export async function createControlPlane(config: ControlPlaneConfig, log: Logger, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -93,7 +97,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     maxAttempts: config.operationMaxAttempts,
     afterPublish: options.afterPublish,
   });
-  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction });
+  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction, rotationGraceS: config.rotationGraceS });
   const calls: CallWorker = createCallWorker({
     pool,
     databaseUrl: config.databaseUrl,
@@ -113,6 +117,12 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     addon: { id: config.addon.id, password: config.addon.password },
     maxBodyBytes: config.maxBodyBytes,
     trustProxy: config.trustProxy,
+    extraRouters: [
+      ssoRoutes({
+        pool, sealer, log, salt: config.addon.ssoSalt, sessionSecret: config.sso.sessionSecret,
+        windowS: config.sso.windowS, maxSkewS: config.sso.maxSkewS, rotateCredentials: options.rotateCredentials ?? (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
+      }),
+    ],
     ready: async () => {
       if (shuttingDown || nc.isClosed()) return false;
       await pool.query('select 1');

@@ -5,6 +5,8 @@
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../deploy/local/ports.js';
 import { startStack, type TestStack } from '../support/control-plane.js';
+import { createSealer } from '../../control-plane/src/crypto.js';
+import { startRotation } from '../../control-plane/src/ops/rotation.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
 const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
@@ -15,7 +17,7 @@ let agent: FakeAgent;
 beforeAll(async () => {
   sim = await createHerokuSim();
   stack = await startStack({
-    HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, SYNC_BUDGET_MS: '0', PRIVATE_SPACE_LOOKUP: 'platform-api',
+    HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, SYNC_BUDGET_MS: '0', PRIVATE_SPACE_LOOKUP: 'platform-api', ROTATION_GRACE_S: '1',
   });
   agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 100 });
 });
@@ -86,6 +88,24 @@ it('answers 503 with a message when Heroku cannot be reached for the lookup', as
   } finally {
     await down.stop();
   }
+});
+
+it('credential rotation: new config PATCHed to Heroku, old user revoked after the grace period', async () => {
+  const body = sim.createAddon({ plan: 'standard', region: 'us' });
+  await sim.provision(stack.url, body, auth);
+  await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned', 15_000);
+  const before = sim.addon(body.uuid)!.config.get('TLSREDIS_URL')!;
+  await startRotation(stack.plane.pool, createSealer(stack.config.encryption), body.uuid, 'operator');
+  await waitFor(() => sim.addon(body.uuid)!.config.get('TLSREDIS_URL') !== before, 'rotated config at Heroku', 15_000);
+  const after = sim.addon(body.uuid)!.config.get('TLSREDIS_URL')!;
+  expect(new URL(after).username).not.toBe(new URL(before).username);
+  await waitFor(async () => {
+    const r = await stack.plane.pool.query(`select state, params from operations where resource_uuid = $1 and kind = 'revoke_credentials'`, [body.uuid]);
+    return r.rows[0]?.state === 'succeeded';
+  }, 'revocation', 15_000);
+  const revoke = agent.jobs.find((j) => j.resource.uuid === body.uuid && j.kind === 'revoke_credentials')!;
+  expect(revoke.params.revokeUser).toBe(new URL(before).username);
+  expect(sim.provisionActionCount(body.uuid)).toBe(1);
 });
 
 it('no secret appears in the control plane logs', () => {

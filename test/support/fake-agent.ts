@@ -17,6 +17,11 @@ export interface FakeAgentOptions {
   fail?: (job: Job) => boolean;
 }
 
+/** The instance user: rotations add `u<generation>`, like the real agent. */
+function user(job: Job): string {
+  return job.kind === 'rotate_credentials' ? `u${job.generation}` : 'u1';
+}
+
 export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
   const prefix = job.configVarsPrefix;
   return {
@@ -29,7 +34,7 @@ export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
     agentId: 'fake-agent',
     status,
     config: status === 'succeeded' && job.kind !== 'deprovision'
-      ? { [`${prefix}_URL`]: `rediss://u:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}@localhost:6380` }
+      ? { [`${prefix}_URL`]: `rediss://${user(job)}:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}${job.kind === 'rotate_credentials' ? `-g${job.generation}` : ''}@localhost:6380` }
       : undefined,
     endpoint: { host: 'localhost', port: 6380 },
     error: status === 'failed' ? { code: 'boom', message: 'the instance did not start', retryable: false } : undefined,

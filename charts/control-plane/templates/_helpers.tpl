@@ -107,7 +107,7 @@ shows exactly which key feeds which variable). Optional keys may be absent from 
 */}}
 {{- define "control-plane.secretEnv" -}}
 {{- $secret := include "control-plane.secretName" . }}
-{{- range $name := list "DATABASE_URL" "ADDON_PASSWORD" "SSO_SALT" "OAUTH_CLIENT_SECRET" "ENCRYPTION_KEY" }}
+{{- range $name := list "DATABASE_URL" "ADDON_PASSWORD" "SSO_SALT" "OAUTH_CLIENT_SECRET" "ENCRYPTION_KEY" "SESSION_SECRET" }}
 - name: {{ $name }}
   valueFrom:
     secretKeyRef:

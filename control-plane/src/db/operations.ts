@@ -28,11 +28,12 @@ export const OPERATION_DONE_CHANNEL = 'operation_done';
 
 export async function insertOperation(
   db: Queryable,
-  op: { id: string; uuid: string; kind: OperationKind; generation: number; plan: string; params?: Record<string, unknown> },
+  op: { id: string; uuid: string; kind: OperationKind; generation: number; plan: string; params?: Record<string, unknown>; notBefore?: Date; answerAsync?: boolean },
 ): Promise<void> {
   await db.query(
-    `insert into operations (id, resource_uuid, kind, generation, state, plan, params) values ($1, $2, $3, $4, 'pending', $5, $6)`,
-    [op.id, op.uuid, op.kind, op.generation, op.plan, JSON.stringify(op.params ?? {})],
+    `insert into operations (id, resource_uuid, kind, generation, state, plan, params, not_before, answer_async)
+     values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)`,
+    [op.id, op.uuid, op.kind, op.generation, op.plan, JSON.stringify(op.params ?? {}), op.notBefore ?? null, op.answerAsync ?? false],
   );
   await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, op.id]);
 }
@@ -69,9 +70,11 @@ export async function listOperations(db: Queryable, uuid: string): Promise<Opera
 export async function claimDispatchable(db: Queryable, limit: number): Promise<Array<OperationRow & { r: ResourceRow }>> {
   const res = await db.query<OperationRow & { r: ResourceRow }>(
     `select o.*, to_jsonb(r) as r from operations o join resources r on r.uuid = o.resource_uuid
-      where ((o.state = 'pending') or (o.state = 'dispatched' and o.deadline < now()))
+      where ((o.state = 'pending' and (o.not_before is null or o.not_before <= now()))
+             or (o.state = 'dispatched' and o.deadline < now()))
         and not exists (select 1 from operations p where p.resource_uuid = o.resource_uuid
-                          and p.generation < o.generation and p.state in ('pending', 'dispatched'))
+                          and p.generation < o.generation and p.state in ('pending', 'dispatched')
+                          and (p.not_before is null or p.not_before <= now()))
       order by o.created_at
       limit $1
       for update of o skip locked`,

@@ -13,12 +13,14 @@ import { withTransaction, type Pool } from '../db/pool.js';
 import { completeOperation, getOperation, recordProgress } from '../db/operations.js';
 import { applyResult, getResource, type ResourceState } from '../db/resources.js';
 import { markOperationFailed } from './finish.js';
+import { scheduleRevocation } from './rotation.js';
 import { enqueueCompletion, type AsyncFailureAction } from './completion.js';
 
 export const RESULTS_CONSUMER = 'control-plane';
 
 export interface ResultConsumerDeps {
   failureAction: AsyncFailureAction;
+  rotationGraceS: number;
   pool: Pool;
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -37,7 +39,7 @@ function stateAfter(result: Result, current: ResourceState): ResourceState {
   return current === 'provisioning' && result.status === 'succeeded' ? 'provisioned' : current;
 }
 
-export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | 'sealer' | 'log' | 'failureAction'>, result: Result): Promise<void> {
+export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | 'sealer' | 'log' | 'failureAction' | 'rotationGraceS'>, result: Result): Promise<void> {
   if (result.status === 'progress') {
     await recordProgress(deps.pool, result.operationId, result.step ?? 'working');
     deps.log.info({ operationId: result.operationId, resourceId: result.uuid, step: result.step }, 'provisioning progress');
@@ -69,6 +71,9 @@ export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | '
       deprovisioned: result.kind === 'deprovision' && result.status === 'succeeded',
     });
     if (changed.answer_async) await enqueueCompletion(client, deps.sealer, changed, deps.failureAction);
+    if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
+      await scheduleRevocation(client, changed, deps.rotationGraceS);
+    }
     await audit(client, {
       uuid: op.resource_uuid,
       actor: 'agent',

@@ -1,0 +1,97 @@
+/** Server-rendered pages of the SSO dashboard. Every interpolated value goes through esc(). */
+export function esc(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const CSS = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2430;background:#f5f6fa}
+main{max-width:960px;margin:0 auto;padding:1.5rem 1rem}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:0 0 .75rem}
+.muted{color:#5b6275;font-size:.9rem}
+.grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));margin-top:1rem}
+.card{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:1rem 1.25rem;overflow-wrap:anywhere}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:0}dt{color:#5b6275}dd{margin:0}
+code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f0f2f7;padding:.1em .3em;border-radius:4px}
+table{width:100%;border-collapse:collapse;font-size:.92rem}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #eceef4}
+.wide{grid-column:1/-1;overflow-x:auto}
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;background:#e8ecf8;font-size:.85rem}
+.s-provisioned,.s-succeeded{background:#dff3e4}.s-failed{background:#fbe0e0}
+button{font:inherit;padding:.45rem .9rem;border-radius:6px;border:1px solid #7a3ce0;background:#7a3ce0;color:#fff;cursor:pointer}
+details summary{cursor:pointer;color:#5b2fb0}
+.notice{max-width:560px;margin:10vh auto;text-align:center}
+@media (max-width:600px){main{padding:1rem .6rem}dl{grid-template-columns:1fr}dt{margin-top:.4rem}}
+`;
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title>
+<style>${CSS}</style></head><body><main>${body}</main></body></html>`;
+}
+
+/** The one page for every refused login or access: it says nothing about why. */
+export function forbiddenPage(): string {
+  return layout('Access denied', `<div class="notice card"><h1>We could not sign you in</h1>
+<p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
+<code>heroku addons:open</code>.</p></div>`);
+}
+
+export function expiredPage(): string {
+  return layout('Session expired', `<div class="notice card"><h1>Your session has expired</h1>
+<p>Open the add-on from Heroku again to continue.</p></div>`);
+}
+
+export function messagePage(title: string, message: string): string {
+  return layout(title, `<div class="notice card"><h1>${esc(title)}</h1><p>${esc(message)}</p></div>`);
+}
+
+export interface DashboardView {
+  uuid: string;
+  name: string;
+  plan: string;
+  herokuRegion: string;
+  agentRegion: string;
+  state: string;
+  email: string;
+  host: string | null;
+  port: number | null;
+  certificateNotAfter: string | null;
+  url: string | null;
+  operations: Array<{ kind: string; generation: number; state: string; at: Date }>;
+  csrfToken: string;
+}
+
+/** rediss://user:secret@host:port → rediss://user:••••••••@host:port */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1••••••••@');
+}
+
+const badge = (s: string): string => `<span class="badge s-${esc(s)}">${esc(s)}</span>`;
+
+export function dashboardPage(v: DashboardView): string {
+  const rows = v.operations
+    .map((o) => `<tr><td>${esc(o.kind)}</td><td>${esc(o.generation)}</td><td>${badge(o.state)}</td><td><time datetime="${esc(o.at.toISOString())}">${esc(o.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</time></td></tr>`)
+    .join('');
+  const creds = v.url
+    ? `<p><code>${esc(maskUrl(v.url))}</code></p><details><summary>Reveal credentials</summary><p><code>${esc(v.url)}</code></p></details>`
+    : '<p class="muted">Credentials are not available yet.</p>';
+  return layout(`${v.name} · TLS Redis`, `
+<header><h1>${esc(v.name)}</h1><p class="muted">${esc(v.uuid)} · signed in as ${esc(v.email)}</p></header>
+<div class="grid">
+<section class="card"><h2>Instance</h2><dl>
+<dt>Plan</dt><dd>${esc(v.plan)}</dd>
+<dt>State</dt><dd>${badge(v.state)}</dd>
+<dt>Heroku region</dt><dd>${esc(v.herokuRegion)}</dd>
+<dt>Agent region</dt><dd>${esc(v.agentRegion)}</dd></dl></section>
+<section class="card"><h2>Connection</h2><dl>
+<dt>Host</dt><dd>${v.host ? `<code>${esc(v.host)}</code>` : '—'}</dd>
+<dt>Port</dt><dd>${v.port ? `<code>${esc(v.port)}</code>` : '—'}</dd>
+<dt>TLS certificate expires</dt><dd>${esc(v.certificateNotAfter ?? '—')}</dd></dl></section>
+<section class="card"><h2>Credentials</h2>${creds}
+<form method="post" action="/dashboard/${esc(v.uuid)}/rotate">
+<input type="hidden" name="csrf" value="${esc(v.csrfToken)}">
+<button type="submit">Rotate credentials</button></form></section>
+<section class="card wide"><h2>Operations</h2>
+<table><thead><tr><th>Kind</th><th>Generation</th><th>State</th><th>Time</th></tr></thead><tbody>${rows}</tbody></table></section>
+</div>`);
+}
