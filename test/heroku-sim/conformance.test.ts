@@ -76,4 +76,29 @@ describe('runConformance', () => {
       await sim.close();
     }
   });
+
+  it('leaves a 202 provision in `provisioning` until the partner completes it through the Platform API', async () => {
+    const sim = await createHerokuSim();
+    const partner = await startFakePartner({ ...creds, plans: ['standard'], async: true });
+    try {
+      const body = sim.createAddon({ plan: 'standard', region: 'us' });
+      expect(await sim.provision(partner.url, body, creds)).toEqual({ status: 202, body: { id: body.uuid, message: 'creating' } });
+      expect(sim.addon(body.uuid)).toMatchObject({ state: 'provisioning', providerId: body.uuid });
+      const tokens = await fetch(`${sim.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: body.oauth_grant.code, client_secret: 'dev-oauth-client-secret' }),
+      });
+      const { access_token } = (await tokens.json()) as { access_token: string };
+      const headers = { Authorization: `Bearer ${access_token}`, Accept: 'application/vnd.heroku+json; version=3', 'Content-Type': 'application/json' };
+      const patch = await fetch(`${body.callback_url}/config`, { method: 'PATCH', headers, body: JSON.stringify({ config: [{ name: 'TLSREDIS_URL', value: 'rediss://x' }] }) });
+      expect(patch.status).toBe(200);
+      const done = await fetch(`${body.callback_url}/actions/provision`, { method: 'POST', headers });
+      expect(await done.json()).toMatchObject({ state: 'provisioned', config_vars: ['TLSREDIS_URL'], provider_id: body.uuid });
+      expect(sim.provisionActionCount(body.uuid)).toBe(1);
+    } finally {
+      await partner.close();
+      await sim.close();
+    }
+  });
 });

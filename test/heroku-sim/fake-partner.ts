@@ -7,6 +7,8 @@ export interface FakePartnerOptions {
   id: string;
   password: string;
   plans: string[];
+  /** Answer provisions with 202 and no config (async provisioning, §4.4). */
+  async?: boolean;
   /** Misbehaviours to check that conformance catches them. */
   faults?: { acceptAnyAuth?: boolean; unprefixedConfig?: boolean; deleteTwiceFails?: boolean };
 }
@@ -31,7 +33,7 @@ export async function startFakePartner(opts: FakePartnerOptions): Promise<FakePa
       const uuid = String(body.uuid);
       if (!opts.plans.includes(String(body.plan))) return { status: 422, body: { message: `Unknown plan ${String(body.plan)}` } };
       if (!resources.has(uuid)) resources.set(uuid, { plan: String(body.plan) });
-      return { status: 200, body: { id: uuid, config: config(uuid) } };
+      return opts.async ? { status: 202, body: { id: uuid, message: 'creating' } } : { status: 200, body: { id: uuid, config: config(uuid) } };
     }
     const r = id === undefined ? undefined : resources.get(id);
     if (method === 'PUT' && id !== undefined) {
