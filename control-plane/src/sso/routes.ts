@@ -5,6 +5,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { ConflictError, DomainError } from '../../../shared/src/errors.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
@@ -154,7 +155,13 @@ export function ssoRoutes(deps: SsoDeps): Router {
     if (!deps.rotateCredentials) {
       return html(ctx, 501, messagePage('Not available yet', 'Credential rotation is not available yet. Please try again later.'));
     }
-    await deps.rotateCredentials(ok.resource.uuid, `sso:${ok.session.email}`);
+    try {
+      await deps.rotateCredentials(ok.resource.uuid, `sso:${ok.session.email}`);
+    } catch (err) {
+      // A refusal (not provisioned yet, gone) is shown on a page; anything else is a 500.
+      if (!(err instanceof DomainError)) throw err;
+      return html(ctx, err instanceof ConflictError ? 409 : 400, messagePage('Rotation not started', err.message));
+    }
     ctx.status = 303;
     ctx.redirect(`/dashboard/${ok.resource.uuid}`);
   });
