@@ -49,6 +49,9 @@ it('202, then grant exchange, config PATCH and one provision action with the add
   expect(sim.addon(body.uuid)?.state).toBe('provisioned');
   const tokenCalls = sim.calls.filter((c) => c.path === '/oauth/token' && c.status === 200);
   expect(tokenCalls.length).toBeGreaterThanOrEqual(1);
+  await waitFor(() => sim.logLines(body.uuid).some((l) => l.message.includes('ready in us')), 'lifecycle lines', 10_000);
+  const lines = sim.logLines(body.uuid).map((l) => l.message);
+  expect(lines).toEqual(expect.arrayContaining(['add-on provisioning started', 'add-on ready in us (plan standard)']));
   await new Promise((r) => setTimeout(r, 1500));
   expect(sim.provisionActionCount(body.uuid)).toBe(1);
 });

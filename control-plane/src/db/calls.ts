@@ -1,7 +1,7 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import type { Queryable } from './pool.js';
 
-export type CallKind = 'exchange_grant' | 'config_update' | 'provision_action' | 'deprovision_action';
+export type CallKind = 'exchange_grant' | 'config_update' | 'provision_action' | 'deprovision_action' | 'app_log';
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {
@@ -30,7 +30,8 @@ export async function claimDueCall(db: Queryable): Promise<CallRow | undefined> 
   const res = await db.query<CallRow>(
     `select c.* from heroku_calls c
       where c.state = 'pending' and c.next_attempt_at <= now()
-        and not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid and p.id < c.id and p.state = 'pending')
+        and (c.kind = 'app_log' or not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
+                                                  and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
       order by c.next_attempt_at limit 1 for update skip locked`,
   );
   return res.rows[0];

@@ -19,6 +19,7 @@ export interface ResourceRow {
   certificate: { notAfter: string; fingerprint: string } | null;
   callback_url: string | null;
   oauth_grant_enc: string | null;
+  log_input_url_enc: string | null;
   created_at: Date;
   updated_at: Date;
   deprovisioned_at: Date | null;

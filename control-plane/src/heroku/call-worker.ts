@@ -12,6 +12,7 @@ import { createListenClient, withTransaction, type ListenClient, type Pool, type
 import { getResource } from '../db/resources.js';
 import { getTokens, saveTokens } from '../db/tokens.js';
 import { exchangeToken, type OAuthSettings } from './oauth.js';
+import { logplexFrame, splitCredentials } from './logplex.js';
 
 export interface CallWorkerDeps {
   pool: Pool;
@@ -131,6 +132,21 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       case 'deprovision_action':
         await api(db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
         return;
+      case 'app_log': {
+        const resource = await getResource(db, uuid);
+        if (!resource?.log_input_url_enc) return;
+        const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
+        const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
+        const body = logplexFrame(message, { appName: deps.userAgent ?? 'addon', procId: 'control-plane' });
+        const res = await doFetch(url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/logplex-1', 'Logplex-Msg-Count': '1', 'User-Agent': deps.userAgent ?? 'addon-control-plane', ...(authorization ? { Authorization: authorization } : {}) },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!res.ok) throw new HttpError(res.status, `logplex answered ${res.status}`);
+        return;
+      }
     }
   }
 

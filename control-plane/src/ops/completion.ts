@@ -11,6 +11,28 @@ import { getResource } from '../db/resources.js';
 
 export type AsyncFailureAction = 'deprovision' | 'none';
 
+/** A lifecycle line for the app's log stream, when Heroku gave us a log_input_url. */
+export async function enqueueAppLog(db: Queryable, sealer: Sealer, uuid: string, key: string, message: string): Promise<void> {
+  const r = await db.query<{ has: boolean }>('select log_input_url_enc is not null as has from resources where uuid = $1', [uuid]);
+  if (!r.rows[0]?.has) return;
+  await enqueueCall(db, { uuid, kind: 'app_log', dedupeKey: key, payloadEnc: sealer.sealJson({ message }) });
+}
+
+/** The line an operation's outcome writes into the app's log. */
+export function lifecycleLine(op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error'>, where: string): string | undefined {
+  const failed = op.state === 'failed' ? `: ${op.last_error?.message ?? 'unknown error'}` : '';
+  switch (op.kind) {
+    case 'provision':
+      return op.state === 'succeeded' ? `add-on ready in ${where} (plan ${op.plan})` : `add-on provisioning failed${failed}`;
+    case 'change_plan':
+      return op.state === 'succeeded' ? `plan changed to ${op.plan}` : `plan change to ${op.plan} failed${failed}`;
+    case 'rotate_credentials':
+      return op.state === 'succeeded' ? 'credentials rotated; the previous credentials stop working after the grace period' : `credential rotation failed${failed}`;
+    default:
+      return undefined;
+  }
+}
+
 export async function enqueueCompletion(
   db: Queryable,
   sealer: Sealer,
@@ -39,5 +61,6 @@ export async function markAnsweredAsync(db: Queryable, sealer: Sealer, operation
     [operationId],
   );
   const op = res.rows[0];
+  if (op?.kind === 'provision') await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
   if (op && (op.state === 'succeeded' || op.state === 'failed')) await enqueueCompletion(db, sealer, op, failureAction);
 }

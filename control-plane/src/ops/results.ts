@@ -14,7 +14,7 @@ import { completeOperation, getOperation, recordProgress } from '../db/operation
 import { applyResult, getResource, type ResourceState } from '../db/resources.js';
 import { markOperationFailed } from './finish.js';
 import { scheduleRevocation } from './rotation.js';
-import { enqueueCompletion, type AsyncFailureAction } from './completion.js';
+import { enqueueAppLog, enqueueCompletion, lifecycleLine, type AsyncFailureAction } from './completion.js';
 
 export const RESULTS_CONSUMER = 'control-plane';
 
@@ -71,6 +71,8 @@ export async function applyAgentResult(deps: Pick<ResultConsumerDeps, 'pool' | '
       deprovisioned: result.kind === 'deprovision' && result.status === 'succeeded',
     });
     if (changed.answer_async) await enqueueCompletion(client, deps.sealer, changed, deps.failureAction);
+    const line = lifecycleLine(changed, resource.private_space ? `the ${resource.heroku_region} Private Space` : resource.heroku_region);
+    if (line) await enqueueAppLog(client, deps.sealer, changed.resource_uuid, `op-${changed.generation}`, line);
     if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
       await scheduleRevocation(client, changed, deps.rotationGraceS);
     }
