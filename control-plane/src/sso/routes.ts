@@ -94,11 +94,6 @@ export function ssoRoutes(deps: SsoDeps): Router {
       deps.log.info({ requestId: ctx.state.requestId, resourceId: login.uuid, reason: 'replayed' }, 'sso login refused');
       return forbid(ctx);
     }
-    const { value } = sessions.issue(login.uuid, login.email, now());
-    const ttlS = Math.floor((deps.sessionTtlMs ?? 2 * 3600_000) / 1000);
-    const attrs = [`${SESSION_COOKIE}=${value}`, 'Path=/', `Max-Age=${ttlS}`, 'HttpOnly', 'SameSite=Lax'];
-    if (ctx.secure) attrs.push('Secure');
-    ctx.set('Set-Cookie', attrs.join('; '));
     await audit(deps.pool, {
       uuid: login.uuid,
       actor: `sso:${login.email}`,
@@ -106,6 +101,11 @@ export function ssoRoutes(deps: SsoDeps): Router {
       detail: { userId: login.userId, app: form.app ?? null },
       requestId: ctx.state.requestId as string,
     });
+    const { value } = sessions.issue(login.uuid, login.email, now());
+    const ttlS = Math.floor((deps.sessionTtlMs ?? 2 * 3600_000) / 1000);
+    const attrs = [`${SESSION_COOKIE}=${value}`, 'Path=/', `Max-Age=${ttlS}`, 'HttpOnly', 'SameSite=Lax'];
+    if (ctx.secure) attrs.push('Secure');
+    ctx.set('Set-Cookie', attrs.join('; '));
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 302;
     ctx.redirect(`/dashboard/${login.uuid}`);
