@@ -138,6 +138,13 @@ describe('POST /sso/login', () => {
     expect(rows.rows[0].n).toBe(1);
   });
 
+  it('lets exactly one of five concurrent posts of the same form in', async () => {
+    const uuid = await provision();
+    const f = form(uuid);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => login(f)));
+    expect(answers.map((a) => a.status).sort()).toEqual([302, 403, 403, 403, 403]);
+  });
+
   it('refuses a deprovisioned resource', async () => {
     const uuid = await provision();
     const cookie = await session(uuid);
