@@ -215,7 +215,7 @@ describe('control-plane chart', () => {
   it('reads every secret from the Secret, never from a plain value', () => {
     const objects = render('control-plane', { valuesFiles: exampleValues('control-plane') });
     const c = mainContainer(objects);
-    for (const name of ['DATABASE_URL', 'ADDON_PASSWORD', 'SSO_SALT', 'OAUTH_CLIENT_SECRET', 'ENCRYPTION_KEY']) {
+    for (const name of ['DATABASE_URL', 'ADDON_PASSWORD', 'SSO_SALT', 'OAUTH_CLIENT_SECRET', 'ENCRYPTION_KEY', 'SESSION_SECRET']) {
       const entry = c.env?.find((e) => e.name === name);
       expect({ name, ref: entry?.valueFrom?.secretKeyRef }).toEqual({
         name,
