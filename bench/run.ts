@@ -14,6 +14,7 @@ import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../deploy/local/ports.js';
 import { runLoad, type LoadResult } from './load.js';
+import { runE2eBench } from './e2e.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
@@ -106,3 +107,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+say('\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)');
+await runE2eBench();

@@ -1,0 +1,3 @@
+/** `npm run bench:e2e`: only the end-to-end provision latency benchmark. */
+import { runE2eBench } from './e2e.js';
+await runE2eBench();
