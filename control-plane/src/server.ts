@@ -38,7 +38,7 @@ export interface ControlPlaneOptions {
   /** Test hooks for crash simulation. */
   afterPublish?: DispatcherDeps['afterPublish'];
   fetch?: typeof fetch;
-  /** Credential rotation behind the dashboard's button; absent → 501. */
+  /** Credential rotation behind the dashboard's button; defaults to startRotation. */
   rotateCredentials?: RotateCredentials;
 }
 
