@@ -10,15 +10,16 @@ main{max-width:960px;margin:0 auto;padding:1.5rem 1rem}
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:0 0 .75rem}
 .muted{color:#5b6275;font-size:.9rem}
 .grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));margin-top:1rem}
-.card{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:1rem 1.25rem;overflow-wrap:anywhere}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:0}dt{color:#5b6275}dd{margin:0}
+.card{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:1rem 1.25rem;overflow-wrap:break-word}
+.card p code{overflow-wrap:anywhere}
+dl{display:grid;grid-template-columns:minmax(6rem,max-content) 1fr;gap:.35rem 1rem;margin:0}dt{color:#5b6275}dd{margin:0}
 code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f0f2f7;padding:.1em .3em;border-radius:4px}
 table{width:100%;border-collapse:collapse;font-size:.92rem}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #eceef4}
 .wide{grid-column:1/-1;overflow-x:auto}
-.badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;background:#e8ecf8;font-size:.85rem}
+.badge{display:inline-block;white-space:nowrap;padding:.05rem .5rem;border-radius:999px;background:#e8ecf8;font-size:.85rem}
 .s-provisioned,.s-succeeded{background:#dff3e4}.s-failed{background:#fbe0e0}
 button{font:inherit;padding:.45rem .9rem;border-radius:6px;border:1px solid #7a3ce0;background:#7a3ce0;color:#fff;cursor:pointer}
-details summary{cursor:pointer;color:#5b2fb0}
+details summary{cursor:pointer;color:#5b2fb0}details{margin-bottom:.9rem}td,th{white-space:nowrap}
 .notice{max-width:560px;margin:10vh auto;text-align:center}
 @media (max-width:600px){main{padding:1rem .6rem}dl{grid-template-columns:1fr}dt{margin-top:.4rem}}
 `;
@@ -86,7 +87,7 @@ export function dashboardPage(v: DashboardView): string {
 <section class="card"><h2>Connection</h2><dl>
 <dt>Host</dt><dd>${v.host ? `<code>${esc(v.host)}</code>` : '—'}</dd>
 <dt>Port</dt><dd>${v.port ? `<code>${esc(v.port)}</code>` : '—'}</dd>
-<dt>TLS certificate expires</dt><dd>${esc(v.certificateNotAfter ?? '—')}</dd></dl></section>
+<dt>Certificate expires</dt><dd>${esc(v.certificateNotAfter ?? '—')}</dd></dl></section>
 <section class="card"><h2>Credentials</h2>${creds}
 <form method="post" action="/dashboard/${esc(v.uuid)}/rotate">
 <input type="hidden" name="csrf" value="${esc(v.csrfToken)}">
