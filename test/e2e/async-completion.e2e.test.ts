@@ -98,6 +98,8 @@ it('credential rotation: new config PATCHed to Heroku, old user revoked after th
   await sim.provision(stack.url, body, auth);
   await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned', 15_000);
   const before = sim.addon(body.uuid)!.config.get('TLSREDIS_URL')!;
+  // Heroku expires the access token: the next call gets a 401 and must refresh, then succeed.
+  sim.expireAccessTokens(body.uuid);
   await startRotation(stack.plane.pool, createSealer(stack.config.encryption), body.uuid, 'operator');
   await waitFor(() => sim.addon(body.uuid)!.config.get('TLSREDIS_URL') !== before, 'rotated config at Heroku', 15_000);
   const after = sim.addon(body.uuid)!.config.get('TLSREDIS_URL')!;
@@ -108,6 +110,8 @@ it('credential rotation: new config PATCHed to Heroku, old user revoked after th
   }, 'revocation', 15_000);
   const revoke = agent.jobs.find((j) => j.resource.uuid === body.uuid && j.kind === 'revoke_credentials')!;
   expect(revoke.params.revokeUser).toBe(new URL(before).username);
+  const refreshes = sim.calls.filter((c) => c.path === '/oauth/token' && JSON.stringify([c.body, c.query]).includes('refresh_token') && c.status === 200);
+  expect(refreshes.length).toBeGreaterThanOrEqual(1);
   expect(sim.provisionActionCount(body.uuid)).toBe(1);
 });
 

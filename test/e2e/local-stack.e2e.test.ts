@@ -74,4 +74,7 @@ it('provision through the simulator, connect over verified TLS, change plan, dep
   expect((await sim.deprovision(stack.url, body.uuid, auth)).status).toBe(204);
   await waitFor(async () => (await stack.plane.pool.query('select state from resources where uuid = $1', [body.uuid])).rows[0]?.state === 'deprovisioned', 'deprovisioned', 30_000);
   expect(await portOpen(Number(port))).toBe(false);
+  const password = decodeURIComponent(new URL(url).password);
+  expect(password.length).toBeGreaterThan(8);
+  expect(stack.logs.join('')).not.toContain(password);
 });
