@@ -15,6 +15,7 @@ import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../deploy/local/ports.js';
 import { runLoad, type LoadResult } from './load.js';
 import { runE2eBench } from './e2e.js';
+import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
@@ -39,13 +40,16 @@ async function spawnServer(script: string, env: Record<string, string>, port: nu
   return child;
 }
 
+let sim: HerokuSim | undefined;
+
+/** Each provision carries a real grant from the simulator, so the grant exchange it triggers succeeds. */
 function provisionRequest() {
-  const uuid = randomUUID();
+  const body = sim ? sim.createAddon({ plan: 'standard', region: 'us' }) : { uuid: randomUUID(), plan: 'standard', region: 'amazon-web-services::us-east-1', name: 'bench' };
   return {
     method: 'POST',
     path: '/heroku/resources',
     headers: { Authorization: `Basic ${Buffer.from(AUTH).toString('base64')}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ uuid, name: `bench-${uuid.slice(0, 8)}`, plan: 'standard', region: 'amazon-web-services::us-east-1', callback_url: `https://api.heroku.com/addons/${uuid}`, oauth_grant: { code: uuid, expires_at: new Date(Date.now() + 300_000).toISOString(), type: 'authorization_code' } }),
+    body: JSON.stringify(body),
   };
 }
 
@@ -74,9 +78,11 @@ async function main(): Promise<void> {
   await admin.end();
   try {
     const port = await freePort();
-    const plane = await spawnServer('control-plane/src/main.ts', { DATABASE_URL: pgServer.url('bench'), NATS_URL: nats.url, SYNC_BUDGET_MS: '0', DATABASE_POOL_MAX: '20' }, port);
+    sim = await createHerokuSim();
+    const plane = await spawnServer('control-plane/src/main.ts', { DATABASE_URL: pgServer.url('bench'), NATS_URL: nats.url, SYNC_BUDGET_MS: '0', DATABASE_POOL_MAX: '20', HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, PRIVATE_SPACE_LOOKUP: 'assume-common-runtime' }, port);
     const acceptance = await measure('control plane provision acceptance (async path)', `http://127.0.0.1:${port}`, plane.pid!);
     await stopChild(plane, 'SIGTERM');
+    await sim.close();
 
     const barePort = await freePort();
     const bare = await spawnServer('bench/bare-handler.ts', { DATABASE_URL: pgServer.url('bare'), NATS_URL: nats.url, AUTH }, barePort);
@@ -107,5 +113,6 @@ async function main(): Promise<void> {
 }
 
 await main();
+if (process.env.BENCH_SKIP_E2E === "1") process.exit(0);
 say('\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)');
 await runE2eBench();
