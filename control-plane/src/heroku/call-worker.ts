@@ -10,8 +10,8 @@ import { audit } from '../db/audit.js';
 import { claimDueCall, finishCall, HEROKU_CALLS_CHANNEL, retryCall, type CallRow } from '../db/calls.js';
 import { createListenClient, withTransaction, type ListenClient, type Pool, type Queryable } from '../db/pool.js';
 import { getResource } from '../db/resources.js';
-import { getTokens, saveTokens } from '../db/tokens.js';
-import { exchangeToken, type OAuthSettings } from './oauth.js';
+import { getTokens } from '../db/tokens.js';
+import { exchangeToken, storeTokens, type OAuthSettings } from './oauth.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 
 export interface CallWorkerDeps {
@@ -61,13 +61,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     if (!force && row.expires_at.getTime() - Date.now() > 120_000) return deps.sealer.open(row.access_token_enc);
     if (!row.refresh_token_enc) throw new HttpError(401, 'access token expired and no refresh token');
     const tokens = await exchangeToken(deps.oauth, { grant_type: 'refresh_token', refresh_token: deps.sealer.open(row.refresh_token_enc) });
-    await saveTokens(db, {
-      uuid,
-      accessEnc: deps.sealer.seal(tokens.accessToken),
-      refreshEnc: tokens.refreshToken ? deps.sealer.seal(tokens.refreshToken) : null,
-      expiresAt: tokens.expiresAt,
-      keyId: deps.keyId,
-    });
+    await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
     deps.log.info({ resourceId: uuid }, 'heroku access token refreshed');
     return tokens.accessToken;
   }
@@ -103,13 +97,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
         const resource = await getResource(db, uuid);
         if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
         const tokens = await exchangeToken(deps.oauth, { grant_type: 'authorization_code', code: deps.sealer.open(resource.oauth_grant_enc) });
-        await saveTokens(db, {
-          uuid,
-          accessEnc: deps.sealer.seal(tokens.accessToken),
-          refreshEnc: tokens.refreshToken ? deps.sealer.seal(tokens.refreshToken) : null,
-          expiresAt: tokens.expiresAt,
-          keyId: deps.keyId,
-        });
+        await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
         return;
       }
       case 'config_update': {

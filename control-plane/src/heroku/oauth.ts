@@ -1,5 +1,8 @@
 /** Grant-code exchange with Heroku's identity service (id.heroku.com). */
 import { UnavailableError } from '../../../shared/src/errors.js';
+import type { Sealer } from '../crypto.js';
+import type { Queryable } from '../db/pool.js';
+import { saveTokens } from '../db/tokens.js';
 
 export interface Tokens {
   accessToken: string;
@@ -43,4 +46,21 @@ export async function exchangeToken(settings: OAuthSettings, params: Record<stri
     refreshToken: body.refresh_token ?? null,
     expiresAt: new Date(Date.now() + (body.expires_in ?? 28_800) * 1000),
   };
+}
+
+/** Persist a token pair for one add-on, encrypted at rest. */
+export async function storeTokens(
+  db: Queryable,
+  sealer: Sealer,
+  keyId: string,
+  uuid: string,
+  tokens: Tokens,
+): Promise<void> {
+  await saveTokens(db, {
+    uuid,
+    accessEnc: sealer.seal(tokens.accessToken),
+    refreshEnc: tokens.refreshToken ? sealer.seal(tokens.refreshToken) : null,
+    expiresAt: tokens.expiresAt,
+    keyId,
+  });
 }

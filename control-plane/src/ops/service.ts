@@ -13,7 +13,7 @@ import { audit } from '../db/audit.js';
 import { withTransaction, type Pool } from '../db/pool.js';
 import { insertOperation, latestOperation, openOperations, type OperationRow } from '../db/operations.js';
 import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
-import { saveTokens } from '../db/tokens.js';
+import { storeTokens } from '../heroku/oauth.js';
 import type { OperationWaiter } from './waiter.js';
 import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
 
@@ -144,13 +144,7 @@ export function createService(deps: ServiceDeps): Service {
         hasGrant && !tokens,
       );
       if (created && tokens) {
-        await saveTokens(deps.pool, {
-          uuid: input.uuid,
-          accessEnc: deps.sealer.seal(tokens.accessToken),
-          refreshEnc: tokens.refreshToken ? deps.sealer.seal(tokens.refreshToken) : null,
-          expiresAt: tokens.expiresAt,
-          keyId: deps.keyId ?? 'unknown',
-        });
+        await storeTokens(deps.pool, deps.sealer, deps.keyId ?? 'unknown', input.uuid, tokens);
       }
       if (!created) return replay((await getResource(deps.pool, input.uuid))!, hasGrant);
       deps.log.info({ resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion }, 'provision accepted');
