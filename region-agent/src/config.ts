@@ -39,6 +39,11 @@ const base = z.object({
   AGENT_MAX_DELIVER: envInt(5, 1, 100),
   AGENT_HOSTNAME: optionalString,
   TLS_ISSUER: z.enum(['private-ca', 'cert-manager']).default('private-ca'),
+  /** kubernetes + private-ca: the Secret (in KUBE_NAMESPACE) holding the regional CA. */
+  TLS_CA_SECRET: optionalString,
+  /** TLS_ISSUER=cert-manager: the issuer every instance Certificate names. */
+  CERT_MANAGER_ISSUER: optionalString,
+  CERT_MANAGER_ISSUER_KIND: z.enum(['ClusterIssuer', 'Issuer']).default('ClusterIssuer'),
   KUBE_NAMESPACE: z.string().min(1).default('addon-instances'),
   KUBECONFIG: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -73,6 +78,9 @@ export interface AgentConfig {
   maxDeliver: number;
   hostname: string;
   tlsIssuer: 'private-ca' | 'cert-manager';
+  /** Name of the CA Secret for the kubernetes driver (default `region-agent-ca-<region>`). */
+  caSecretName?: string;
+  certManagerIssuer?: { name: string; kind: 'ClusterIssuer' | 'Issuer' };
   kubeNamespace: string;
   kubeconfig?: string;
   logLevel: string;
@@ -91,6 +99,9 @@ function checkCombinations(e: z.infer<typeof base>): string[] {
   }
   if (e.AGENT_DRIVER === 'local' && e.TLS_ISSUER === 'cert-manager') {
     problems.push('TLS_ISSUER=cert-manager needs AGENT_DRIVER=kubernetes');
+  }
+  if (e.TLS_ISSUER === 'cert-manager' && !e.CERT_MANAGER_ISSUER) {
+    problems.push('CERT_MANAGER_ISSUER is required with TLS_ISSUER=cert-manager');
   }
   if (e.AGENT_DRIVER === 'kubernetes' && e.AGENT_REGION.length > 1) {
     problems.push('AGENT_DRIVER=kubernetes serves exactly one AGENT_REGION');
@@ -118,6 +129,8 @@ export function loadConfig(env: Env): AgentConfig {
     maxDeliver: e.AGENT_MAX_DELIVER,
     hostname: e.AGENT_HOSTNAME ?? 'localhost',
     tlsIssuer: e.TLS_ISSUER,
+    ...(e.TLS_CA_SECRET ? { caSecretName: e.TLS_CA_SECRET } : {}),
+    ...(e.CERT_MANAGER_ISSUER ? { certManagerIssuer: { name: e.CERT_MANAGER_ISSUER, kind: e.CERT_MANAGER_ISSUER_KIND } } : {}),
     kubeNamespace: e.KUBE_NAMESPACE,
     ...(e.KUBECONFIG ? { kubeconfig: e.KUBECONFIG } : {}),
     logLevel: e.LOG_LEVEL,

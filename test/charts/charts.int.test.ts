@@ -265,10 +265,7 @@ const AGENT_ENV_NOT_IN_CLUSTER: Readonly<Record<string, string>> = {
  * Grants the chart makes although KUBE_CALLS does not list them (yet), each with its reason.
  * The Role may hold nothing else.
  */
-const ROLE_BEYOND_KUBE_CALLS: Readonly<Record<string, string>> = {
-  'cert-manager.io/certificates':
-    'certManager.enabled sets TLS_ISSUER=cert-manager; the driver has no cert-manager calls in KUBE_CALLS yet',
-};
+const ROLE_BEYOND_KUBE_CALLS: Readonly<Record<string, string>> = {};
 
 function permissions(rules: RoleRule[]): Set<string> {
   const out = new Set<string>();
@@ -318,7 +315,8 @@ describe('region-agent chart', () => {
   });
 
   it.each([false, true])('grants exactly the kubernetes driver calls (cert-manager %s)', (certManager) => {
-    const objects = render('region-agent', { set: { 'certManager.enabled': String(certManager) } });
+    const set: Record<string, string> = { 'certManager.enabled': String(certManager), ...(certManager ? { 'certManager.issuer.name': 'letsencrypt' } : {}) };
+    const objects = render('region-agent', { set });
     const role = one(objects, 'Role');
     expect(role.metadata.namespace).toBe('addon-instances');
     const granted = permissions((role as unknown as { rules: RoleRule[] }).rules);
@@ -352,27 +350,28 @@ describe('region-agent chart', () => {
     expect(pod.automountServiceAccountToken).toBe(true);
   });
 
-  it('keeps the region CA across restarts: on a kept PVC by default, from a Secret in the examples', () => {
+  it('keeps the region CA in a Secret of the instance namespace, which the Role can read and create', () => {
     const defaults = render('region-agent', {});
-    const pvc = one(defaults, 'PersistentVolumeClaim');
-    expect(pvc.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
-    const pod = deploymentTemplate(defaults).spec;
-    expect(pod.volumes?.find((v) => v.name === 'data')).toMatchObject({
-      persistentVolumeClaim: { claimName: pvc.metadata.name },
-    });
+    const c0 = mainContainer(defaults);
+    expect(envValue(defaults, c0, 'TLS_CA_SECRET')).toBe('region-agent-ca-us-east');
+    const rules = (one(defaults, 'Role') as unknown as { metadata: { namespace: string }; rules: RoleRule[] });
+    expect(rules.metadata.namespace).toBe(envValue(defaults, c0, 'KUBE_NAMESPACE'));
+    expect([...permissions(rules.rules)]).toEqual(expect.arrayContaining(['/secrets:get', '/secrets:create']));
     for (const file of exampleValues('region-agent')) {
       const objects = render('region-agent', { valuesFiles: [file] });
-      const c = mainContainer(objects);
-      const region = envValue(objects, c, 'AGENT_REGION');
-      // The agent's private CA lives in <AGENT_DATA_DIR>/<region>/ca (ca.pem, ca.key).
-      const caDir = `${envValue(objects, c, 'AGENT_DATA_DIR')}/${region}/ca`;
-      const mount = c.volumeMounts?.find((m) => m.mountPath === caDir);
-      expect({ file, mounted: mount?.name }).toEqual({ file, mounted: 'private-ca' });
-      const volume = deploymentTemplate(objects).spec.volumes?.find((v) => v.name === 'private-ca') as
-        | { secret?: { items?: Array<{ key: string; path: string }> } }
-        | undefined;
-      expect(volume?.secret?.items?.map((i) => i.path).sort()).toEqual(['ca.key', 'ca.pem']);
+      expect({ file, secret: envValue(objects, mainContainer(objects), 'TLS_CA_SECRET') }).toEqual({ file, secret: 'region-agent-ca' });
     }
+    // cert-manager mode: no CA Secret, the issuer instead.
+    const cm = render('region-agent', { set: { 'certManager.enabled': 'true', 'certManager.issuer.name': 'letsencrypt', 'certManager.issuer.kind': 'Issuer' } });
+    const c = mainContainer(cm);
+    expect(containerEnvNames(cm, c)).not.toContain('TLS_CA_SECRET');
+    expect([envValue(cm, c, 'CERT_MANAGER_ISSUER'), envValue(cm, c, 'CERT_MANAGER_ISSUER_KIND')]).toEqual(['letsencrypt', 'Issuer']);
+  });
+
+  it('refuses cert-manager without an issuer', () => {
+    const res = templateChart('region-agent', { set: { 'certManager.enabled': 'true' } });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toContain('certManager.issuer.name');
   });
 
   it('refuses NATS user/password and a creds file at once', () => {

@@ -1,26 +1,35 @@
 /**
  * The kubernetes driver with the real @kubernetes/client-node against a fake kube-apiserver
- * that validates every applied object against the Kubernetes OpenAPI schema.
+ * that validates every object against the Kubernetes OpenAPI schema, and a fake kubelet
+ * that runs each instance's pod as a real TLS redis-server from the pod's Secret volume.
  */
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { requireBinary } from '../../deploy/local/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
-import { createKubeApi } from '../../region-agent/src/drivers/kubernetes/client.js';
-import { createKubernetesDriver, type ProbeTarget } from '../../region-agent/src/drivers/kubernetes/driver.js';
+import { secretCaStore } from '../../region-agent/src/drivers/kubernetes/ca-secret.js';
+import { createKubeApi, type KubeApi } from '../../region-agent/src/drivers/kubernetes/client.js';
+import { createKubernetesDriver, type KubernetesDriverDeps } from '../../region-agent/src/drivers/kubernetes/driver.js';
+import { tlsProbe } from '../../region-agent/src/drivers/probe.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
+import { driverContract } from './driver-contract.js';
 import { makeJob } from './support.js';
 
 const NS = 'addon-instances';
+const ZONE = 'us-east.redis.example.com';
 const dir = mkdtempSync(join(tmpdir(), 'ra-kube-'));
+const log = createLogger({ name: 'kube-test', level: 'silent' });
+const progress = async (): Promise<void> => {};
 let fake: FakeKubeApiServer;
-const probes: ProbeTarget[] = [];
+let kubelet: FakeKubelet;
 
-function kubeConfig(server: string): KubeConfig {
+export function kubeConfig(server: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'fake', server, skipTLSVerify: true }],
@@ -31,23 +40,23 @@ function kubeConfig(server: string): KubeConfig {
   return kc;
 }
 
-/** Checks what a TLS client would: the leaf chains to the CA and names the host. */
-async function probe(target: ProbeTarget): Promise<boolean> {
-  probes.push(target);
-  const secret = fake.get('secrets', NS, target.host.split('.')[0] ?? '');
-  const certPem = Buffer.from((secret?.data as Record<string, string>)['tls.crt'] ?? '', 'base64').toString();
-  const cert = new X509Certificate(certPem);
-  return cert.verify(new X509Certificate(target.ca).publicKey) && cert.checkHost(target.servername) !== undefined;
+function kube(): KubeApi {
+  return createKubeApi(kubeConfig(fake.url));
 }
 
-function driver(): ReturnType<typeof createKubernetesDriver> {
+function driver(overrides: Partial<KubernetesDriverDeps> = {}): ReturnType<typeof createKubernetesDriver> {
+  const api = kube();
   return createKubernetesDriver({
-    kube: createKubeApi(kubeConfig(fake.url)),
+    kube: api,
     namespace: NS,
-    hostname: 'us-east.redis.example.com',
-    issuer: createPrivateCa({ dir: join(dir, 'ca'), region: 'us-east' }),
-    log: createLogger({ name: 'kube-test', level: 'silent' }),
-    probe,
+    hostname: ZONE,
+    tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'region-agent-ca-us-east'), region: 'us-east' }) },
+    log,
+    // The real probe, with the fake kubelet playing DNS and the load balancer.
+    probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
+    pollMs: 50,
+    readyTimeoutMs: 20_000,
+    ...overrides,
   });
 }
 
@@ -55,66 +64,129 @@ const secretText = (name: string, key: string): string =>
   Buffer.from((fake.get('secrets', NS, name)?.data as Record<string, string>)[key] ?? '', 'base64').toString();
 
 beforeAll(async () => {
-  fake = await startFakeKubeApiServer();
+  fake = await startFakeKubeApiServer({ readiness: 'manual' });
+  kubelet = startFakeKubelet(fake, { namespace: NS, redisBin: requireBinary('redis-server'), dir });
 });
 afterAll(async () => {
+  await kubelet.stop();
   await fake.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
+driverContract('kubernetes', () => ({
+  driver: () => driver(),
+  reach: (host) => kubelet.endpoint(host),
+  processes: async (uuid) => {
+    await kubelet.idle();
+    return kubelet.running().filter((n) => n === `redis-${uuid}`).length;
+  },
+}));
+
 describe('kubernetes driver', () => {
   const uuid = randomUUID();
   const name = `redis-${uuid}`;
-  const progress = async (): Promise<void> => {};
 
-  it('applies the instance objects server-side and reports a verified TLS endpoint', async () => {
+  it('applies labelled objects server-side with its own field manager', async () => {
     const out = await driver().provision(makeJob('provision', uuid), progress);
     expect(out.config.MYREDIS_URL).toMatch(new RegExp(`^rediss://u1:[^@]+@${name}\\.us-east\\.redis\\.example\\.com:6379$`));
-    expect(out.config.MYREDIS_TLS_CA).toContain('BEGIN CERTIFICATE');
-    expect(out.certificate?.fingerprint).toMatch(/^[0-9A-F:]+$/);
+    expect(out.endpoint).toEqual({ host: `${name}.${ZONE}`, port: 6379 });
     for (const resource of ['secrets', 'services', 'statefulsets', 'networkpolicies', 'poddisruptionbudgets']) {
-      const obj = fake.get(resource, NS, name);
-      expect(obj?.metadata.labels).toMatchObject({ 'addons.example.com/uuid': uuid, 'addons.example.com/plan': 'mini', 'addons.example.com/generation': '1' });
+      expect(fake.get(resource, NS, name)?.metadata.labels).toMatchObject({ 'addons.example.com/uuid': uuid, 'addons.example.com/plan': 'mini', 'addons.example.com/generation': '1' });
     }
-    const patches = fake.calls.filter((c) => c.verb === 'patch');
+    const patches = fake.calls.filter((c) => c.verb === 'patch' && c.name === name);
     expect(patches.length).toBe(5);
     for (const p of patches) expect(p).toMatchObject({ contentType: 'application/apply-patch+yaml', fieldManager: 'region-agent' });
-    expect(probes.at(-1)).toMatchObject({ servername: `${name}.us-east.redis.example.com`, user: 'u1' });
+    // Only the TLS port is open to the pod.
+    const np = fake.get('networkpolicies', NS, name) as unknown as { spec: { ingress: Array<{ ports: Array<{ port: number }> }> } };
+    expect(np.spec.ingress.flatMap((i) => i.ports.map((p) => p.port))).toEqual([6379]);
   });
 
-  it('answers a redelivered provision with the same credentials', async () => {
-    const first = await driver().provision(makeJob('provision', uuid), progress);
-    const again = await driver().provision(makeJob('provision', uuid), progress);
-    expect(again.config).toEqual(first.config);
+  it('keeps the regional CA in a Secret, created once and shared by racing agents', async () => {
+    const ca = fake.get('secrets', NS, 'region-agent-ca-us-east');
+    expect(ca?.type).toBe('kubernetes.io/tls');
+    const caPem = secretText('region-agent-ca-us-east', 'tls.crt');
+    expect(new X509Certificate(caPem).ca).toBe(true);
+    expect(secretText(name, 'ca.crt')).toBe(caPem);
+    // Two fresh agents racing on an empty cluster end up with one CA.
+    const stores = [secretCaStore(kube(), 'other-ns', 'ca'), secretCaStore(kube(), 'other-ns', 'ca')];
+    const pems = await Promise.all(stores.map((store) => createPrivateCa({ store, region: 'us-east' }).caPem()));
+    expect(pems[0]).toBe(pems[1]);
+    expect(fake.calls.filter((c) => c.verb === 'create' && c.resource === 'secrets').length).toBeGreaterThanOrEqual(2);
   });
 
-  it('changes the plan: maxmemory, pod memory and generation label', async () => {
-    await driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 256, plan: 'big' }), progress);
-    expect(secretText(name, 'redis.conf')).toContain('maxmemory 256mb');
-    const sts = fake.get('statefulsets', NS, name) as unknown as { spec: { template: { spec: { containers: Array<{ resources: { limits: { memory: string } } }> } } } };
-    expect(sts.spec.template.spec.containers[0]?.resources.limits.memory).toBe('320Mi');
-    expect(fake.get('statefulsets', NS, name)?.metadata.labels?.['addons.example.com/generation']).toBe('2');
+  it('is ready only once the pod is Ready and TLS answers, and says what it waited for', async () => {
+    const manual = await startFakeKubeApiServer({ readiness: 'manual' });
+    try {
+      const api = createKubeApi(kubeConfig(manual.url));
+      const other = randomUUID();
+      let answers = false;
+      const d = createKubernetesDriver({
+        kube: api,
+        namespace: NS,
+        hostname: ZONE,
+        tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
+        log,
+        probe: async () => answers,
+        pollMs: 25,
+        readyTimeoutMs: 500,
+      });
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(pod not ready\)/);
+      manual.markReady(NS, `redis-${other}`);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(TLS probe did not answer/);
+      answers = true;
+      await expect(d.provision(makeJob('provision', other), progress)).resolves.toMatchObject({ endpoint: { port: 6379 } });
+    } finally {
+      await manual.stop();
+    }
   });
 
-  it('rotates then revokes credentials through the Secret', async () => {
-    const rotated = await driver().rotateCredentials(makeJob('rotate_credentials', uuid, { generation: 3 }), progress);
-    expect(rotated.config.MYREDIS_URL).toMatch(/^rediss:\/\/u3:/);
-    expect(secretText(name, 'users.acl')).toMatch(/user u1 on[\s\S]*user u3 on/);
-    await driver().revokeCredentials(makeJob('revoke_credentials', uuid, { generation: 4, params: { revokeUser: 'u1' } }), progress);
-    expect(secretText(name, 'users.acl')).not.toContain('user u1 ');
-    expect(secretText(name, 'users.acl')).not.toContain(new URL(rotated.config.MYREDIS_URL ?? '').password);
-    expect(await driver().inventory()).toEqual([{ uuid, generation: 4, plan: 'big', ready: true }]);
+  it('surfaces API errors so the agent retries, then succeeds once the API recovers', async () => {
+    fake.fail({ verb: 'patch', resource: 'statefulsets', code: 503, times: 1 });
+    await expect(driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress)).rejects.toMatchObject({ code: 503 });
+    const out = await driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress);
+    expect(secretText(name, 'redis.conf')).toContain('maxmemory 48mb');
+    expect(out.config.MYREDIS_URL).toMatch(/^rediss:\/\/u1:/);
   });
 
-  it('fails permanently for an unknown instance', async () => {
-    await expect(driver().changePlan(makeJob('change_plan', randomUUID()), progress)).rejects.toMatchObject({ code: 'instance_not_found' });
+  it('renews a leaf close to expiry and rolls the pod onto it', async () => {
+    const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
+    const soon = Date.now() + 80 * 86_400_000; // leaves are 90 days: inside the 30-day window then
+    const out = await driver({ now: () => soon }).changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress);
+    expect(out.certificate?.fingerprint).not.toBe(before);
+    expect(new X509Certificate(secretText(name, 'tls.crt')).fingerprint256).toBe(out.certificate?.fingerprint);
   });
 
-  it('deprovisions every object, idempotently', async () => {
-    await driver().deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
-    await driver().deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
-    expect([...fake.objects.keys()]).toEqual([]);
-    expect(await driver().inventory()).toEqual([]);
+  it('deprovision waits until every object is really gone and leaves a tombstone', async () => {
+    const slow = await startFakeKubeApiServer({ deletionDelayMs: 300 });
+    try {
+      const api = createKubeApi(kubeConfig(slow.url));
+      const other = randomUUID();
+      const d = createKubernetesDriver({
+        kube: api,
+        namespace: NS,
+        hostname: ZONE,
+        tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
+        log,
+        probe: async () => true, // no kubelet here: this case is about deletion
+        pollMs: 25,
+      });
+      await d.provision(makeJob('provision', other), progress);
+      const started = Date.now();
+      await d.deprovision(makeJob('deprovision', other, { generation: 2 }), progress);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(5 * 300 * 0.9);
+      expect([...slow.objects.keys()].filter((k) => k.includes(other))).toEqual([`configmaps/${NS}/redis-${other}-deprovisioned`]);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('prunes tombstones past their retention at start', async () => {
+    const other = randomUUID();
+    await driver().deprovision(makeJob('deprovision', other), progress);
+    expect(fake.get('configmaps', NS, `redis-${other}-deprovisioned`)).toBeDefined();
+    await driver({ now: () => Date.now() + 31 * 86_400_000 }).adopt();
+    expect(fake.get('configmaps', NS, `redis-${other}-deprovisioned`)).toBeUndefined();
   });
 
   it('only makes the calls KUBE_CALLS declares', () => {
@@ -125,8 +197,7 @@ describe('kubernetes driver', () => {
   });
 
   it('is rejected by the fake like a real API server would reject an invalid object', async () => {
-    const kube = createKubeApi(kubeConfig(fake.url));
     const bad = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'bad', namespace: NS }, spec: { replicas: 'one' } };
-    await expect(kube.apply(bad)).rejects.toMatchObject({ code: 422 });
+    await expect(kube().apply(bad)).rejects.toMatchObject({ code: 422 });
   });
 });

@@ -5,28 +5,26 @@ import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';
 import { createPrivateCa } from '../tls/private-ca.js';
-import { withResp } from '../engines/redis/resp-client.js';
+import { secretCaStore } from './kubernetes/ca-secret.js';
+import { createCertManagerCertificates } from './kubernetes/certificates.js';
 import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
-import { createKubernetesDriver, type ProbeTarget } from './kubernetes/driver.js';
+import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
 import { createLocalDriver } from './local.js';
-
-/** Readiness over the network: verified TLS handshake, AUTH, PING. */
-async function tlsProbe(t: ProbeTarget): Promise<boolean> {
-  const target = { host: t.host, port: t.port, servername: t.servername, ca: t.ca };
-  return (await withResp(target, { user: t.user, password: t.password }, (c) => c.command('PING'))) === 'PONG';
-}
+import { tlsProbe } from './probe.js';
 
 export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
-  const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
-  if (config.tlsIssuer === 'cert-manager') {
-    throw new Error('TLS_ISSUER=cert-manager is not implemented yet; use TLS_ISSUER=private-ca');
-  }
   if (config.driver === 'kubernetes') {
     const kube = createKubeApi(loadKubeConfig(config.kubeconfig));
-    return createKubernetesDriver({ kube, namespace: config.kubeNamespace, hostname: config.hostname, issuer, log, probe: tlsProbe });
+    const namespace = config.kubeNamespace;
+    const tls: InstanceTls =
+      config.tlsIssuer === 'cert-manager' && config.certManagerIssuer
+        ? { mode: 'cert-manager', certificates: createCertManagerCertificates({ kube, namespace, issuerRef: config.certManagerIssuer, log }) }
+        : { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(kube, namespace, config.caSecretName ?? `region-agent-ca-${region}`), region }) };
+    return createKubernetesDriver({ kube, namespace, hostname: config.hostname, tls, log, probe: tlsProbe });
   }
+  const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
   const redisBin = requireBinary('redis-server', (line) => log.info({ line }, 'installing system package'));
   return createLocalDriver({ dataDir, hostname: config.hostname, issuer, redisBin, log: log.child({ region }) });
 }

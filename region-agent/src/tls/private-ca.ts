@@ -1,7 +1,9 @@
 /**
- * A regional private CA (ECDSA P-256) kept as files under the data dir, issuing one leaf per
- * instance. Keys come from node:crypto; X.509 signing uses the openssl CLI in a temp dir
- * because Node has no certificate builder.
+ * A regional private CA (ECDSA P-256), issuing one leaf per instance. Where the CA lives is a
+ * `CaStore`: files under the data dir (local driver) or a Kubernetes Secret (kubernetes
+ * driver, `drivers/kubernetes/ca-secret.ts`); it is created on first use when absent, and
+ * when two agents race to create it the store keeps the first. Keys come from node:crypto;
+ * X.509 signing uses the openssl CLI in a temp dir because Node has no certificate builder.
  */
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
@@ -28,8 +30,44 @@ export interface TlsIssuer {
   issue(commonName: string, hostnames: string[]): Promise<IssuedCertificate>;
 }
 
+/** The CA's certificate and private key, PEM. */
+export interface CaMaterial {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface CaStore {
+  /** Where the CA is kept, for logs and errors. */
+  readonly location: string;
+  load(): Promise<CaMaterial | undefined>;
+  /** Stores a new CA unless one appeared meanwhile; returns the one that is stored. */
+  create(ca: CaMaterial): Promise<CaMaterial>;
+}
+
+/** `<dir>/ca.key` and `<dir>/ca.pem`; the certificate's presence marks a complete CA. */
+export function fileCaStore(dir: string): CaStore {
+  const keyPath = join(dir, 'ca.key');
+  const certPath = join(dir, 'ca.pem');
+  const read = async (): Promise<CaMaterial> => ({ certPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8') });
+  return {
+    location: dir,
+    async load() {
+      return existsSync(keyPath) && existsSync(certPath) ? read() : undefined;
+    },
+    async create(ca) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (existsSync(certPath) && existsSync(keyPath)) return read();
+      await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
+      await writeFile(certPath, ca.certPem);
+      return ca;
+    },
+  };
+}
+
 export interface PrivateCaOptions {
-  dir: string;
+  /** Files under this dir, unless `store` is given. */
+  dir?: string;
+  store?: CaStore;
   region: string;
   leafDays?: number;
   caDays?: number;
@@ -86,60 +124,63 @@ async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 
 export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
   const openssl = options.openssl ?? 'openssl';
-  const caKeyPath = join(options.dir, 'ca.key');
-  const caCertPath = join(options.dir, 'ca.pem');
-  let ready: Promise<void> | undefined;
+  const store = options.store ?? fileCaStore(options.dir ?? '');
+  if (!options.store && !options.dir) throw new Error('createPrivateCa needs a dir or a store');
+  let creating: Promise<CaMaterial> | undefined;
 
-  async function createCa(): Promise<void> {
-    if (existsSync(caKeyPath) && existsSync(caCertPath)) return;
-    await mkdir(options.dir, { recursive: true, mode: 0o700 });
-    await withTempDir(async (tmp) => {
+  async function generateCa(): Promise<CaMaterial> {
+    return withTempDir(async (tmp) => {
+      const keyPem = newKeyPem();
       const key = join(tmp, 'ca.key');
       const cert = join(tmp, 'ca.pem');
       const conf = join(tmp, 'ca.cnf');
-      await writeFile(key, newKeyPem(), { mode: 0o600 });
+      await writeFile(key, keyPem, { mode: 0o600 });
       await writeFile(conf, caConfig(options.region));
       const days = String(options.caDays ?? 3650);
       await run(openssl, ['req', '-x509', '-new', '-key', key, '-sha256', '-days', days, '-config', conf, '-out', cert]);
-      // Key first, certificate last: the certificate's presence marks a complete CA.
-      await writeFile(caKeyPath, await readFile(key), { mode: 0o600 });
-      await writeFile(caCertPath, await readFile(cert));
+      return { keyPem, certPem: await readFile(cert, 'utf8') };
     });
   }
 
-  function ensureCa(): Promise<void> {
-    ready ??= createCa().catch((err: unknown) => {
-      ready = undefined;
-      throw err;
-    });
-    return ready;
+  /** The stored CA (read each time, so a CA replaced by an operator is picked up). */
+  async function currentCa(): Promise<CaMaterial> {
+    const stored = await store.load();
+    if (stored) return stored;
+    creating ??= generateCa()
+      .then((ca) => store.create(ca))
+      .finally(() => {
+        creating = undefined;
+      });
+    return creating;
   }
 
   return {
     async caPem(): Promise<string> {
-      await ensureCa();
-      return readFile(caCertPath, 'utf8');
+      return (await currentCa()).certPem;
     },
     async issue(commonName: string, hostnames: string[]): Promise<IssuedCertificate> {
-      await ensureCa();
-      const caPem = await readFile(caCertPath, 'utf8');
+      const ca = await currentCa();
       return withTempDir(async (tmp) => {
+        const caKey = join(tmp, 'ca.key');
+        const caCert = join(tmp, 'ca.pem');
         const key = join(tmp, 'leaf.key');
         const csr = join(tmp, 'leaf.csr');
         const cert = join(tmp, 'leaf.pem');
         const ext = join(tmp, 'leaf.ext');
         const keyPem = newKeyPem();
+        await writeFile(caKey, ca.keyPem, { mode: 0o600 });
+        await writeFile(caCert, ca.certPem);
         await writeFile(key, keyPem, { mode: 0o600 });
         await writeFile(ext, leafExtensions(hostnames));
         await run(openssl, ['req', '-new', '-key', key, '-subj', `/CN=${commonName}`, '-out', csr]);
         const serial = `0x${randomBytes(16).toString('hex')}`;
         const days = String(options.leafDays ?? 90);
         await run(openssl, [
-          'x509', '-req', '-in', csr, '-CA', caCertPath, '-CAkey', caKeyPath, '-set_serial', serial,
+          'x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-set_serial', serial,
           '-days', days, '-sha256', '-extfile', ext, '-extensions', 'v3_leaf', '-out', cert,
         ]);
         const certPem = await readFile(cert, 'utf8');
-        return { certPem, keyPem, caPem, ...describe(certPem) };
+        return { certPem, keyPem, caPem: ca.certPem, ...describe(certPem) };
       });
     },
   };

@@ -6,6 +6,8 @@ import type { KubeObject } from './objects.js';
 export interface KubeApi {
   /** Server-side apply with field manager `region-agent`, forcing ownership of our fields. */
   apply(obj: KubeObject): Promise<KubernetesObject>;
+  /** Plain create: undefined when an object with that name already exists (409). */
+  create(obj: KubeObject): Promise<KubernetesObject | undefined>;
   get(apiVersion: string, kind: string, namespace: string, name: string): Promise<KubernetesObject | undefined>;
   list(apiVersion: string, kind: string, namespace: string, labelSelector: string): Promise<KubernetesObject[]>;
   /** False when the object was already gone. */
@@ -14,6 +16,10 @@ export interface KubeApi {
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === 404;
+}
+
+function isAlreadyExists(err: unknown): boolean {
+  return (err as { code?: number }).code === 409;
 }
 
 /** In-cluster config unless a kubeconfig path (or a loaded KubeConfig) is given. */
@@ -29,6 +35,14 @@ export function createKubeApi(kc: KubeConfig): KubeApi {
   return {
     apply(obj: KubeObject): Promise<KubernetesObject> {
       return api.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    },
+    async create(obj: KubeObject): Promise<KubernetesObject | undefined> {
+      try {
+        return await api.create(obj, undefined, undefined, FIELD_MANAGER);
+      } catch (err) {
+        if (isAlreadyExists(err)) return undefined;
+        throw err;
+      }
     },
     async get(apiVersion, kind, namespace, name): Promise<KubernetesObject | undefined> {
       try {

@@ -1,7 +1,8 @@
 /**
  * The `kubernetes` driver: an instance is a set of objects applied server-side with field
  * manager `region-agent`. Credentials and TLS material live in the instance's Secret, so a
- * redelivered provision reads them back instead of minting new ones.
+ * redelivered provision reads them back instead of minting new ones. The leaf comes from
+ * the regional private CA, or from cert-manager (`certificates.ts`) for public trust.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -9,40 +10,41 @@ import type { Job } from '../../../../shared/src/messages.js';
 import type { Logger } from '../../../../shared/src/logger.js';
 import { PermanentError, type Driver, type InstanceOutcome, type InstanceSummary, type Progress } from '../../driver.js';
 import type { TlsIssuer } from '../../tls/private-ca.js';
+import type { ProbeTarget } from '../probe.js';
 import { KUBE_CALLS } from './calls.js';
+import type { CertManagerCertificates } from './certificates.js';
 import type { KubeApi } from './client.js';
-import { REDIS_PORT, instanceName, instanceObjects, type RedisInstanceSpec } from './objects.js';
+import { REDIS_PORT, TOMBSTONE_LABEL, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec } from './objects.js';
 
-export interface ProbeTarget {
-  host: string;
-  port: number;
-  servername: string;
-  ca: string;
-  user: string;
-  password: string;
-}
+export type { ProbeTarget };
+
+export type InstanceTls = { mode: 'private-ca'; issuer: TlsIssuer } | { mode: 'cert-manager'; certificates: CertManagerCertificates };
 
 export interface KubernetesDriverDeps {
   kube: KubeApi;
   namespace: string;
   /** Regional DNS zone: an instance answers at `redis-<uuid>.<hostname>`. */
   hostname: string;
-  issuer: TlsIssuer;
+  tls: InstanceTls;
   log: Logger;
   image?: string;
   /** Honest readiness over TLS (verified chain + AUTH + PING); injected for tests. */
   probe: (target: ProbeTarget) => Promise<boolean>;
   readyTimeoutMs?: number;
+  deleteTimeoutMs?: number;
+  pollMs?: number;
+  /** How long a deprovision tombstone is kept (default 30 days). */
+  tombstoneTtlMs?: number;
+  now?: () => number;
 }
 
 const MANAGED = 'app.kubernetes.io/managed-by=region-agent';
+const RENEW_BEFORE_MS = 30 * 86_400_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const newPassword = (): string => randomBytes(24).toString('base64url');
 
-interface Stored {
-  spec: RedisInstanceSpec;
-  certificate: { notAfter: string; fingerprint: string } | undefined;
-}
+type SecretObject = KubernetesObject & { data?: Record<string, string> };
+type StatefulSetObject = KubernetesObject & { status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number } };
 
 function decode(data: Record<string, string> | undefined, key: string): string | undefined {
   const v = data?.[key];
@@ -54,8 +56,22 @@ function describeCert(pem: string): { notAfter: string; fingerprint: string } {
   return { notAfter: new Date(cert.validTo).toISOString(), fingerprint: cert.fingerprint256 };
 }
 
+/** True when the leaf is close to expiry or no longer chains to the CA in use. */
+function needsRenewal(certPem: string, caPem: string, now: number): boolean {
+  if (!certPem || !caPem) return true;
+  try {
+    const cert = new X509Certificate(certPem);
+    if (Date.parse(cert.validTo) - now < RENEW_BEFORE_MS) return true;
+    return !cert.verify(new X509Certificate(caPem).publicKey);
+  } catch {
+    return true;
+  }
+}
+
 export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
   const log = deps.log.child({ driver: 'kubernetes', namespace: deps.namespace });
+  const now = deps.now ?? Date.now;
+  const pollMs = deps.pollMs ?? 1_000;
   const host = (uuid: string): string => `${instanceName(uuid)}.${deps.hostname}`;
 
   function baseSpec(job: Job): Omit<RedisInstanceSpec, 'users' | 'currentUser' | 'tls'> {
@@ -72,10 +88,8 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
   }
 
   /** The instance as its Secret records it, or undefined when there is none. */
-  async function load(job: Job): Promise<Stored | undefined> {
-    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(job.resource.uuid))) as
-      | (KubernetesObject & { data?: Record<string, string> })
-      | undefined;
+  async function load(job: Job): Promise<RedisInstanceSpec | undefined> {
+    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(job.resource.uuid))) as SecretObject | undefined;
     if (!secret) return undefined;
     const data = secret.data;
     const users: Record<string, string> = {};
@@ -83,7 +97,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       if (key.startsWith('password-')) users[key.slice('password-'.length)] = decode(data, key) ?? '';
     }
     const labels = secret.metadata?.labels ?? {};
-    const spec: RedisInstanceSpec = {
+    return {
       ...baseSpec(job),
       plan: labels['addons.example.com/plan'] ?? job.resource.plan,
       generation: Number(labels['addons.example.com/generation'] ?? job.generation),
@@ -91,91 +105,138 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       currentUser: decode(data, 'current-user') ?? Object.keys(users)[0] ?? 'u1',
       tls: { certPem: decode(data, 'tls.crt') ?? '', keyPem: decode(data, 'tls.key') ?? '', caPem: decode(data, 'ca.crt') ?? '' },
     };
-    return { spec, certificate: undefined };
+  }
+
+  /** Issues (or renews) the instance's leaf; returns the spec's TLS part. */
+  async function ensureTls(spec: Pick<RedisInstanceSpec, 'uuid' | 'tls'>, progress: Progress): Promise<RedisInstanceSpec['tls']> {
+    const names = [host(spec.uuid)];
+    if (deps.tls.mode === 'cert-manager') {
+      const issued = await deps.tls.certificates.ensure(spec.uuid, names, progress);
+      return { certPem: issued.certPem, keyPem: '', caPem: issued.caPem ?? '', secretName: issued.secretName };
+    }
+    const caPem = await deps.tls.issuer.caPem();
+    if (!needsRenewal(spec.tls.certPem, caPem, now())) return spec.tls;
+    await progress(spec.tls.certPem ? 'renewing certificate' : 'issuing certificate');
+    const issued = await deps.tls.issuer.issue(spec.uuid, names);
+    if (spec.tls.certPem) log.info({ resourceId: spec.uuid, notAfter: issued.notAfter }, 'instance certificate renewed');
+    return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: issued.caPem };
   }
 
   async function apply(spec: RedisInstanceSpec, progress: Progress): Promise<void> {
+    spec.tls = await ensureTls(spec, progress);
     await progress('applying objects');
     for (const obj of instanceObjects(spec)) await deps.kube.apply(obj);
   }
 
+  /** Ready = the controller saw our latest spec, the new pod is Ready, and TLS answers. */
   async function waitReady(spec: RedisInstanceSpec, progress: Progress): Promise<void> {
     await progress('waiting for TLS readiness');
-    const deadline = Date.now() + (deps.readyTimeoutMs ?? 300_000);
+    const deadline = now() + (deps.readyTimeoutMs ?? 300_000);
     const target: ProbeTarget = {
       host: host(spec.uuid),
       port: REDIS_PORT,
       servername: host(spec.uuid),
-      ca: spec.tls.caPem,
+      ca: spec.tls.caPem || undefined,
       user: spec.currentUser,
       password: spec.users[spec.currentUser] ?? '',
     };
+    let last: string;
     for (;;) {
-      const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, instanceName(spec.uuid))) as
-        | (KubernetesObject & { status?: { readyReplicas?: number } })
-        | undefined;
-      if ((sts?.status?.readyReplicas ?? 0) >= 1 && (await deps.probe(target).catch(() => false))) return;
-      if (Date.now() > deadline) throw new Error('instance did not become ready in time');
-      await sleep(1_000);
+      const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, instanceName(spec.uuid))) as StatefulSetObject | undefined;
+      const status = sts?.status ?? {};
+      const rolledOut = (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) && (status.updatedReplicas ?? 0) >= 1;
+      if (rolledOut && (status.readyReplicas ?? 0) >= 1) {
+        try {
+          if (await deps.probe(target)) return;
+          last = 'TLS probe did not answer PONG';
+        } catch (err) {
+          last = `TLS probe failed: ${(err as Error).message}`;
+        }
+      } else {
+        last = rolledOut ? 'pod not ready' : 'rollout in progress';
+      }
+      if (now() > deadline) throw new Error(`instance did not become ready in time (${last})`);
+      await sleep(pollMs);
     }
   }
 
-  async function outcome(spec: RedisInstanceSpec): Promise<InstanceOutcome> {
+  async function outcome(job: Job, spec: RedisInstanceSpec): Promise<InstanceOutcome> {
     const password = encodeURIComponent(spec.users[spec.currentUser] ?? '');
+    const config: Record<string, string> = { URL: `rediss://${spec.currentUser}:${password}@${host(spec.uuid)}:${REDIS_PORT}` };
+    // Clients only need our CA when it is ours: a cert-manager leaf is publicly trusted.
+    if (deps.tls.mode === 'private-ca') config.TLS_CA = spec.tls.caPem || (await deps.tls.issuer.caPem());
     return {
-      config: {
-        URL: `rediss://${spec.currentUser}:${password}@${host(spec.uuid)}:${REDIS_PORT}`,
-        TLS_CA: spec.tls.caPem || (await deps.issuer.caPem()),
-      },
+      config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`${job.configVarsPrefix}_${k}`, v])),
       endpoint: { host: host(spec.uuid), port: REDIS_PORT },
       ...(spec.tls.certPem ? { certificate: describeCert(spec.tls.certPem) } : {}),
     };
   }
 
-  function prefixed(job: Job, out: InstanceOutcome): InstanceOutcome {
-    const config = Object.fromEntries(Object.entries(out.config).map(([k, v]) => [`${job.configVarsPrefix}_${k}`, v]));
-    return { ...out, config };
+  async function existing(job: Job): Promise<RedisInstanceSpec> {
+    const spec = await load(job);
+    if (!spec) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
+    return spec;
   }
 
-  async function existing(job: Job): Promise<RedisInstanceSpec> {
-    const stored = await load(job);
-    if (!stored) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
-    return stored.spec;
+  async function converge(job: Job, spec: RedisInstanceSpec, progress: Progress): Promise<InstanceOutcome> {
+    await apply(spec, progress);
+    await waitReady(spec, progress);
+    return outcome(job, spec);
+  }
+
+  /** Deletes each object and waits until the API server no longer has it. */
+  async function deleteAndWait(apiVersion: string, kind: string, name: string): Promise<void> {
+    await deps.kube.remove(apiVersion, kind, deps.namespace, name);
+    const deadline = now() + (deps.deleteTimeoutMs ?? 300_000);
+    while (await deps.kube.get(apiVersion, kind, deps.namespace, name)) {
+      if (now() > deadline) throw new Error(`${kind} ${name} is still being deleted`);
+      await sleep(pollMs);
+    }
+  }
+
+  async function pruneTombstones(): Promise<void> {
+    const ttl = deps.tombstoneTtlMs ?? 30 * 86_400_000;
+    const stones = (await deps.kube.list('v1', 'ConfigMap', deps.namespace, `${MANAGED},${TOMBSTONE_LABEL}=true`)) as Array<KubernetesObject & { data?: Record<string, string> }>;
+    for (const stone of stones) {
+      const at = Date.parse(stone.data?.deprovisionedAt ?? '');
+      if (Number.isFinite(at) && now() - at > ttl && stone.metadata?.name) {
+        await deps.kube.remove('v1', 'ConfigMap', deps.namespace, stone.metadata.name);
+      }
+    }
   }
 
   return {
     name: 'kubernetes',
     async adopt(): Promise<void> {
-      // Kubernetes keeps instances running without us; nothing to re-adopt.
-      log.info({ calls: KUBE_CALLS.length }, 'kubernetes driver ready');
+      // Kubernetes keeps instances running without us; only old tombstones need care.
+      await pruneTombstones().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'tombstone pruning failed'));
+      log.info({ calls: KUBE_CALLS.length, tls: deps.tls.mode }, 'kubernetes driver ready');
     },
     async provision(job, progress): Promise<InstanceOutcome> {
-      const stored = await load(job);
-      let spec = stored?.spec;
+      let spec = await load(job);
       if (!spec) {
-        await progress('issuing certificate');
-        const issued = await deps.issuer.issue(job.resource.uuid, [host(job.resource.uuid)]);
+        const stone = await deps.kube.get('v1', 'ConfigMap', deps.namespace, tombstoneName(job.resource.uuid));
+        if (stone) throw new PermanentError('instance_deprovisioned', `instance ${job.resource.uuid} was deprovisioned`);
         const user = `u${job.generation}`;
-        spec = { ...baseSpec(job), users: { [user]: newPassword() }, currentUser: user, tls: issued };
+        spec = { ...baseSpec(job), users: { [user]: newPassword() }, currentUser: user, tls: { certPem: '', keyPem: '', caPem: '' } };
       }
-      await apply(spec, progress);
-      await waitReady(spec, progress);
-      return prefixed(job, await outcome(spec));
+      return converge(job, spec, progress);
     },
     async changePlan(job, progress): Promise<InstanceOutcome> {
       const current = await existing(job);
-      // The config checksum rolls the pod; data survives on the volume (appendonly).
+      // New resources roll the pod; data survives on the volume (appendonly).
       const spec = { ...current, ...baseSpec(job), generation: Math.max(current.generation, job.generation) };
-      await apply(spec, progress);
-      await waitReady(spec, progress);
-      return prefixed(job, await outcome(spec));
+      return converge(job, spec, progress);
     },
     async deprovision(job, progress): Promise<void> {
+      // The tombstone goes first: a stale provision arriving mid-delete must not recreate.
+      await deps.kube.apply(tombstoneObject(job.resource.uuid, deps.namespace, job.generation, new Date(now())));
       await progress('deleting objects');
       const name = instanceName(job.resource.uuid);
-      for (const obj of instanceObjects({ ...baseSpec(job), users: {}, currentUser: '', tls: { certPem: '', keyPem: '', caPem: '' } }).reverse()) {
-        await deps.kube.remove(obj.apiVersion, obj.kind, deps.namespace, name);
-      }
+      const blank = { ...baseSpec(job), users: {}, currentUser: '', tls: { certPem: '', keyPem: '', caPem: '' } };
+      // StatefulSet first (the pod and its volume go), the Secret it mounts last.
+      for (const obj of instanceObjects(blank).reverse()) await deleteAndWait(obj.apiVersion, obj.kind, name);
+      if (deps.tls.mode === 'cert-manager') await deps.tls.certificates.remove(job.resource.uuid);
     },
     async rotateCredentials(job, progress): Promise<InstanceOutcome> {
       const spec = await existing(job);
@@ -183,9 +244,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       spec.users[user] ??= newPassword();
       spec.currentUser = user;
       spec.generation = Math.max(spec.generation, job.generation);
-      await apply(spec, progress);
-      await waitReady(spec, progress);
-      return prefixed(job, await outcome(spec));
+      return converge(job, spec, progress);
     },
     async revokeCredentials(job, progress): Promise<InstanceOutcome> {
       const spec = await existing(job);
@@ -194,14 +253,10 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       if (revoke === spec.currentUser) throw new PermanentError('revoke_current_user', 'cannot revoke the credentials currently in use');
       delete spec.users[revoke];
       spec.generation = Math.max(spec.generation, job.generation);
-      await apply(spec, progress);
-      await waitReady(spec, progress);
-      return prefixed(job, await outcome(spec));
+      return converge(job, spec, progress);
     },
     async inventory(): Promise<InstanceSummary[]> {
-      const items = (await deps.kube.list('apps/v1', 'StatefulSet', deps.namespace, MANAGED)) as Array<
-        KubernetesObject & { status?: { readyReplicas?: number } }
-      >;
+      const items = (await deps.kube.list('apps/v1', 'StatefulSet', deps.namespace, MANAGED)) as StatefulSetObject[];
       return items.map((sts) => {
         const labels = sts.metadata?.labels ?? {};
         return {

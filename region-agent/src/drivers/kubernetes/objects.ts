@@ -24,7 +24,12 @@ export interface RedisInstanceSpec {
   /** ACL users (name → password) and the TLS material. */
   users: Record<string, string>;
   currentUser: string;
-  tls: { certPem: string; keyPem: string; caPem: string };
+  /**
+   * The leaf. With a private CA it is embedded in the instance Secret; with cert-manager
+   * (`secretName` set) it lives in cert-manager's Secret and `certPem` is only read back
+   * for the fingerprint, so the pod rolls when cert-manager renews it.
+   */
+  tls: { certPem: string; keyPem: string; caPem: string; secretName?: string };
 }
 
 export const REDIS_PORT = 6379;
@@ -53,7 +58,8 @@ function redisConf(s: RedisInstanceSpec): string {
     `tls-port ${REDIS_PORT}`,
     'tls-cert-file /etc/redis/tls/tls.crt',
     'tls-key-file /etc/redis/tls/tls.key',
-    'tls-ca-cert-file /etc/redis/tls/ca.crt',
+    // A publicly trusted leaf may come without ca.crt; redis only needs a CA to verify clients.
+    ...(s.tls.secretName ? [] : ['tls-ca-cert-file /etc/redis/tls/ca.crt']),
     'tls-auth-clients no',
     `maxmemory ${s.memoryMb}mb`,
     'aclfile /etc/redis/tls/users.acl',
@@ -81,9 +87,7 @@ export function secretObject(s: RedisInstanceSpec): KubeObject {
     stringData: {
       'redis.conf': redisConf(s),
       'users.acl': aclFile(s),
-      'tls.crt': s.tls.certPem,
-      'tls.key': s.tls.keyPem,
-      'ca.crt': s.tls.caPem,
+      ...(s.tls.secretName ? {} : { 'tls.crt': s.tls.certPem, 'tls.key': s.tls.keyPem, 'ca.crt': s.tls.caPem }),
       'current-user': s.currentUser,
       ...passwords,
     },
@@ -117,7 +121,18 @@ function podSpec(s: RedisInstanceSpec): Record<string, unknown> {
         ],
       },
     ],
-    volumes: [{ name: 'config', secret: { secretName: instanceName(s.uuid), defaultMode: 0o440 } }],
+    volumes: [
+      {
+        name: 'config',
+        projected: {
+          defaultMode: 0o440,
+          sources: [
+            { secret: { name: instanceName(s.uuid) } },
+            ...(s.tls.secretName ? [{ secret: { name: s.tls.secretName } }] : []),
+          ],
+        },
+      },
+    ],
   };
 }
 
@@ -137,7 +152,12 @@ export function statefulSetObject(s: RedisInstanceSpec): KubeObject {
         // The checksum rolls the pod when config, ACL or certificates change.
         metadata: {
           labels: labels(s),
-          annotations: { 'checksum/config': createHash('sha256').update(JSON.stringify(secretObject(s).stringData)).digest('hex') },
+          annotations: {
+            'checksum/config': createHash('sha256')
+              .update(JSON.stringify(secretObject(s).stringData))
+              .update(s.tls.certPem)
+              .digest('hex'),
+          },
         },
         spec: podSpec(s),
       },
@@ -191,4 +211,25 @@ export function podDisruptionBudgetObject(s: RedisInstanceSpec): KubeObject {
 /** In apply order: the Secret first so the pod never starts without its config. */
 export function instanceObjects(s: RedisInstanceSpec): KubeObject[] {
   return [secretObject(s), serviceObject(s), networkPolicyObject(s), podDisruptionBudgetObject(s), statefulSetObject(s)];
+}
+
+export const TOMBSTONE_LABEL = 'addons.example.com/deprovisioned';
+
+export const tombstoneName = (uuid: string): string => `${instanceName(uuid)}-deprovisioned`;
+
+/**
+ * Left behind by a deprovision so a stale provision job (a redelivery that lost the race)
+ * cannot bring the instance back. Holds no secrets; pruned after a retention period.
+ */
+export function tombstoneObject(uuid: string, namespace: string, generation: number, at: Date): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: tombstoneName(uuid),
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'region-agent', 'addons.example.com/uuid': uuid, [TOMBSTONE_LABEL]: 'true' },
+    },
+    data: { generation: String(generation), deprovisionedAt: at.toISOString() },
+  };
 }

@@ -15,8 +15,8 @@ export interface RespTarget {
   port: number;
   /** Name checked against the certificate's SANs. */
   servername: string;
-  /** Trusted CA PEM(s); more than one while a CA rotates. */
-  ca: string | string[];
+  /** Trusted CA PEM(s); more than one while a CA rotates. Omitted: the system trust store. */
+  ca?: string | string[];
   timeoutMs?: number;
 }
 
@@ -78,7 +78,7 @@ function parse(buf: Buffer, at: number): Parsed | undefined {
 export async function connectResp(target: RespTarget): Promise<RespClient> {
   const timeoutMs = target.timeoutMs ?? 5_000;
   const socket: TLSSocket = await new Promise((resolve, reject) => {
-    const s = connect({ host: target.host, port: target.port, servername: target.servername, ca: target.ca });
+    const s = connect({ host: target.host, port: target.port, servername: target.servername, ...(target.ca ? { ca: target.ca } : {}) });
     s.setTimeout(timeoutMs, () => s.destroy(new Error('TLS connection timed out')));
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);

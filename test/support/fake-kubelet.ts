@@ -1,0 +1,159 @@
+/**
+ * A fake kubelet for the fake kube-apiserver: it runs each instance StatefulSet's pod as a
+ * real `redis-server` on a loopback port, from the files in the pod's Secret volume, with a
+ * data dir that plays the PersistentVolume (kept across pod restarts, removed with the
+ * StatefulSet: `persistentVolumeClaimRetentionPolicy.whenDeleted: Delete`). A new pod
+ * template restarts the pod; the pod is marked Ready once its TLS port accepts connections.
+ *
+ * `endpoint(host)` plays DNS + the LoadBalancer: it maps the instance hostname the driver
+ * reports to the loopback port, so clients still verify the certificate against that name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freeLoopbackPort, isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
+
+const POD_CONFIG_DIR = '/etc/redis/tls';
+
+interface Pod {
+  name: string;
+  revision: string;
+  port: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+export interface FakeKubelet {
+  /** Where the instance with this hostname (`<sts name>.<zone>`) listens. */
+  endpoint(host: string): { host: string; port: number };
+  /** Live pod processes by StatefulSet name. */
+  running(): string[];
+  /** Resolves when nothing is starting or stopping. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface KubeletOptions {
+  namespace: string;
+  redisBin: string;
+  dir: string;
+}
+
+function terminate(pod: Pod): Promise<void> {
+  if (pod.child.exitCode === null && pod.child.signalCode === null) pod.child.kill('SIGTERM');
+  const force = setTimeout(() => pod.child.kill('SIGKILL'), 10_000);
+  return pod.exited.finally(() => clearTimeout(force));
+}
+
+export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions): FakeKubelet {
+  const pods = new Map<string, Pod>();
+  let work: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const enqueue = (fn: () => Promise<void>): void => {
+    work = work.then(fn).catch((err: unknown) => console.error('fake kubelet:', (err as Error).message));
+  };
+
+  /** The Secrets behind the pod's config volume (a projected volume or a plain secret one). */
+  function volumeSecrets(sts: Obj): string[] {
+    type Volume = { secret?: { secretName: string }; projected?: { sources: Array<{ secret?: { name: string } }> } };
+    const volumes = (sts.spec as { template: { spec: { volumes: Volume[] } } }).template.spec.volumes;
+    return volumes.flatMap((v) => [...(v.secret ? [v.secret.secretName] : []), ...(v.projected?.sources.flatMap((src) => (src.secret ? [src.secret.name] : [])) ?? [])]);
+  }
+
+  /** Writes the Secret volume and rewrites the in-pod paths to this pod's dirs. */
+  function materializeVolume(name: string, secrets: Obj[], port: number): string {
+    const configDir = join(opts.dir, name, 'config');
+    const dataDir = join(opts.dir, name, 'data');
+    rmSync(configDir, { recursive: true, force: true });
+    mkdirSync(configDir, { recursive: true, mode: 0o700 });
+    mkdirSync(dataDir, { recursive: true });
+    const files = Object.assign({}, ...secrets.map((secret) => (secret.data as Record<string, string>) ?? {})) as Record<string, string>;
+    for (const [key, value] of Object.entries(files)) {
+      let text = Buffer.from(value, 'base64').toString('utf8');
+      if (key === 'redis.conf') {
+        text = text
+          .replaceAll(POD_CONFIG_DIR, configDir)
+          .replace(/^dir \/data$/m, `dir ${dataDir}`)
+          .replace(/^tls-port \d+$/m, `tls-port ${port}`)
+          .concat(`bind 127.0.0.1\n`);
+      }
+      writeFileSync(join(configDir, key), text, { mode: 0o600 });
+    }
+    return join(configDir, 'redis.conf');
+  }
+
+  async function startPod(sts: Obj): Promise<void> {
+    const name = sts.metadata.name;
+    const revision = String((sts.status as Record<string, unknown> | undefined)?.updateRevision ?? '');
+    const old = pods.get(name);
+    if (old?.revision === revision && old.child.exitCode === null) return;
+    const secrets = volumeSecrets(sts).map((n) => fake.get('secrets', opts.namespace, n));
+    if (secrets.some((x) => x === undefined)) return; // ContainerCreating until the Secrets exist
+    if (old) {
+      pods.delete(name);
+      fake.markUnready(opts.namespace, name);
+      await terminate(old);
+    }
+    const port = old?.port ?? (await freeLoopbackPort());
+    const conf = materializeVolume(name, secrets as Obj[], port);
+    const child = spawn(opts.redisBin, [conf], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.once('error', () => undefined);
+    const pod: Pod = { name, revision, port, child, exited };
+    pods.set(name, pod);
+    const deadline = Date.now() + 15_000;
+    while (!(await isPortOpen(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) return; // CrashLoopBackOff: never Ready
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    if (pods.get(name) === pod && fake.get('statefulsets', opts.namespace, name)) fake.markReady(opts.namespace, name);
+  }
+
+  async function deletePod(name: string): Promise<void> {
+    const pod = pods.get(name);
+    pods.delete(name);
+    if (pod) await terminate(pod);
+    rmSync(join(opts.dir, name), { recursive: true, force: true });
+  }
+
+  fake.onWrite((e) => {
+    if (stopped || e.namespace !== opts.namespace) return;
+    if (e.resource === 'statefulsets' && e.type !== 'deleted') {
+      const sts = e.obj;
+      enqueue(() => startPod(sts));
+    } else if (e.resource === 'statefulsets' && e.type === 'deleted') {
+      const name = e.obj.metadata.name;
+      enqueue(() => deletePod(name));
+    } else if (e.resource === 'secrets') {
+      // A pod waiting for its Secret starts when it appears.
+      for (const [key, obj] of fake.objects) {
+        if (key.startsWith(`statefulsets/${opts.namespace}/`) && !pods.has(obj.metadata.name)) enqueue(() => startPod(obj));
+      }
+    }
+  });
+
+  return {
+    endpoint(host: string) {
+      const name = host.split('.')[0] ?? '';
+      const pod = pods.get(name);
+      // No pod: a port nobody listens on, as a LoadBalancer without endpoints would refuse.
+      return { host: '127.0.0.1', port: pod?.port ?? 1 };
+    },
+    running: () => [...pods.values()].filter((p) => p.child.exitCode === null).map((p) => p.name),
+    idle: async () => {
+      let seen: Promise<void>;
+      do {
+        seen = work;
+        await seen;
+      } while (seen !== work);
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await work;
+      await Promise.all([...pods.values()].map(terminate));
+      pods.clear();
+    },
+  };
+}
