@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import { connect, type NatsConnection } from 'nats';
 import type { Logger } from '../../shared/src/logger.js';
+import { ensureStreams } from '../../shared/src/streams.js';
 import { createApp } from './app.js';
 import { loadCatalog } from './catalog/load.js';
 import type { Catalog } from './catalog/schema.js';
@@ -14,7 +15,6 @@ import { migrate } from './db/migrate.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
 import type { Tokens } from './heroku/oauth.js';
-import { ensureStreams } from './messaging/streams.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
 import { createResultConsumer, type ResultConsumer } from './ops/results.js';
 import { createService } from './ops/service.js';

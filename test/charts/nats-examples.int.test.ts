@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, connect, StringCodec, type NatsConnection } from 'nats';
-import { ensureStreams as ensureControlPlaneStreams } from '../../control-plane/src/messaging/streams.js';
+import { ensureStreams as ensureControlPlaneStreams } from '../../shared/src/streams.js';
 import { requireBinary } from '../../deploy/local/binaries.js';
 import { freePort, waitFor } from '../../deploy/local/ports.js';
-import { ensureJobsConsumer, ensureStreams as ensureAgentStreams } from '../../region-agent/src/agent/streams.js';
+import { ensureAgentStreams, ensureJobsConsumer } from '../../region-agent/src/agent/streams.js';
 import { JOBS_STREAM, RESULTS_STREAM, jobSubject, resultSubject } from '../../shared/src/subjects.js';
 import { EXAMPLES_DIR } from './helm.js';
 

@@ -10,7 +10,7 @@ import { PermanentError, applyJob, type Driver } from '../driver.js';
 import { createKeyedQueue } from './fifo.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { createResultPublisher, type ResultPublisher } from './results.js';
-import { ensureJobsConsumer, ensureStreams } from './streams.js';
+import { ensureAgentStreams, ensureJobsConsumer } from './streams.js';
 
 export interface AgentDeps {
   nc: NatsConnection;
@@ -135,7 +135,7 @@ export function createAgent(deps: AgentDeps): Agent {
   return {
     async start(): Promise<void> {
       const jsm: JetStreamManager = await deps.nc.jetstreamManager();
-      await ensureStreams(jsm);
+      await ensureAgentStreams(jsm);
       const consumerName = await ensureJobsConsumer(jsm, { region: deps.region, ackWaitMs, maxDeliver: deps.maxDeliver });
       js = deps.nc.jetstream();
       results = createResultPublisher({ js, region: deps.region, agentId: deps.agentId });

@@ -1,0 +1,112 @@
+/**
+ * The JetStream streams and their settings: the one place they are defined. The control
+ * plane and the region agent both create-or-verify them at start, so whichever starts first
+ * makes the same streams.
+ */
+import { nanos, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+import {
+  AGENTS_STREAM, AGENTS_SUBJECTS, JOBS_STREAM, JOBS_SUBJECTS, RESULTS_STREAM, RESULTS_SUBJECTS,
+} from './subjects.js';
+
+export type StreamName = typeof JOBS_STREAM | typeof RESULTS_STREAM | typeof AGENTS_STREAM;
+
+export type StreamSettings = Partial<StreamConfig> & {
+  name: StreamName;
+  subjects: string[];
+  retention: RetentionPolicy;
+};
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+// Agents publish results with msgIDs and the control plane publishes jobs with them; a
+// redelivered job may be re-run minutes later, so the dedupe window must cover that.
+const DUPLICATE_WINDOW = nanos(10 * MINUTE_MS);
+
+export const STREAMS: Readonly<Record<StreamName, StreamSettings>> = {
+  [JOBS_STREAM]: {
+    name: JOBS_STREAM,
+    subjects: [JOBS_SUBJECTS],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: DUPLICATE_WINDOW,
+  },
+  [RESULTS_STREAM]: {
+    name: RESULTS_STREAM,
+    subjects: [RESULTS_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: DUPLICATE_WINDOW,
+    max_age: nanos(7 * DAY_MS),
+  },
+  [AGENTS_STREAM]: {
+    name: AGENTS_STREAM,
+    subjects: AGENTS_SUBJECTS,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_msgs_per_subject: 5,
+    max_age: nanos(DAY_MS),
+  },
+};
+
+const ALL_STREAMS: readonly StreamName[] = [JOBS_STREAM, RESULTS_STREAM, AGENTS_STREAM];
+
+/** An existing stream cannot be made to fit ours in place (retention is immutable). */
+export class StreamConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StreamConfigError';
+  }
+}
+
+/** JetStream's "stream not found" / "consumer not found" answers. */
+export function isJetStreamNotFound(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { err_code?: number } };
+  return e.code === '404' || e.api_error?.err_code === 10059 || e.api_error?.err_code === 10014;
+}
+
+async function findStream(jsm: JetStreamManager, name: string): Promise<StreamConfig | undefined> {
+  try {
+    return (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if (isJetStreamNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function verifyStream(jsm: JetStreamManager, want: StreamSettings, have: StreamConfig): Promise<void> {
+  if (have.retention !== want.retention) {
+    throw new StreamConfigError(
+      `stream ${want.name} exists with retention "${have.retention}" but must have "${want.retention}"; ` +
+        'retention cannot be changed in place: delete the stream or recreate it with the settings of shared/src/streams.ts',
+    );
+  }
+  const window = want.duplicate_window;
+  if (window !== undefined && (have.duplicate_window ?? 0) < window) {
+    await jsm.streams.update(want.name, { duplicate_window: window });
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promise<void> {
+  const existing = await findStream(jsm, want.name);
+  if (existing) return verifyStream(jsm, want, existing);
+  try {
+    // A copy: the client writes into the config it is given.
+    await jsm.streams.add({ ...want, subjects: [...want.subjects] });
+  } catch (err) {
+    // Another creator may have won the race between our info and add: verify theirs.
+    const raced = await findStream(jsm, want.name);
+    if (!raced) throw err;
+    await verifyStream(jsm, want, raced);
+  }
+}
+
+/**
+ * Create the named streams, or verify existing ones: a wrong retention is refused, a smaller
+ * duplicate window is raised to ours, anything else is left alone.
+ */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  names: readonly StreamName[] = ALL_STREAMS,
+): Promise<void> {
+  for (const name of names) await ensureStream(jsm, STREAMS[name]);
+}
