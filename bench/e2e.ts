@@ -12,7 +12,7 @@ import pg from 'pg';
 import { createHerokuSim } from '../test/heroku-sim/index.js';
 import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
-import { freePort, waitFor } from '../deploy/local/ports.js';
+import { freePort, waitFor } from '../shared/src/ports.js';
 import { round } from './load.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
-import { freePort, waitFor } from '../deploy/local/ports.js';
+import { freePort, waitFor } from '../shared/src/ports.js';
 import { runLoad, type LoadResult } from './load.js';
 import { runE2eBench } from './e2e.js';
 import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';

@@ -17,9 +17,6 @@ RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund || npm inst
 COPY tsconfig.json tsconfig.build.json ./
 COPY shared/src shared/src
 COPY region-agent/src region-agent/src
-# The driver factory imports deploy/local/binaries.ts (finds redis-server for the local
-# driver); tsc follows that import into dist/deploy/local/.
-COPY deploy/local deploy/local
 # tsconfig.build.json also includes control-plane/src: absent here, so only the agent and
 # shared/ are compiled.
 RUN npm run build && test -f dist/region-agent/src/main.js

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { createHerokuSim, type HerokuSim } from '../../test/heroku-sim/index.js';
-import { freePort } from './ports.js';
+import { freePort } from '../../shared/src/ports.js';
 
 export interface HerokuFront {
   sim: HerokuSim;

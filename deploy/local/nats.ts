@@ -2,9 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { requireBinary } from './binaries.js';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { stopChild } from './postgres.js';
-import { freePort, waitFor } from './ports.js';
+import { freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface NatsServer {
   port: number;

@@ -6,8 +6,8 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import { requireBinary, isRoot } from './binaries.js';
-import { freePort, waitFor } from './ports.js';
+import { requireBinary, isRoot } from '../../shared/src/binaries.js';
+import { freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface PostgresServer {
   port: number;

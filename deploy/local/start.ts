@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadCatalog } from '../../control-plane/src/catalog/load.js';
 import { startNats, type NatsServer } from './nats.js';
 import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
-import { waitFor } from './ports.js';
+import { waitFor } from '../../shared/src/ports.js';
 import { startHerokuFront, type HerokuFront } from './heroku-front.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { freePort, waitFor } from '../../deploy/local/ports.js';
+import { freePort, waitFor } from '../../shared/src/ports.js';
 import { startStack, type TestStack } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 

@@ -5,7 +5,7 @@
  * file the source reads at <path> is read from dist/<path> in the image).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { DEFAULT_CATALOG_PATH } from '../../control-plane/src/catalog/load.js';
 import { MANIFEST_PATH } from '../../control-plane/src/config.js';
 import { MIGRATIONS_DIR } from '../../control-plane/src/db/migrate.js';
@@ -54,6 +54,20 @@ function cmd(stage: Stage): string[] {
 
 const repoPath = (abs: string): string => relative(REPO_ROOT, abs);
 
+/** Repository paths of the sources reachable from `entry` through relative imports. */
+function reachableSources(entry: string): string[] {
+  const seen = new Set<string>();
+  const queue = [join(REPO_ROOT, entry)];
+  for (let file = queue.pop(); file; file = queue.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g)) {
+      queue.push(resolve(dirname(file), `${m[1]}.ts`));
+    }
+  }
+  return [...seen].map(repoPath);
+}
+
 describe.each([
   { file: 'control-plane.Dockerfile', main: 'control-plane/src/main', port: '5000' },
   { file: 'region-agent.Dockerfile', main: 'region-agent/src/main', port: '8080' },
@@ -86,6 +100,12 @@ describe.each([
         for (const src of srcs) expect({ src, exists: existsSync(join(REPO_ROOT, src)) }).toEqual({ src, exists: true });
       }
     }
+  });
+
+  it('copies every source the entrypoint imports into the build stage', () => {
+    const copied = all.slice(0, -1).flatMap((stage) => copies(stage).flatMap((c) => c.srcs));
+    const missing = reachableSources(`${main}.ts`).filter((src) => !copied.some((dir) => src.startsWith(`${dir}/`)));
+    expect(missing).toEqual([]);
   });
 
   it('ships nothing but package.json, node_modules, dist and data files under dist/', () => {

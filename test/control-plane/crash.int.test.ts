@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { connect } from 'nats';
 import pg from 'pg';
-import { freePort, waitFor } from '../../deploy/local/ports.js';
+import { freePort, waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import { JOBS_STREAM } from '../../shared/src/subjects.js';
 import { DEV_AUTH } from '../support/control-plane.js';

@@ -3,7 +3,7 @@
  * one provision action, despite 429s and 5xx; the Private Space lookup uses the Platform API.
  */
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { waitFor } from '../../deploy/local/ports.js';
+import { waitFor } from '../../shared/src/ports.js';
 import { startStack, type TestStack } from '../support/control-plane.js';
 import { createSealer } from '../../control-plane/src/crypto.js';
 import { startRotation } from '../../control-plane/src/ops/rotation.js';

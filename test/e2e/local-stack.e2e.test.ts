@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { waitFor } from '../../deploy/local/ports.js';
+import { waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import { startStack, type TestStack } from '../support/control-plane.js';
 

@@ -1,6 +1,6 @@
 /** A control plane stopped between the agent's result and the provision action finishes after restart. */
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { waitFor } from '../../deploy/local/ports.js';
+import { waitFor } from '../../shared/src/ports.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createControlPlane } from '../../control-plane/src/server.js';
 import { startStack, type TestStack } from '../support/control-plane.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
-import { requireBinary } from '../../deploy/local/binaries.js';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { JobSchema, ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
 import { jobSubject, resultSubject, heartbeatSubject, inventoryRequestSubject } from '../../shared/src/subjects.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { requireBinary } from '../../deploy/local/binaries.js';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import { secretCaStore } from '../../region-agent/src/drivers/kubernetes/ca-secret.js';

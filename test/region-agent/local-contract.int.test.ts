@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBinary } from '../../deploy/local/binaries.js';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
 import { isRedisAlive } from '../../region-agent/src/engines/redis/local-process.js';

@@ -6,7 +6,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { requireBinary } from '../../deploy/local/binaries.js';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { freePort, waitFor } from '../../deploy/local/ports.js';
+import { freePort, waitFor } from '../../shared/src/ports.js';
 import { ResultSchema, decodeMessage, encodeMessage, type Result } from '../../shared/src/messages.js';
 import { jobSubject, resultSubject } from '../../shared/src/subjects.js';
 import { startTestNats, type TestNats } from '../support/nats.js';

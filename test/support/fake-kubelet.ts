@@ -11,7 +11,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeLoopbackPort, isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { freePort } from '../../shared/src/ports.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
 
 const POD_CONFIG_DIR = '/etc/redis/tls';
@@ -96,7 +97,7 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
       fake.markUnready(opts.namespace, name);
       await terminate(old);
     }
-    const port = old?.port ?? (await freeLoopbackPort());
+    const port = old?.port ?? (await freePort());
     const conf = materializeVolume(name, secrets as Obj[], port);
     const child = spawn(opts.redisBin, [conf], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

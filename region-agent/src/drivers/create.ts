@@ -1,6 +1,6 @@
 /** Picks and builds the driver for one region from the agent's config. */
 import { join } from 'node:path';
-import { requireBinary } from '../../../deploy/local/binaries.js';
+import { requireBinary } from '../../../shared/src/binaries.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';

@@ -9,6 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from '../../../shared/src/messages.js';
 import type { Logger } from '../../../shared/src/logger.js';
+import { freePort } from '../../../shared/src/ports.js';
 import { PermanentError, type Driver, type InstanceOutcome, type InstanceSummary, type Progress } from '../driver.js';
 import {
   instancePaths,
@@ -23,7 +24,7 @@ import {
   type InstancePaths,
   type InstanceState,
 } from '../engines/redis/local-files.js';
-import { freeLoopbackPort, isPortOpen, isRedisAlive, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
+import { isPortOpen, isRedisAlive, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
 import { withResp, type RespTarget } from '../engines/redis/resp-client.js';
 import type { TlsIssuer } from '../tls/private-ca.js';
 
@@ -129,7 +130,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       if (!state.everReady) {
         // The port we picked may have been taken meanwhile: the retry starts on a new one.
         await stopRedis(state.pid);
-        state.port = await freeLoopbackPort();
+        state.port = await freePort();
         await writeState(paths, state);
       }
       throw err;
@@ -192,7 +193,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
           plan: job.resource.plan,
           generation: job.generation,
           memoryMb: job.resource.size.memoryMb,
-          port: await freeLoopbackPort(),
+          port: await freePort(),
           prefix: job.configVarsPrefix,
           users: { [user]: newPassword() },
           currentUser: user,

@@ -1,7 +1,7 @@
 /** Starting, finding and stopping redis-server processes that outlive the agent. */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 
 /** True when `pid` is a live redis-server (not a recycled pid, not a zombie). */
 export function isRedisAlive(pid: number | undefined): boolean {
@@ -54,21 +54,5 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
       resolve(true);
     });
     s.once('error', () => resolve(false));
-  });
-}
-
-/** A loopback port free right now (the OS picks it). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
   });
 }

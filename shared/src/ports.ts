@@ -1,3 +1,4 @@
+/** Loopback ports: one free right now, and waiting for something to come up. */
 import { createServer } from 'node:net';
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */

@@ -1,6 +1,7 @@
 /**
- * Finds the system binaries the local stack needs, installing them with apt-get when we
- * are root, otherwise failing with the package names to install.
+ * Finds the system binaries the local stack, the tests and the agent's local driver need,
+ * installing them with apt-get when we are root, otherwise failing with the package names
+ * to install.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
