@@ -7,7 +7,6 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
@@ -19,6 +18,7 @@ import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
 import { driverContract } from './driver-contract.js';
+import { kubeConfig } from './kube-config.js';
 import { makeJob } from './support.js';
 
 const NS = 'addon-instances';
@@ -29,19 +29,8 @@ const progress = async (): Promise<void> => {};
 let fake: FakeKubeApiServer;
 let kubelet: FakeKubelet;
 
-export function kubeConfig(server: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'agent', token: 'test-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'agent', namespace: NS }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
-
 function kube(): KubeApi {
-  return createKubeApi(kubeConfig(fake.url));
+  return createKubeApi(kubeConfig(fake.url, NS));
 }
 
 function driver(overrides: Partial<KubernetesDriverDeps> = {}): ReturnType<typeof createKubernetesDriver> {
@@ -117,7 +106,7 @@ describe('kubernetes driver', () => {
   it('is ready only once the pod is Ready and TLS answers, and says what it waited for', async () => {
     const manual = await startFakeKubeApiServer({ readiness: 'manual' });
     try {
-      const api = createKubeApi(kubeConfig(manual.url));
+      const api = createKubeApi(kubeConfig(manual.url, NS));
       const other = randomUUID();
       let answers = false;
       const d = createKubernetesDriver({
@@ -159,7 +148,7 @@ describe('kubernetes driver', () => {
   it('deprovision waits until every object is really gone and leaves a tombstone', async () => {
     const slow = await startFakeKubeApiServer({ deletionDelayMs: 300 });
     try {
-      const api = createKubeApi(kubeConfig(slow.url));
+      const api = createKubeApi(kubeConfig(slow.url, NS));
       const other = randomUUID();
       const d = createKubernetesDriver({
         kube: api,

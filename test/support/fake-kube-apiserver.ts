@@ -5,7 +5,8 @@
  * apply (application/apply-patch+yaml, fieldManager required, 409 Conflict on a stale
  * metadata.resourceVersion), delete (Foreground deletion can be made to take time), and
  * `Status` errors. Applied objects are validated against the Kubernetes OpenAPI schema
- * (kubernetes-models) and rejected with 422 like a real API server would.
+ * (kubernetes-models; @kubernetes-models/cert-manager for the Certificate CRD) and rejected with
+ * 422 like a real API server would.
  *
  * Test controls: inject errors and latency, keep StatefulSets unready until `markReady`,
  * and observe every write (`onWrite`), which is how `fake-kubelet.ts` runs real pods.
@@ -13,6 +14,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -41,6 +43,8 @@ const TYPES: ResourceType[] = [
   { group: 'apps', version: 'v1', kind: 'StatefulSet', resource: 'statefulsets', model: StatefulSet },
   { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', resource: 'networkpolicies', model: NetworkPolicy },
   { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', model: PodDisruptionBudget },
+  // The cert-manager CRD, validated against its own OpenAPI schema.
+  { group: 'cert-manager.io', version: 'v1', kind: 'Certificate', resource: 'certificates', model: Certificate },
 ];
 
 export interface KubeCallRecord {

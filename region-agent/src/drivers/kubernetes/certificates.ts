@@ -50,7 +50,7 @@ export function certificateObject(uuid: string, namespace: string, dnsNames: str
     spec: {
       secretName: tlsSecretName(uuid),
       secretTemplate: { labels },
-      commonName: dnsNames[0],
+      // No commonName: it is limited to 64 bytes (our host names are longer) and clients use SANs.
       dnsNames,
       usages: ['server auth', 'digital signature'],
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
