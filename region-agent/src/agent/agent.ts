@@ -36,6 +36,20 @@ export interface Agent {
 
 const defaultBackoff = (attempt: number): number => Math.min(1_000 * 2 ** (attempt - 1), 30_000);
 
+/**
+ * Kinds that create or grant something. Once their deadline has passed the control plane
+ * has re-sent the operation (a new copy with a new deadline) or given up on it, so starting
+ * a stale copy could only bring back an instance or credentials nobody waits for. Removals
+ * (deprovision, revoke_credentials) always run.
+ */
+const EXPIRING_KINDS = new Set<Job['kind']>(['provision', 'change_plan', 'rotate_credentials']);
+/** Tolerated clock difference between the control plane and the agent. */
+const DEADLINE_GRACE_MS = 30_000;
+
+export function isExpired(job: Job, now = Date.now()): boolean {
+  return EXPIRING_KINDS.has(job.kind) && Date.parse(job.deadline) + DEADLINE_GRACE_MS < now;
+}
+
 export function createAgent(deps: AgentDeps): Agent {
   const log = deps.log.child({ region: deps.region, agentId: deps.agentId });
   const ackWaitMs = deps.ackWaitMs ?? 60_000;
@@ -74,10 +88,16 @@ export function createAgent(deps: AgentDeps): Agent {
     const jlog = log.child({ operationId: job.operationId, resourceId: job.resource.uuid, kind: job.kind, generation: job.generation, traceId: job.traceId });
     // Keeps the message from being redelivered while it waits in the FIFO or runs long.
     const keepAlive = setInterval(() => m.working(), Math.max(1_000, ackWaitMs / 3));
+    let expired = false;
     try {
       await queue.run(job.resource.uuid, async () => {
         if (job.resource.agentRegion !== deps.region) {
           throw new PermanentError('wrong_region', `job for region ${job.resource.agentRegion} reached ${deps.region}`);
+        }
+        // Checked when the job's turn comes: it may have waited behind a long one.
+        if (isExpired(job)) {
+          expired = true;
+          return;
         }
         jlog.info({ attempt: m.info.redeliveryCount }, 'job started');
         const outcome = await applyJob(deps.driver, job, (step) => results?.progress(job, step) ?? Promise.resolve());
@@ -88,6 +108,12 @@ export function createAgent(deps: AgentDeps): Agent {
       return;
     } finally {
       clearInterval(keepAlive);
+    }
+    if (expired) {
+      // No result: a failure would end the operation its newer copy is about to complete.
+      jlog.warn({ deadline: job.deadline }, 'job skipped: its deadline passed before it started (the control plane re-sends or has given up)');
+      m.term();
+      return;
     }
     // The result is stored: a lost ack only means a redelivery, answered idempotently.
     await m.ackAck().then(
