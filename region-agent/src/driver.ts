@@ -29,6 +29,12 @@ export interface Driver {
   rotateCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
   revokeCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
   inventory(): Promise<InstanceSummary[]>;
+  /**
+   * Periodic upkeep of one instance, run in its FIFO turn: re-issue a leaf that is close to
+   * expiry or signed by an older CA (and get the server onto it), restart a process that
+   * died (local). Nothing for an unknown uuid; never changes credentials or size.
+   */
+  maintain(uuid: string): Promise<void>;
 }
 
 /** A failure that retrying cannot fix: reported as failed at once, retryable false. */

@@ -22,13 +22,15 @@ const results: Result[] = [];
 
 /** Per-uuid scripts: how many attempts fail before success, and how long each takes. */
 const failuresLeft = new Map<string, number>();
-const calls: Array<{ uuid: string; event: 'start' | 'end' }> = [];
+const calls: Array<{ uuid: string; event: 'start' | 'end' | 'maintain' }> = [];
+const known = new Set<string>();
 let running = 0;
 let maxRunning = 0;
 
 const outcome: InstanceOutcome = { config: { MYREDIS_URL: 'rediss://u:p@h:1' }, endpoint: { host: 'h', port: 1 } };
 
 async function scripted(job: Job): Promise<InstanceOutcome> {
+  known.add(job.resource.uuid);
   calls.push({ uuid: job.resource.uuid, event: 'start' });
   maxRunning = Math.max(maxRunning, ++running);
   try {
@@ -55,7 +57,10 @@ const driver: Driver = {
   },
   rotateCredentials: scripted,
   revokeCredentials: scripted,
-  inventory: async () => [],
+  inventory: async () => [...known].map((uuid) => ({ uuid, generation: 1, plan: 'mini', ready: true })),
+  maintain: async (uuid) => {
+    calls.push({ uuid, event: 'maintain' });
+  },
 };
 
 async function finalFor(operationId: string): Promise<Result> {
@@ -123,5 +128,19 @@ describe('agent delivery semantics', () => {
     const order = results.filter((r) => r.uuid === uuid && r.status === 'succeeded').map((r) => r.generation);
     expect(order).toEqual([1, 2, 3]);
     expect(maxRunning).toBeLessThanOrEqual(2);
+  });
+
+  it('runs upkeep for every instance, never while a job for it runs', async () => {
+    const uuid = randomUUID();
+    const job = makeJob('change_plan', uuid, { region: REGION });
+    known.add(uuid);
+    const slow = send(job);
+    await slow;
+    // Wait until the job has started, then ask for upkeep: it must queue behind the job.
+    for (let i = 0; i < 100 && !calls.some((c) => c.uuid === uuid && c.event === 'start'); i++) await new Promise((r) => setTimeout(r, 10));
+    const count = await agent.upkeep();
+    expect(count).toBe(known.size);
+    expect(calls.filter((c) => c.uuid === uuid).map((c) => c.event)).toEqual(['start', 'end', 'maintain']);
+    expect((await finalFor(job.operationId)).status).toBe('succeeded');
   });
 });

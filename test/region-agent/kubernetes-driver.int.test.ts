@@ -7,6 +7,7 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
@@ -143,6 +144,28 @@ describe('kubernetes driver', () => {
     const out = await driver({ now: () => soon }).changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress);
     expect(out.certificate?.fingerprint).not.toBe(before);
     expect(new X509Certificate(secretText(name, 'tls.crt')).fingerprint256).toBe(out.certificate?.fingerprint);
+  });
+
+  it('upkeep renews a leaf due for renewal without a job, and the pod serves it', async () => {
+    const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
+    await driver().maintain(uuid);
+    expect(new X509Certificate(secretText(name, 'tls.crt')).fingerprint256).toBe(before); // not due: untouched
+    await driver({ now: () => Date.now() + 80 * 86_400_000 }).maintain(uuid);
+    const after = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
+    expect(after).not.toBe(before);
+    // Size and credentials are kept from the Secret.
+    expect(secretText(name, 'redis.conf')).toContain('maxmemory 48mb');
+    await kubelet.idle();
+    const host = `${name}.${ZONE}`;
+    const seen = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ ...kubelet.endpoint(host), servername: host, ca: secretText(name, 'ca.crt') }, () => {
+        resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+        s.destroy();
+      });
+      s.once('error', reject);
+    });
+    expect(seen).toBe(after);
+    await driver().maintain(randomUUID()); // unknown: nothing
   });
 
   it('deprovision waits until every object is really gone and leaves a tombstone', async () => {

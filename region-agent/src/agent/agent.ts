@@ -25,6 +25,8 @@ export interface AgentDeps {
   ackWaitMs?: number;
   /** Delay before a failed attempt is redelivered; attempt starts at 1. */
   backoffMs?: (attempt: number) => number;
+  /** How often every instance gets its upkeep (`Driver.maintain`); default 6 h, 0 = never. */
+  upkeepMs?: number;
 }
 
 export interface Agent {
@@ -32,6 +34,8 @@ export interface Agent {
   /** Stops fetching, finishes in-flight work, stops heartbeats. Does not close `nc`. */
   stop(): Promise<void>;
   readonly inFlight: number;
+  /** One upkeep pass over every instance now, each in its FIFO turn; resolves with the count. */
+  upkeep(): Promise<number>;
 }
 
 const defaultBackoff = (attempt: number): number => Math.min(1_000 * 2 ** (attempt - 1), 30_000);
@@ -63,6 +67,31 @@ export function createAgent(deps: AgentDeps): Agent {
   let current: { stop(): void } | undefined;
   // Jobs taken from the consumer and not yet acked/nak'd/termed (waiting in the FIFO or running).
   const running = new Set<Promise<void>>();
+  let upkeepTimer: NodeJS.Timeout | undefined;
+  let upkeepPass: Promise<number> | undefined;
+
+  /** Renewals and restarts between jobs: never alongside a job for the same instance. */
+  async function upkeepAll(): Promise<number> {
+    let done = 0;
+    for (const { uuid } of await deps.driver.inventory()) {
+      if (stopping) break;
+      try {
+        await queue.run(uuid, () => deps.driver.maintain(uuid));
+        done++;
+      } catch (err) {
+        log.error({ resourceId: uuid, err: (err as Error).message }, 'instance upkeep failed');
+      }
+    }
+    log.info({ instances: done }, 'upkeep pass done');
+    return done;
+  }
+
+  function upkeep(): Promise<number> {
+    upkeepPass ??= upkeepAll().finally(() => {
+      upkeepPass = undefined;
+    });
+    return upkeepPass;
+  }
 
   async function fail(m: JsMsg, job: Job, err: unknown, jlog: Logger): Promise<void> {
     const attempt = m.info.redeliveryCount;
@@ -168,19 +197,29 @@ export function createAgent(deps: AgentDeps): Agent {
       await deps.driver.adopt();
       reporter = createReporter({ ...deps, log, inFlight: () => running.size });
       reporter.start();
+      const upkeepMs = deps.upkeepMs ?? 6 * 3_600_000;
+      if (upkeepMs > 0) {
+        upkeepTimer = setInterval(() => {
+          upkeep().catch((err: unknown) => log.error({ err: (err as Error).message }, 'upkeep pass failed'));
+        }, upkeepMs);
+        upkeepTimer.unref();
+      }
       loop = pull(consumerName);
       log.info({ consumer: consumerName, driver: deps.driver.name }, 'agent started');
     },
     async stop(): Promise<void> {
       stopping = true;
+      clearInterval(upkeepTimer);
       current?.stop();
       await loop;
       await Promise.all(running);
+      await upkeepPass?.catch(() => undefined);
       await reporter?.stop();
       log.info('agent stopped');
     },
     get inFlight(): number {
       return running.size;
     },
+    upkeep,
   };
 }

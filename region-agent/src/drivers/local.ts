@@ -272,6 +272,13 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       return outcome(state);
     },
 
+    async maintain(uuid: string): Promise<void> {
+      const paths = instancePaths(root, uuid);
+      const state = await readState(paths);
+      // Renews a due leaf (reloaded live) and restarts a process that died.
+      if (state) await ensureRunning(paths, state, async () => {});
+    },
+
     async inventory(): Promise<InstanceSummary[]> {
       const summaries: InstanceSummary[] = [];
       for (const uuid of await listInstanceIds(root)) {

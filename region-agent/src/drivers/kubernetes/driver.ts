@@ -14,7 +14,7 @@ import type { ProbeTarget } from '../probe.js';
 import { KUBE_CALLS } from './calls.js';
 import type { CertManagerCertificates } from './certificates.js';
 import type { KubeApi } from './client.js';
-import { REDIS_PORT, TOMBSTONE_LABEL, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec } from './objects.js';
+import { REDIS_PORT, SIZE_ANNOTATION, TOMBSTONE_LABEL, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec } from './objects.js';
 
 export type { ProbeTarget };
 
@@ -87,10 +87,24 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     };
   }
 
-  /** The instance as its Secret records it, or undefined when there is none. */
-  async function load(job: Job): Promise<RedisInstanceSpec | undefined> {
-    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(job.resource.uuid))) as SecretObject | undefined;
+  /** Size and image as the Secret recorded them (for upkeep, which has no job). */
+  function storedBase(uuid: string, secret: SecretObject): Omit<RedisInstanceSpec, 'users' | 'currentUser' | 'tls'> | undefined {
+    const labels = secret.metadata?.labels ?? {};
+    try {
+      const size = JSON.parse(secret.metadata?.annotations?.[SIZE_ANNOTATION] ?? '') as { memoryMb: number; cpuMillis: number; storageGb: number };
+      const job = { resource: { uuid, plan: labels['addons.example.com/plan'] ?? '', size }, generation: Number(labels['addons.example.com/generation'] ?? 0) };
+      return baseSpec(job as Job);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The instance as its Secret records it (sized by the job when there is one). */
+  async function load(uuid: string, job?: Job): Promise<RedisInstanceSpec | undefined> {
+    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(uuid))) as SecretObject | undefined;
     if (!secret) return undefined;
+    const base = job ? baseSpec(job) : storedBase(uuid, secret);
+    if (!base) return undefined;
     const data = secret.data;
     const users: Record<string, string> = {};
     for (const key of Object.keys(data ?? {})) {
@@ -98,9 +112,9 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     }
     const labels = secret.metadata?.labels ?? {};
     return {
-      ...baseSpec(job),
-      plan: labels['addons.example.com/plan'] ?? job.resource.plan,
-      generation: Number(labels['addons.example.com/generation'] ?? job.generation),
+      ...base,
+      plan: labels['addons.example.com/plan'] ?? base.plan,
+      generation: Number(labels['addons.example.com/generation'] ?? base.generation),
       users,
       currentUser: decode(data, 'current-user') ?? Object.keys(users)[0] ?? 'u1',
       tls: { certPem: decode(data, 'tls.crt') ?? '', keyPem: decode(data, 'tls.key') ?? '', caPem: decode(data, 'ca.crt') ?? '' },
@@ -173,7 +187,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
   }
 
   async function existing(job: Job): Promise<RedisInstanceSpec> {
-    const spec = await load(job);
+    const spec = await load(job.resource.uuid, job);
     if (!spec) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
     return spec;
   }
@@ -213,7 +227,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       log.info({ calls: KUBE_CALLS.length, tls: deps.tls.mode }, 'kubernetes driver ready');
     },
     async provision(job, progress): Promise<InstanceOutcome> {
-      let spec = await load(job);
+      let spec = await load(job.resource.uuid, job);
       if (!spec) {
         const stone = await deps.kube.get('v1', 'ConfigMap', deps.namespace, tombstoneName(job.resource.uuid));
         if (stone) throw new PermanentError('instance_deprovisioned', `instance ${job.resource.uuid} was deprovisioned`);
@@ -254,6 +268,15 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       delete spec.users[revoke];
       spec.generation = Math.max(spec.generation, job.generation);
       return converge(job, spec, progress);
+    },
+    async maintain(uuid: string): Promise<void> {
+      const spec = await load(uuid);
+      if (!spec) return;
+      // Re-applying is a no-op unless the leaf was renewed (here or by cert-manager): then
+      // the pod checksum changes and the pod rolls onto it.
+      const before = spec.tls.certPem;
+      await apply(spec, async () => {});
+      if (spec.tls.certPem !== before) log.info({ resourceId: uuid }, 'instance rolled onto a renewed certificate');
     },
     async inventory(): Promise<InstanceSummary[]> {
       const items = (await deps.kube.list('apps/v1', 'StatefulSet', deps.namespace, MANAGED)) as StatefulSetObject[];

@@ -77,12 +77,16 @@ function aclFile(s: RedisInstanceSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+export const SIZE_ANNOTATION = 'addons.example.com/size';
+
 export function secretObject(s: RedisInstanceSpec): KubeObject {
   const passwords = Object.fromEntries(Object.entries(s.users).map(([u, p]) => [`password-${u}`, p]));
+  const size = { memoryMb: s.memoryMb, cpuMillis: s.cpuMillis, storageGb: s.storageGb };
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    // The size is kept so upkeep can re-apply the instance without a job.
+    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s), annotations: { [SIZE_ANNOTATION]: JSON.stringify(size) } },
     type: 'Opaque',
     stringData: {
       'redis.conf': redisConf(s),
