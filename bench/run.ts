@@ -2,6 +2,8 @@
  * `npm run bench`: provision acceptance on the async path (SYNC_BUDGET_MS=0) against the real
  * control plane, and in the same run the ceiling of a bare handler (auth + INSERT + publish).
  * Results go to bench/results/provision-acceptance.json. BENCH_SECONDS sets the duration.
+ * Then the e2e latency bench (bench/e2e.ts) and the region agent bench (bench/agent.ts) run;
+ * BENCH_SKIP_E2E=1 / BENCH_SKIP_AGENT=1 leave them out.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +17,7 @@ import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
 import { runLoad, type LoadResult } from './load.js';
 import { runE2eBench } from './e2e.js';
+import { runAgentBench } from './agent.js';
 import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -113,6 +116,11 @@ async function main(): Promise<void> {
 }
 
 await main();
-if (process.env.BENCH_SKIP_E2E === "1") process.exit(0);
-say('\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)');
-await runE2eBench();
+if (process.env.BENCH_SKIP_E2E !== '1') {
+  say('\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)');
+  await runE2eBench();
+}
+if (process.env.BENCH_SKIP_AGENT !== '1') {
+  say('\n▶ region agent alone (kubernetes driver on the fake apiserver, local driver with real redis)');
+  await runAgentBench();
+}

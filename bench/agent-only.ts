@@ -1,0 +1,3 @@
+/** `npm run bench:agent`: only the region agent benchmark (kubernetes and local drivers). */
+import { runAgentBench } from './agent.js';
+await runAgentBench();
