@@ -2,19 +2,27 @@
  * A regional private CA (ECDSA P-256), issuing one leaf per instance. Where the CA lives is a
  * `CaStore`: files under the data dir (local driver) or a Kubernetes Secret (kubernetes
  * driver, `drivers/kubernetes/ca-secret.ts`); it is created on first use when absent, and
- * when two agents race to create it the store keeps the first. Keys come from node:crypto;
- * X.509 signing uses the openssl CLI in a temp dir because Node has no certificate builder.
+ * when two agents race to create it the store keeps the first. Keys come from WebCrypto and
+ * certificates are built in-process with @peculiar/x509 (no openssl process per leaf: that
+ * was most of a provision's cost).
  */
-import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+// @peculiar/x509 resolves its ASN.1 services through tsyringe, which needs the Reflect polyfill first.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 
-const run = promisify(execFile);
+// @peculiar/x509 is typed against the DOM's Crypto; Node's webcrypto is that implementation.
+x509.cryptoProvider.set(webcrypto as never);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const DAY_MS = 86_400_000;
 
 export interface IssuedCertificate {
   certPem: string;
@@ -71,41 +79,33 @@ export interface PrivateCaOptions {
   region: string;
   leafDays?: number;
   caDays?: number;
-  openssl?: string;
 }
 
-function newKeyPem(): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+async function newKeys(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
-function caConfig(region: string): string {
-  return [
-    '[req]',
-    'distinguished_name = dn',
-    'prompt = no',
-    'x509_extensions = v3_ca',
-    '[dn]',
-    `CN = region-agent ${region} CA`,
-    '[v3_ca]',
-    'basicConstraints = critical, CA:TRUE, pathlen:0',
-    'keyUsage = critical, keyCertSign, cRLSign',
-    'subjectKeyIdentifier = hash',
-    '',
-  ].join('\n');
+async function keyPem(key: CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
 }
 
-function leafExtensions(hostnames: string[]): string {
-  const sans = hostnames.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(', ');
-  return [
-    '[v3_leaf]',
-    'basicConstraints = critical, CA:FALSE',
-    'keyUsage = critical, digitalSignature',
-    'extendedKeyUsage = serverAuth',
-    `subjectAltName = ${sans}`,
-    'authorityKeyIdentifier = keyid',
-    '',
-  ].join('\n');
+async function importKeyPem(pem: string): Promise<CryptoKey> {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  return webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']) as Promise<CryptoKey>;
+}
+
+/** A positive 128-bit serial (the high bit cleared so DER does not read it as negative). */
+function serialNumber(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = bytes[0]! & 0x7f;
+  return bytes.toString('hex');
+}
+
+/** Backdated a little so a client whose clock is behind still accepts a fresh leaf. */
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  const now = Date.now();
+  return { notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + days * DAY_MS) };
 }
 
 function describe(certPem: string): { notAfter: string; fingerprint: string } {
@@ -113,33 +113,26 @@ function describe(certPem: string): { notAfter: string; fingerprint: string } {
   return { notAfter: new Date(cert.validTo).toISOString(), fingerprint: cert.fingerprint256 };
 }
 
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'region-agent-tls-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
-  const openssl = options.openssl ?? 'openssl';
   const store = options.store ?? fileCaStore(options.dir ?? '');
   if (!options.store && !options.dir) throw new Error('createPrivateCa needs a dir or a store');
   let creating: Promise<CaMaterial> | undefined;
 
   async function generateCa(): Promise<CaMaterial> {
-    return withTempDir(async (tmp) => {
-      const keyPem = newKeyPem();
-      const key = join(tmp, 'ca.key');
-      const cert = join(tmp, 'ca.pem');
-      const conf = join(tmp, 'ca.cnf');
-      await writeFile(key, keyPem, { mode: 0o600 });
-      await writeFile(conf, caConfig(options.region));
-      const days = String(options.caDays ?? 3650);
-      await run(openssl, ['req', '-x509', '-new', '-key', key, '-sha256', '-days', days, '-config', conf, '-out', cert]);
-      return { keyPem, certPem: await readFile(cert, 'utf8') };
+    const keys = await newKeys();
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: serialNumber(),
+      name: `CN=region-agent ${options.region} CA`,
+      ...validity(options.caDays ?? 3650),
+      keys,
+      signingAlgorithm: ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
     });
+    return { keyPem: await keyPem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
   }
 
   /** The stored CA (read each time, so a CA replaced by an operator is picked up). */
@@ -160,28 +153,27 @@ export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
     },
     async issue(commonName: string, hostnames: string[]): Promise<IssuedCertificate> {
       const ca = await currentCa();
-      return withTempDir(async (tmp) => {
-        const caKey = join(tmp, 'ca.key');
-        const caCert = join(tmp, 'ca.pem');
-        const key = join(tmp, 'leaf.key');
-        const csr = join(tmp, 'leaf.csr');
-        const cert = join(tmp, 'leaf.pem');
-        const ext = join(tmp, 'leaf.ext');
-        const keyPem = newKeyPem();
-        await writeFile(caKey, ca.keyPem, { mode: 0o600 });
-        await writeFile(caCert, ca.certPem);
-        await writeFile(key, keyPem, { mode: 0o600 });
-        await writeFile(ext, leafExtensions(hostnames));
-        await run(openssl, ['req', '-new', '-key', key, '-subj', `/CN=${commonName}`, '-out', csr]);
-        const serial = `0x${randomBytes(16).toString('hex')}`;
-        const days = String(options.leafDays ?? 90);
-        await run(openssl, [
-          'x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-set_serial', serial,
-          '-days', days, '-sha256', '-extfile', ext, '-extensions', 'v3_leaf', '-out', cert,
-        ]);
-        const certPem = await readFile(cert, 'utf8');
-        return { certPem, keyPem, caPem: ca.certPem, ...describe(certPem) };
+      const caCert = new x509.X509Certificate(ca.certPem);
+      const keys = await newKeys();
+      const cert = await x509.X509CertificateGenerator.create({
+        serialNumber: serialNumber(),
+        subject: `CN=${commonName}`,
+        issuer: caCert.subject,
+        ...validity(options.leafDays ?? 90),
+        publicKey: keys.publicKey,
+        signingKey: await importKeyPem(ca.keyPem),
+        signingAlgorithm: ALG,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+          new x509.SubjectAlternativeNameExtension(hostnames.map((h) => ({ type: isIP(h) ? 'ip' : 'dns', value: h }) as const)),
+          await x509.AuthorityKeyIdentifierExtension.create(caCert),
+          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        ],
       });
+      const certPem = cert.toString('pem') + '\n';
+      return { certPem, keyPem: await keyPem(keys.privateKey), caPem: ca.certPem, ...describe(certPem) };
     },
   };
 }
