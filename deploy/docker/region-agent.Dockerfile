@@ -2,8 +2,9 @@
 # The region agent image: `node dist/region-agent/src/main.js`, health on HEALTH_PORT (8080).
 # Build from the repository root:
 #   docker build -f deploy/docker/region-agent.Dockerfile -t ghcr.io/example/addon-region-agent:0.1.0 .
-# Production runs the kubernetes driver, which needs only openssl (private-CA signing). For a self-contained
-# local-driver image (demos only) add redis-server with: --build-arg WITH_REDIS=true
+# Production runs the kubernetes driver, which needs no system packages (certificates are signed
+# in-process). For a self-contained local-driver image (demos only) add redis-server with:
+# --build-arg WITH_REDIS=true
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -35,12 +36,11 @@ ARG WITH_REDIS=false
 ENV NODE_ENV=production \
     HEALTH_PORT=8080 \
     AGENT_DRIVER=kubernetes
-# openssl: the private-CA issuer signs instance certificates with the openssl CLI, which the
-# slim base image lacks.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssl \
- && if [ "$WITH_REDIS" = "true" ]; then apt-get install -y --no-install-recommends redis-server; fi \
- && rm -rf /var/lib/apt/lists/*
+RUN if [ "$WITH_REDIS" = "true" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends redis-server \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /app
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
