@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       driver: 'local',
       concurrency: 8,
       maxDeliver: 5,
+      ackWaitMs: 60_000,
       hostname: 'localhost',
       tlsIssuer: 'private-ca',
       heartbeatMs: 10_000,
@@ -52,6 +53,12 @@ describe('loadConfig', () => {
     expect(message).toContain('AGENT_REGION');
     expect(message).toContain('AGENT_DRIVER');
     expect(message).toContain('AGENT_CONCURRENCY');
+  });
+
+  it('bounds AGENT_ACK_WAIT_MS so the keep-alive (every ack_wait/3, at least 1 s) fits in it', () => {
+    expect(loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '3000' }).ackWaitMs).toBe(3_000);
+    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '1000' })).toThrow(/AGENT_ACK_WAIT_MS/);
+    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: 'soon' })).toThrow(/AGENT_ACK_WAIT_MS/);
   });
 
   it('rejects inconsistent combinations', () => {

@@ -37,6 +37,8 @@ const base = z.object({
   AGENT_DATA_DIR: optionalString,
   AGENT_CONCURRENCY: envInt(8, 1, 256),
   AGENT_MAX_DELIVER: envInt(5, 1, 100),
+  /** Consumer ack_wait: how long a job taken by an agent that died stays invisible to the next. */
+  AGENT_ACK_WAIT_MS: envInt(60_000, 3_000, 3_600_000),
   AGENT_HOSTNAME: optionalString,
   TLS_ISSUER: z.enum(['private-ca', 'cert-manager']).default('private-ca'),
   /** kubernetes + private-ca: the Secret (in KUBE_NAMESPACE) holding the regional CA. */
@@ -76,6 +78,7 @@ export interface AgentConfig {
   dataDir: string;
   concurrency: number;
   maxDeliver: number;
+  ackWaitMs: number;
   hostname: string;
   tlsIssuer: 'private-ca' | 'cert-manager';
   /** Name of the CA Secret for the kubernetes driver (default `region-agent-ca-<region>`). */
@@ -127,6 +130,7 @@ export function loadConfig(env: Env): AgentConfig {
     dataDir: e.AGENT_DATA_DIR ?? join(tmpdir(), 'region-agent'),
     concurrency: e.AGENT_CONCURRENCY,
     maxDeliver: e.AGENT_MAX_DELIVER,
+    ackWaitMs: e.AGENT_ACK_WAIT_MS,
     hostname: e.AGENT_HOSTNAME ?? 'localhost',
     tlsIssuer: e.TLS_ISSUER,
     ...(e.TLS_CA_SECRET ? { caSecretName: e.TLS_CA_SECRET } : {}),

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       log,
       concurrency: config.concurrency,
       maxDeliver: config.maxDeliver,
+      ackWaitMs: config.ackWaitMs,
       heartbeatMs: config.heartbeatMs,
       inventoryMs: config.inventoryMs,
     }),
