@@ -24,7 +24,7 @@ import {
   type InstancePaths,
   type InstanceState,
 } from '../engines/redis/local-files.js';
-import { isPortOpen, isRedisAlive, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
+import { isInstanceRedis, isPortOpen, isRedisAlive, readPidFile, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
 import { withResp, type RespTarget } from '../engines/redis/resp-client.js';
 import type { TlsIssuer } from '../tls/private-ca.js';
 
@@ -108,16 +108,33 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     return previousCa ? [issued.caPem, previousCa] : [issued.caPem];
   }
 
+  /**
+   * The instance's live redis-server: the recorded pid, or else the one in the pid file redis
+   * writes itself. An agent killed between spawning a process and recording its pid leaves
+   * one running on the instance's port; it is adopted, never doubled (a second one could not
+   * bind, and the first would outlive every later stop).
+   */
+  async function livePid(paths: InstancePaths, state: InstanceState): Promise<number | undefined> {
+    if (isInstanceRedis(state.pid, paths.dir)) return state.pid;
+    const unrecorded = readPidFile(paths.pid);
+    if (!isInstanceRedis(unrecorded, paths.dir)) return undefined;
+    log.warn({ resourceId: state.uuid, pid: unrecorded, recorded: state.pid }, 'unrecorded instance process adopted');
+    state.pid = unrecorded;
+    await writeState(paths, state);
+    return unrecorded;
+  }
+
   /** Writes config from state and starts the process unless it already runs. */
   async function ensureRunning(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
     const renewed = await ensureCertificate(paths, state, progress);
     await writePrivate(paths.acl, renderAcl(state));
     await writePrivate(paths.conf, renderConf(state, paths));
-    if (renewed && isRedisAlive(state.pid)) {
+    const running = await livePid(paths, state);
+    if (renewed && running) {
       await reloadTls(paths, state, renewed);
       log.info({ resourceId: state.uuid, notAfter: state.certificate?.notAfter }, 'instance certificate renewed');
     }
-    if (!isRedisAlive(state.pid)) {
+    if (!running) {
       await progress('starting instance');
       state.pid = spawnRedis(deps.redisBin, paths.conf);
       await writeState(paths, state);
@@ -170,7 +187,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
         try {
           const state = await readState(paths);
           if (!state) continue;
-          const alive = isRedisAlive(state.pid);
+          const alive = isInstanceRedis(state.pid, paths.dir);
           await ensureRunning(paths, state, async () => {});
           log.info({ resourceId: uuid, adopted: alive }, 'instance recovered');
         } catch (err) {
@@ -223,7 +240,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       const state = await readState(paths);
       if (state) {
         await progress('stopping instance');
-        await stopRedis(state.pid);
+        await stopRedis(await livePid(paths, state));
         for (let i = 0; i < 100 && (await isPortOpen(state.port)); i++) await sleep(50);
       }
       await writeTombstone(root, job.resource.uuid, job.generation);
@@ -285,7 +302,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
         const paths = instancePaths(root, uuid);
         const state = await readState(paths);
         if (!state) continue;
-        const ready = isRedisAlive(state.pid) && (await probe(paths, state));
+        const ready = isInstanceRedis(state.pid, paths.dir) && (await probe(paths, state));
         summaries.push({ uuid, generation: state.generation, plan: state.plan, ready });
       }
       return summaries;

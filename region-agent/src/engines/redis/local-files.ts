@@ -31,6 +31,8 @@ export interface InstancePaths {
   key: string;
   ca: string;
   log: string;
+  /** Written by redis-server itself, so a process the agent died before recording is found. */
+  pid: string;
 }
 
 export function instancePaths(root: string, uuid: string): InstancePaths {
@@ -44,6 +46,7 @@ export function instancePaths(root: string, uuid: string): InstancePaths {
     key: join(dir, 'tls.key'),
     ca: join(dir, 'ca.pem'),
     log: join(dir, 'redis.log'),
+    pid: join(dir, 'redis.pid'),
   };
 }
 
@@ -96,6 +99,7 @@ export function renderConf(state: InstanceState, paths: InstancePaths): string {
     'dbfilename dump.rdb',
     'save 60 1',
     'daemonize no',
+    `pidfile ${paths.pid}`,
     `logfile ${paths.log}`,
     '',
   ].join('\n');

@@ -1,6 +1,7 @@
 /** Starting, finding and stopping redis-server processes that outlive the agent. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect } from 'node:net';
 
 /** True when `pid` is a live redis-server (not a recycled pid, not a zombie). */
@@ -19,9 +20,37 @@ export function isRedisAlive(pid: number | undefined): boolean {
   }
 }
 
-/** Detached so instances survive an agent restart; the agent re-adopts them by pid. */
+/**
+ * True when `pid` is a live redis-server working in `dir` (the instance's directory): a pid
+ * recycled by another instance's redis, after a reboot or from a stale pid file, is not it.
+ */
+export function isInstanceRedis(pid: number | undefined, dir: string): boolean {
+  if (!isRedisAlive(pid)) return false;
+  // No procfs (macOS): trust the signal probe.
+  if (!existsSync('/proc/self/cwd')) return true;
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(dir);
+  } catch {
+    return false;
+  }
+}
+
+/** The pid redis-server wrote to its `pidfile`, if the file is there. */
+export function readPidFile(path: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Detached so instances survive an agent restart; the agent re-adopts them by pid. Started in
+ * the config's directory (the instance's), so it is recognisable before it reads its config.
+ */
 export function spawnRedis(bin: string, confPath: string): number {
-  const child = spawn(bin, [confPath], { detached: true, stdio: 'ignore' });
+  const child = spawn(bin, [confPath], { cwd: dirname(confPath), detached: true, stdio: 'ignore' });
   child.on('error', () => {
     // reported through the readiness timeout
   });
