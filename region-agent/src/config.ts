@@ -47,6 +47,8 @@ const base = z.object({
   CERT_MANAGER_ISSUER: optionalString,
   CERT_MANAGER_ISSUER_KIND: z.enum(['ClusterIssuer', 'Issuer']).default('ClusterIssuer'),
   KUBE_NAMESPACE: z.string().min(1).default('addon-instances'),
+  /** LoadBalancer (published by external-dns) or ClusterIP (in-cluster clients only). */
+  KUBE_SERVICE_TYPE: z.enum(['LoadBalancer', 'ClusterIP']).default('LoadBalancer'),
   KUBECONFIG: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HEARTBEAT_MS: envInt(10_000, 100, 600_000),
@@ -85,6 +87,7 @@ export interface AgentConfig {
   caSecretName?: string;
   certManagerIssuer?: { name: string; kind: 'ClusterIssuer' | 'Issuer' };
   kubeNamespace: string;
+  kubeServiceType: 'LoadBalancer' | 'ClusterIP';
   kubeconfig?: string;
   logLevel: string;
   heartbeatMs: number;
@@ -136,6 +139,7 @@ export function loadConfig(env: Env): AgentConfig {
     ...(e.TLS_CA_SECRET ? { caSecretName: e.TLS_CA_SECRET } : {}),
     ...(e.CERT_MANAGER_ISSUER ? { certManagerIssuer: { name: e.CERT_MANAGER_ISSUER, kind: e.CERT_MANAGER_ISSUER_KIND } } : {}),
     kubeNamespace: e.KUBE_NAMESPACE,
+    kubeServiceType: e.KUBE_SERVICE_TYPE,
     ...(e.KUBECONFIG ? { kubeconfig: e.KUBECONFIG } : {}),
     logLevel: e.LOG_LEVEL,
     heartbeatMs: e.HEARTBEAT_MS,

@@ -86,6 +86,10 @@ describe('kubernetes driver', () => {
     const patches = fake.calls.filter((c) => c.verb === 'patch' && c.name === name);
     expect(patches.length).toBe(5);
     for (const p of patches) expect(p).toMatchObject({ contentType: 'application/apply-patch+yaml', fieldManager: 'region-agent' });
+    // A load balancer named for external-dns; the leaf also names the in-cluster Service.
+    expect(fake.get('services', NS, name)?.metadata.annotations).toEqual({ 'external-dns.alpha.kubernetes.io/hostname': `${name}.${ZONE}` });
+    const sans = new X509Certificate(secretText(name, 'tls.crt')).subjectAltName;
+    expect(sans).toBe(`DNS:${name}.${ZONE}, DNS:${name}.${NS}.svc, DNS:${name}.${NS}.svc.cluster.local`);
     // Only the TLS port is open to the pod.
     const np = fake.get('networkpolicies', NS, name) as unknown as { spec: { ingress: Array<{ ports: Array<{ port: number }> }> } };
     expect(np.spec.ingress.flatMap((i) => i.ports.map((p) => p.port))).toEqual([6379]);
@@ -127,6 +131,33 @@ describe('kubernetes driver', () => {
       await expect(d.provision(makeJob('provision', other), progress)).resolves.toMatchObject({ endpoint: { port: 6379 } });
     } finally {
       await manual.stop();
+    }
+  });
+
+  it('waits for the load balancer address, and ClusterIP instances need none', async () => {
+    const pending = await startFakeKubeApiServer({ loadBalancers: 'pending' });
+    try {
+      const api = createKubeApi(kubeConfig(pending.url, NS));
+      const make = (serviceType: 'LoadBalancer' | 'ClusterIP'): ReturnType<typeof createKubernetesDriver> =>
+        createKubernetesDriver({
+          kube: api,
+          namespace: NS,
+          hostname: ZONE,
+          serviceType,
+          tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
+          log,
+          probe: async () => true,
+          pollMs: 25,
+          readyTimeoutMs: 400,
+        });
+      await expect(make('LoadBalancer').provision(makeJob('provision', randomUUID()), progress)).rejects.toThrow(/load balancer has no address yet/);
+      const other = randomUUID();
+      const out = await make('ClusterIP').provision(makeJob('provision', other), progress);
+      expect(out.endpoint.host).toBe(`redis-${other}.${ZONE}`);
+      const svc = pending.get('services', NS, `redis-${other}`) as unknown as { spec: { type: string }; metadata: { annotations?: unknown } };
+      expect([svc.spec.type, svc.metadata.annotations]).toEqual(['ClusterIP', undefined]);
+    } finally {
+      await pending.stop();
     }
   });
 

@@ -76,6 +76,8 @@ export interface FakeKubeApiServerOptions {
   latencyMs?: number;
   /** Foreground deletion: the object stays (with deletionTimestamp) this long. */
   deletionDelayMs?: number;
+  /** `auto` (default): a LoadBalancer Service gets an address at once; `pending`: never. */
+  loadBalancers?: 'auto' | 'pending';
 }
 
 export interface FakeKubeApiServer {
@@ -256,6 +258,13 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     return obj;
   }
 
+  /** The cloud controller's view: a LoadBalancer Service gets an external address. */
+  function serviceStatus(obj: Obj): void {
+    const type = (obj.spec as { type?: string }).type;
+    const ingress = type === 'LoadBalancer' && options.loadBalancers !== 'pending' ? [{ ip: '203.0.113.10' }] : [];
+    obj.status = { loadBalancer: { ingress } };
+  }
+
   /** The StatefulSet controller's view: a template change is a new revision, not yet Ready. */
   function statefulSetStatus(obj: Obj, previous: Obj | undefined): void {
     const template = JSON.stringify((obj.spec as Record<string, unknown>).template);
@@ -345,6 +354,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     if (objects.has(key)) return status(res, 409, 'AlreadyExists', `${t.resource} "${body.metadata.name}" already exists`);
     const created = store(t.resource, namespace, materialize(t, body, undefined, namespace));
     if (t.kind === 'StatefulSet') statefulSetStatus(created, undefined);
+    if (t.kind === 'Service') serviceStatus(created);
     emit({ type: 'created', resource: t.resource, namespace, obj: created });
     json(res, created, 201);
   }
@@ -368,6 +378,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     if (existing?.metadata.deletionTimestamp) return status(res, 409, 'Conflict', `${t.resource} "${name}" is being deleted`);
     const stored = materialize(t, body, existing, namespace);
     if (t.kind === 'StatefulSet') statefulSetStatus(stored, existing);
+    if (t.kind === 'Service') serviceStatus(stored);
     store(t.resource, namespace, stored);
     emit({ type: 'applied', resource: t.resource, namespace, obj: stored });
     json(res, stored, existing ? 200 : 201);

@@ -22,7 +22,7 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
       config.tlsIssuer === 'cert-manager' && config.certManagerIssuer
         ? { mode: 'cert-manager', certificates: createCertManagerCertificates({ kube, namespace, issuerRef: config.certManagerIssuer, log }) }
         : { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(kube, namespace, config.caSecretName ?? `region-agent-ca-${region}`), region }) };
-    return createKubernetesDriver({ kube, namespace, hostname: config.hostname, tls, log, probe: tlsProbe });
+    return createKubernetesDriver({ kube, namespace, hostname: config.hostname, serviceType: config.kubeServiceType, tls, log, probe: tlsProbe });
   }
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
   const redisBin = requireBinary('redis-server', (line) => log.info({ line }, 'installing system package'));

@@ -14,7 +14,7 @@ import type { ProbeTarget } from '../probe.js';
 import { KUBE_CALLS } from './calls.js';
 import type { CertManagerCertificates } from './certificates.js';
 import type { KubeApi } from './client.js';
-import { REDIS_PORT, SIZE_ANNOTATION, TOMBSTONE_LABEL, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec } from './objects.js';
+import { REDIS_PORT, SIZE_ANNOTATION, TOMBSTONE_LABEL, clusterHost, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec, type ServiceType } from './objects.js';
 
 export type { ProbeTarget };
 
@@ -25,6 +25,8 @@ export interface KubernetesDriverDeps {
   namespace: string;
   /** Regional DNS zone: an instance answers at `redis-<uuid>.<hostname>`. */
   hostname: string;
+  /** Default LoadBalancer (published by external-dns); ClusterIP for in-cluster clients only. */
+  serviceType?: ServiceType;
   tls: InstanceTls;
   log: Logger;
   image?: string;
@@ -84,6 +86,8 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       storageGb: job.resource.size.storageGb ?? 1,
       namespace: deps.namespace,
       image: deps.image ?? 'redis:7.4-alpine',
+      publicHost: host(job.resource.uuid),
+      serviceType: deps.serviceType ?? 'LoadBalancer',
     };
   }
 
@@ -123,11 +127,15 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
 
   /** Issues (or renews) the instance's leaf; returns the spec's TLS part. */
   async function ensureTls(spec: Pick<RedisInstanceSpec, 'uuid' | 'tls'>, progress: Progress): Promise<RedisInstanceSpec['tls']> {
-    const names = [host(spec.uuid)];
     if (deps.tls.mode === 'cert-manager') {
+      // Only the public name: a public CA cannot validate cluster-internal names.
+      const names = [host(spec.uuid)];
       const issued = await deps.tls.certificates.ensure(spec.uuid, names, progress);
       return { certPem: issued.certPem, keyPem: '', caPem: issued.caPem ?? '', secretName: issued.secretName };
     }
+    // The public name, and the in-cluster ones for apps and probes inside the cluster.
+    const internal = clusterHost(spec.uuid, deps.namespace);
+    const names = [host(spec.uuid), internal, `${internal}.cluster.local`];
     const caPem = await deps.tls.issuer.caPem();
     if (!needsRenewal(spec.tls.certPem, caPem, now())) return spec.tls;
     await progress(spec.tls.certPem ? 'renewing certificate' : 'issuing certificate');
@@ -142,35 +150,49 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     for (const obj of instanceObjects(spec)) await deps.kube.apply(obj);
   }
 
+  /** The cloud's address for the Service (what external-dns points the name at). */
+  async function loadBalancerAddress(uuid: string): Promise<string | undefined> {
+    const svc = (await deps.kube.get('v1', 'Service', deps.namespace, instanceName(uuid))) as
+      | (KubernetesObject & { status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } })
+      | undefined;
+    const ingress = svc?.status?.loadBalancer?.ingress?.[0];
+    return ingress?.hostname ?? ingress?.ip;
+  }
+
   /** Ready = the controller saw our latest spec, the new pod is Ready, and TLS answers. */
   async function waitReady(spec: RedisInstanceSpec, progress: Progress): Promise<void> {
     await progress('waiting for TLS readiness');
     const deadline = now() + (deps.readyTimeoutMs ?? 300_000);
+    // Through the in-cluster Service (no hairpin through the load balancer, no wait for DNS),
+    // still verifying the certificate against the name clients use.
     const target: ProbeTarget = {
-      host: host(spec.uuid),
+      host: clusterHost(spec.uuid, deps.namespace),
       port: REDIS_PORT,
       servername: host(spec.uuid),
       ca: spec.tls.caPem || undefined,
       user: spec.currentUser,
       password: spec.users[spec.currentUser] ?? '',
     };
-    let last: string;
     for (;;) {
-      const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, instanceName(spec.uuid))) as StatefulSetObject | undefined;
-      const status = sts?.status ?? {};
-      const rolledOut = (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) && (status.updatedReplicas ?? 0) >= 1;
-      if (rolledOut && (status.readyReplicas ?? 0) >= 1) {
-        try {
-          if (await deps.probe(target)) return;
-          last = 'TLS probe did not answer PONG';
-        } catch (err) {
-          last = `TLS probe failed: ${(err as Error).message}`;
-        }
-      } else {
-        last = rolledOut ? 'pod not ready' : 'rollout in progress';
-      }
-      if (now() > deadline) throw new Error(`instance did not become ready in time (${last})`);
+      const waitingFor = await notReadyBecause(spec, target);
+      if (waitingFor === undefined) return;
+      if (now() > deadline) throw new Error(`instance did not become ready in time (${waitingFor})`);
       await sleep(pollMs);
+    }
+  }
+
+  /** What readiness still waits for, or undefined once the instance answers. */
+  async function notReadyBecause(spec: RedisInstanceSpec, target: ProbeTarget): Promise<string | undefined> {
+    if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(spec.uuid))) return 'load balancer has no address yet';
+    const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, instanceName(spec.uuid))) as StatefulSetObject | undefined;
+    const status = sts?.status ?? {};
+    const rolledOut = (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) && (status.updatedReplicas ?? 0) >= 1;
+    if (!rolledOut) return 'rollout in progress';
+    if ((status.readyReplicas ?? 0) < 1) return 'pod not ready';
+    try {
+      return (await deps.probe(target)) ? undefined : 'TLS probe did not answer PONG';
+    } catch (err) {
+      return `TLS probe failed: ${(err as Error).message}`;
     }
   }
 
@@ -247,7 +269,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       await deps.kube.apply(tombstoneObject(job.resource.uuid, deps.namespace, job.generation, new Date(now())));
       await progress('deleting objects');
       const name = instanceName(job.resource.uuid);
-      const blank = { ...baseSpec(job), users: {}, currentUser: '', tls: { certPem: '', keyPem: '', caPem: '' } };
+      const blank: RedisInstanceSpec = { ...baseSpec(job), users: {}, currentUser: '', tls: { certPem: '', keyPem: '', caPem: '' } };
       // StatefulSet first (the pod and its volume go), the Secret it mounts last.
       for (const obj of instanceObjects(blank).reverse()) await deleteAndWait(obj.apiVersion, obj.kind, name);
       if (deps.tls.mode === 'cert-manager') await deps.tls.certificates.remove(job.resource.uuid);

@@ -21,6 +21,9 @@ export interface RedisInstanceSpec {
   storageGb: number;
   namespace: string;
   image: string;
+  /** The name clients use (`redis-<uuid>.<zone>`), published by external-dns for a LoadBalancer. */
+  publicHost: string;
+  serviceType: ServiceType;
   /** ACL users (name → password) and the TLS material. */
   users: Record<string, string>;
   currentUser: string;
@@ -33,6 +36,14 @@ export interface RedisInstanceSpec {
 }
 
 export const REDIS_PORT = 6379;
+
+/** LoadBalancer: reachable from outside the cluster; ClusterIP: only from inside (peered apps). */
+export type ServiceType = 'LoadBalancer' | 'ClusterIP';
+
+/** The in-cluster name of the instance's Service (the agent probes through it). */
+export function clusterHost(uuid: string, namespace: string): string {
+  return `${instanceName(uuid)}.${namespace}.svc`;
+}
 
 export function instanceName(uuid: string): string {
   return `redis-${uuid}`;
@@ -179,9 +190,15 @@ export function serviceObject(s: RedisInstanceSpec): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s) },
+    metadata: {
+      name: instanceName(s.uuid),
+      namespace: s.namespace,
+      labels: labels(s),
+      // external-dns publishes the client-facing name for the load balancer's address.
+      ...(s.serviceType === 'LoadBalancer' ? { annotations: { 'external-dns.alpha.kubernetes.io/hostname': s.publicHost } } : {}),
+    },
     spec: {
-      type: 'LoadBalancer',
+      type: s.serviceType,
       selector: selectorLabels(s.uuid),
       ports: [{ name: 'redis-tls', port: REDIS_PORT, targetPort: 'redis-tls', protocol: 'TCP' }],
     },
