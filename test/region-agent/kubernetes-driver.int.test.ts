@@ -34,21 +34,28 @@ function kube(): KubeApi {
   return createKubeApi(kubeConfig(fake.url, NS));
 }
 
-function driver(overrides: Partial<KubernetesDriverDeps> = {}): ReturnType<typeof createKubernetesDriver> {
-  const api = kube();
+/** A driver on `server` with the regional CA in its Secret; `probe` answers true unless overridden. */
+function driverOn(server: FakeKubeApiServer, overrides: Partial<KubernetesDriverDeps>): ReturnType<typeof createKubernetesDriver> {
+  const api = createKubeApi(kubeConfig(server.url, NS));
   return createKubernetesDriver({
     kube: api,
     namespace: NS,
     hostname: ZONE,
     tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'region-agent-ca-us-east'), region: 'us-east' }) },
     log,
-    // The real probe, with the fake kubelet playing DNS and the load balancer.
-    probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
-    pollMs: 50,
-    readyTimeoutMs: 20_000,
+    probe: async () => true,
+    pollMs: 25,
     ...overrides,
   });
 }
+
+/** The shared fake with its kubelet: the real probe, the kubelet playing DNS and the load balancer. */
+function driver(overrides: Partial<KubernetesDriverDeps> = {}): ReturnType<typeof createKubernetesDriver> {
+  return driverOn(fake, { probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }), readyTimeoutMs: 20_000, ...overrides });
+}
+
+/** A driver on its own fake apiserver, without a kubelet: for cases about one API behaviour. */
+const standaloneDriver = driverOn;
 
 const secretText = (name: string, key: string): string =>
   Buffer.from((fake.get('secrets', NS, name)?.data as Record<string, string>)[key] ?? '', 'base64').toString();
@@ -111,19 +118,9 @@ describe('kubernetes driver', () => {
   it('is ready only once the pod is Ready and TLS answers, and says what it waited for', async () => {
     const manual = await startFakeKubeApiServer({ readiness: 'manual' });
     try {
-      const api = createKubeApi(kubeConfig(manual.url, NS));
       const other = randomUUID();
       let answers = false;
-      const d = createKubernetesDriver({
-        kube: api,
-        namespace: NS,
-        hostname: ZONE,
-        tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
-        log,
-        probe: async () => answers,
-        pollMs: 25,
-        readyTimeoutMs: 500,
-      });
+      const d = standaloneDriver(manual, { probe: async () => answers, readyTimeoutMs: 500 });
       await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(pod not ready\)/);
       manual.markReady(NS, `redis-${other}`);
       await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(TLS probe did not answer/);
@@ -137,19 +134,8 @@ describe('kubernetes driver', () => {
   it('waits for the load balancer address, and ClusterIP instances need none', async () => {
     const pending = await startFakeKubeApiServer({ loadBalancers: 'pending' });
     try {
-      const api = createKubeApi(kubeConfig(pending.url, NS));
       const make = (serviceType: 'LoadBalancer' | 'ClusterIP'): ReturnType<typeof createKubernetesDriver> =>
-        createKubernetesDriver({
-          kube: api,
-          namespace: NS,
-          hostname: ZONE,
-          serviceType,
-          tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
-          log,
-          probe: async () => true,
-          pollMs: 25,
-          readyTimeoutMs: 400,
-        });
+        standaloneDriver(pending, { serviceType, readyTimeoutMs: 400 });
       await expect(make('LoadBalancer').provision(makeJob('provision', randomUUID()), progress)).rejects.toThrow(/load balancer has no address yet/);
       const other = randomUUID();
       const out = await make('ClusterIP').provision(makeJob('provision', other), progress);
@@ -202,17 +188,8 @@ describe('kubernetes driver', () => {
   it('deprovision waits until every object is really gone and leaves a tombstone', async () => {
     const slow = await startFakeKubeApiServer({ deletionDelayMs: 300 });
     try {
-      const api = createKubeApi(kubeConfig(slow.url, NS));
       const other = randomUUID();
-      const d = createKubernetesDriver({
-        kube: api,
-        namespace: NS,
-        hostname: ZONE,
-        tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'ca'), region: 'us-east' }) },
-        log,
-        probe: async () => true, // no kubelet here: this case is about deletion
-        pollMs: 25,
-      });
+      const d = standaloneDriver(slow, {});
       await d.provision(makeJob('provision', other), progress);
       const started = Date.now();
       await d.deprovision(makeJob('deprovision', other, { generation: 2 }), progress);

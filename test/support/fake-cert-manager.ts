@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createPrivateCa, type TlsIssuer } from '../../region-agent/src/tls/private-ca.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
+import { createSerialWork } from './serial-work.js';
 
 interface CertificateSpec {
   secretName: string;
@@ -25,7 +26,7 @@ export interface FakeCertManager {
 
 export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: string; issuers: string[]; delayMs?: number }): FakeCertManager {
   const ca: TlsIssuer = createPrivateCa({ dir: opts.dir, region: 'cert-manager-issuer' });
-  let work: Promise<void> = Promise.resolve();
+  const work = createSerialWork('fake cert-manager');
 
   function setReady(cert: Obj, status: 'True' | 'False', reason: string, message: string, notAfter?: string): void {
     cert.status = {
@@ -64,10 +65,7 @@ export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: strin
     setReady(cert, 'True', 'Ready', 'Certificate is up to date and has not expired', issued.notAfter);
   }
 
-  const enqueue = (namespace: string, name: string, force: boolean): Promise<void> => {
-    work = work.then(() => reconcile(namespace, name, force)).catch((err: unknown) => console.error('fake cert-manager:', (err as Error).message));
-    return work;
-  };
+  const enqueue = (namespace: string, name: string, force: boolean): Promise<void> => work.enqueue(() => reconcile(namespace, name, force));
 
   fake.onWrite((e) => {
     if (e.resource !== 'certificates' || e.type === 'deleted') return;
@@ -79,12 +77,6 @@ export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: strin
   return {
     caPem: () => ca.caPem(),
     renew: (namespace, name) => enqueue(namespace, name, true),
-    idle: async () => {
-      let seen: Promise<void>;
-      do {
-        seen = work;
-        await seen;
-      } while (seen !== work);
-    },
+    idle: () => work.idle(),
   };
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
 import { freePort } from '../../shared/src/ports.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
+import { createSerialWork } from './serial-work.js';
 
 const POD_CONFIG_DIR = '/etc/redis/tls';
 
@@ -49,12 +50,10 @@ function terminate(pod: Pod): Promise<void> {
 
 export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions): FakeKubelet {
   const pods = new Map<string, Pod>();
-  let work: Promise<void> = Promise.resolve();
+  const work = createSerialWork('fake kubelet');
   let stopped = false;
 
-  const enqueue = (fn: () => Promise<void>): void => {
-    work = work.then(fn).catch((err: unknown) => console.error('fake kubelet:', (err as Error).message));
-  };
+  const enqueue = (fn: () => Promise<void>): void => void work.enqueue(fn);
 
   /** The Secrets behind the pod's config volume (a projected volume or a plain secret one). */
   function volumeSecrets(sts: Obj): string[] {
@@ -143,16 +142,10 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
       return { host: '127.0.0.1', port: pod?.port ?? 1 };
     },
     running: () => [...pods.values()].filter((p) => p.child.exitCode === null).map((p) => p.name),
-    idle: async () => {
-      let seen: Promise<void>;
-      do {
-        seen = work;
-        await seen;
-      } while (seen !== work);
-    },
+    idle: () => work.idle(),
     async stop(): Promise<void> {
       stopped = true;
-      await work;
+      await work.idle();
       await Promise.all([...pods.values()].map(terminate));
       pods.clear();
     },
