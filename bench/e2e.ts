@@ -14,9 +14,11 @@ import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
 import { round } from './load.js';
+import { readDevManifest } from '../control-plane/src/config.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const manifest = readDevManifest();
+const auth = { id: manifest.id, password: manifest.api.password };
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const rounds = Number(process.env.BENCH_E2E_ROUNDS ?? 3);
 

@@ -19,11 +19,13 @@ import { runLoad, type LoadResult } from './load.js';
 import { runE2eBench } from './e2e.js';
 import { runAgentBench } from './agent.js';
 import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
+import { readDevManifest } from '../control-plane/src/config.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const AUTH = 'tlsredis:dev-password-change-me-0123456789ab';
+const manifest = readDevManifest();
+const AUTH = `${manifest.id}:${manifest.api.password}`;
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
 function peakRssMb(pid: number): number {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
+import { devSecrets } from './dev-secrets.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../addon-manifest.json', import.meta.url));
 
@@ -117,11 +118,6 @@ export interface ControlPlaneConfig {
   sso: { windowS: number; maxSkewS: number; sessionSecret: string };
 }
 
-/** Dev-only key, used when ENCRYPTION_KEY is unset outside production. */
-const DEV_ENCRYPTION_KEY = 'dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kdWM=';
-/** Dev-only session secret, used when SESSION_SECRET is unset outside production. */
-const DEV_SESSION_SECRET = 'dev-only-session-secret-never-use-in-production';
-
 function parseKey(spec: string): { keyId: string; key: Buffer } {
   const [keyId, b64] = spec.includes(':') ? spec.split(':', 2) : ['k1', spec];
   const key = Buffer.from(b64 ?? '', 'base64');
@@ -144,13 +140,13 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
   if (prod && ssoSalt === manifest.api.sso_salt) problems.push('SSO_SALT is the dev value from addon-manifest.json');
   if (prod && !e.OAUTH_CLIENT_SECRET) problems.push('OAUTH_CLIENT_SECRET is required in production');
   if (prod && !e.ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is required in production');
-  if (prod && e.ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is the dev key');
   if (prod && !e.SESSION_SECRET) problems.push('SESSION_SECRET is required in production');
-  if (prod && e.SESSION_SECRET === DEV_SESSION_SECRET) problems.push('SESSION_SECRET is the dev value');
+  // Outside production, unset secrets are generated once per checkout (never committed).
+  const dev = prod || (e.ENCRYPTION_KEY && e.SESSION_SECRET) ? undefined : devSecrets();
   let encryption: ControlPlaneConfig['encryption'] | undefined;
   try {
     encryption = {
-      ...parseKey(e.ENCRYPTION_KEY ?? DEV_ENCRYPTION_KEY),
+      ...parseKey(e.ENCRYPTION_KEY ?? dev?.encryptionKey ?? ''),
       old: (e.ENCRYPTION_KEYS_OLD ?? '').split(',').filter(Boolean).map(parseKey),
     };
   } catch (err) {
@@ -195,7 +191,7 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(e.AGENT_REGIONS_ENABLED.split(',').map((s) => s.trim()).filter(Boolean))
       : null,
-    sso: { windowS: e.SSO_WINDOW_S, maxSkewS: e.SSO_MAX_SKEW_S, sessionSecret: e.SESSION_SECRET ?? DEV_SESSION_SECRET },
+    sso: { windowS: e.SSO_WINDOW_S, maxSkewS: e.SSO_MAX_SKEW_S, sessionSecret: e.SESSION_SECRET ?? dev?.sessionSecret ?? '' },
   };
 }
 

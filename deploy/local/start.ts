@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadCatalog } from '../../control-plane/src/catalog/load.js';
+import { readDevManifest } from '../../control-plane/src/config.js';
 import { startNats, type NatsServer } from './nats.js';
 import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
 import { waitFor } from '../../shared/src/ports.js';
@@ -72,7 +73,8 @@ async function main(): Promise<void> {
     nats = await startNats(join(dataDir, 'nats'), log);
     natsUrl = nats.url;
   }
-  const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+  const manifest = readDevManifest();
+  const auth = { id: manifest.id, password: manifest.api.password };
   let herokuEnv: Record<string, string> = {};
   if (process.env.HEROKU_API_URL || process.env.HEROKU_ID_URL) {
     step(3, total, 'Heroku: using HEROKU_API_URL / HEROKU_ID_URL');

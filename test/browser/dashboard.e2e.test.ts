@@ -8,10 +8,10 @@ import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { freePort, waitFor } from '../../shared/src/ports.js';
-import { startStack, type TestStack } from '../support/control-plane.js';
+import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
-const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const auth = DEV_ADDON;
 const SALT = 'dev-sso-salt-change-me-0123456789ab';
 let sim: HerokuSim;
 let stack: TestStack;

@@ -3,6 +3,7 @@
  * with the defaults and every example, validate every object against the Kubernetes OpenAPI
  * schema, and hold the charts to the deployables they run (env names, ports, RBAC).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_PLANE_ENV_VARS } from '../../control-plane/src/config.js';
@@ -35,14 +36,30 @@ import {
 const CHARTS = ['control-plane', 'region-agent'] as const;
 type Chart = (typeof CHARTS)[number];
 
+const secret = (): string => randomBytes(24).toString('base64url');
+
+/** The all-env fixtures' secret values, generated here rather than committed. */
+const FIXTURE_SECRETS: Record<Chart, Record<string, string>> = {
+  'control-plane': {
+    DATABASE_URL: `postgres://cp:${secret()}@postgres:5432/cp`,
+    ADDON_PASSWORD: secret(),
+    SSO_SALT: secret(),
+    OAUTH_CLIENT_SECRET: secret(),
+    ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    SESSION_SECRET: secret(),
+  },
+  'region-agent': { NATS_PASSWORD: secret() },
+};
+
 /** Every values set a chart is rendered with: defaults, each example, the all-env fixture. */
 function cases(chart: Chart): Array<{ name: string; opts: RenderOptions }> {
+  const set = Object.fromEntries(Object.entries(FIXTURE_SECRETS[chart]).map(([k, v]) => [`secret.values.${k}`, v]));
   return [
     { name: 'default values', opts: {} },
     ...exampleValues(chart).map((file) => ({ name: file.split('/').pop()!, opts: { valuesFiles: [file] } })),
     {
       name: `${chart}.all-env.values.yaml`,
-      opts: { valuesFiles: [join(FIXTURES_DIR, `${chart}.all-env.values.yaml`)] },
+      opts: { valuesFiles: [join(FIXTURES_DIR, `${chart}.all-env.values.yaml`)], set },
     },
   ];
 }

@@ -1,7 +1,7 @@
 /** A table of malformed and hostile inputs: every one gets a 4xx with a message, never a 5xx. */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { DEV_AUTH, startStack, type TestStack } from '../support/control-plane.js';
+import { DEV_ADDON, DEV_AUTH, startStack, type TestStack } from '../support/control-plane.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -80,11 +80,11 @@ describe('authentication', () => {
   const bad: Array<[string, string | undefined]> = [
     ['missing header', undefined],
     ['wrong password', creds('tlsredis:wrong')],
-    ['wrong user', creds('wrong:dev-password-change-me-0123456789ab')],
+    ['wrong user', creds(`wrong:${DEV_ADDON.password}`)],
     ['kensa wrong:secret', creds('wrong:secret')],
     ['no colon', creds('tlsredis')],
     ['empty credentials', creds(':')],
-    ['bearer scheme', 'Bearer dev-password-change-me-0123456789ab'],
+    ['bearer scheme', `Bearer ${DEV_ADDON.password}`],
     ['garbage', 'Basic !!!'],
     ['password prefix only', creds('tlsredis:dev-password')],
   ];

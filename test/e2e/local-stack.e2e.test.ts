@@ -12,9 +12,9 @@ import { Redis } from 'ioredis';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
-import { startStack, type TestStack } from '../support/control-plane.js';
+import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 
-const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const auth = DEV_ADDON;
 let sim: HerokuSim;
 let stack: TestStack;
 let agent: ChildProcess;

@@ -3,10 +3,10 @@ import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createControlPlane } from '../../control-plane/src/server.js';
-import { startStack, type TestStack } from '../support/control-plane.js';
+import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
-const auth = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const auth = DEV_ADDON;
 let sim: HerokuSim;
 let stack: TestStack;
 let agent: FakeAgent;

@@ -1,5 +1,5 @@
 /** The conformance checklist against the real control plane, which calls this simulator back. */
-import { startStack, type TestStack } from '../support/control-plane.js';
+import { DEV_ADDON, startStack, type TestStack } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 import { runConformance } from './conformance.js';
 import { createHerokuSim, type HerokuSim } from './sim.js';
@@ -22,8 +22,7 @@ afterAll(async () => {
 
 it('the control plane passes the v3 conformance checklist', async () => {
   const results = await runConformance(stack.url, {
-    id: 'tlsredis',
-    password: 'dev-password-change-me-0123456789ab',
+    ...DEV_ADDON,
     plan: 'standard',
     otherPlan: 'premium',
     region: 'amazon-web-services::us-east-1',

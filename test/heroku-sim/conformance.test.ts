@@ -1,8 +1,9 @@
 import { runConformance, type ConformanceOptions } from './conformance.js';
 import { startFakePartner, type FakePartner, type FakePartnerOptions } from './fake-partner.js';
 import { createHerokuSim } from './sim.js';
+import { DEV_ADDON } from '../support/control-plane.js';
 
-const creds = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const creds = DEV_ADDON;
 const checklist: ConformanceOptions = { ...creds, plan: 'standard', otherPlan: 'premium', region: 'amazon-web-services::us-east-1' };
 
 async function withPartner(faults: FakePartnerOptions['faults'], fn: (p: FakePartner) => Promise<void>): Promise<void> {

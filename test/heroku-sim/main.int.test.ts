@@ -2,9 +2,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startFakePartner } from './fake-partner.js';
+import { DEV_ADDON } from '../support/control-plane.js';
 
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
-const creds = { id: 'tlsredis', password: 'dev-password-change-me-0123456789ab' };
+const creds = DEV_ADDON;
 
 function run(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

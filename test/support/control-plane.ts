@@ -1,12 +1,14 @@
 /** Starts an in-process control plane on a per-file database and nats-server. */
 import { Writable } from 'node:stream';
 import { createLogger } from '../../shared/src/logger.js';
-import { loadConfig, type ControlPlaneConfig } from '../../control-plane/src/config.js';
+import { loadConfig, readDevManifest, type ControlPlaneConfig } from '../../control-plane/src/config.js';
 import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/src/server.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startTestNats, type TestNats } from './nats.js';
 
-export const DEV_AUTH = 'Basic ' + Buffer.from('tlsredis:dev-password-change-me-0123456789ab').toString('base64');
+/** The add-on's dev credentials, as addon-manifest.json (the dev manifest) holds them. */
+export const DEV_ADDON = { id: readDevManifest().id, password: readDevManifest().api.password };
+export const DEV_AUTH = 'Basic ' + Buffer.from(`${DEV_ADDON.id}:${DEV_ADDON.password}`).toString('base64');
 
 export interface TestStack {
   db: TestDatabase;
