@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
 import { devSecrets } from './dev-secrets.js';
+import { InboxPrefixSchema, type NatsSettings } from '../../shared/src/nats.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../addon-manifest.json', import.meta.url));
 
@@ -44,11 +45,18 @@ const EnvSchema = z.object({
   NATS_CREDS_FILE: z.string().optional(),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
+  /** PEM CA bundle the NATS server's certificate must chain to (turns TLS on). */
+  NATS_TLS_CA_FILE: z.string().optional(),
+  /** The control plane's inbox prefix (nats.js default `_INBOX`). */
+  NATS_INBOX_PREFIX: InboxPrefixSchema.optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ADDON_ID: z.string().optional(),
   ADDON_PASSWORD: z.string().optional(),
   SSO_SALT: z.string().optional(),
-  CONFIG_VARS_PREFIX: z.string().regex(/^[A-Z][A-Z0-9_]*$/).optional(),
+  CONFIG_VARS_PREFIX: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]*$/)
+    .optional(),
   CATALOG_PATH: z.string().optional(),
   /** Overrides every plan's sync budget (ms, ≤ 2000). */
   SYNC_BUDGET_MS: z.coerce.number().int().min(0).max(2000).optional(),
@@ -93,9 +101,15 @@ export interface ControlPlaneConfig {
   host: string;
   databaseUrl: string;
   databasePoolMax: number;
-  nats: { url: string; credsFile?: string; user?: string; password?: string };
+  nats: NatsSettings;
   logLevel: string;
-  addon: { id: string; password: string; ssoSalt: string; configVarsPrefix: string; requires: string[] };
+  addon: {
+    id: string;
+    password: string;
+    ssoSalt: string;
+    configVarsPrefix: string;
+    requires: string[];
+  };
   catalogPath?: string;
   syncBudgetOverrideMs?: number;
   hardBudgetMs: number;
@@ -122,38 +136,93 @@ function parseKey(spec: string): { keyId: string; key: Buffer } {
   const [keyId, b64] = spec.includes(':') ? spec.split(':', 2) : ['k1', spec];
   const key = Buffer.from(b64 ?? '', 'base64');
   if (!keyId || key.length !== 32 || !KEY.test(b64 ?? '')) {
-    throw new ConfigError('ENCRYPTION_KEY must be "<key-id>:<base64 of 32 bytes>" (openssl rand -base64 32)');
+    throw new ConfigError(
+      'ENCRYPTION_KEY must be "<key-id>:<base64 of 32 bytes>" (openssl rand -base64 32)',
+    );
   }
   return { keyId, key };
 }
 
-export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()): ControlPlaneConfig {
-  const e = parseEnv(EnvSchema, env, 'control-plane');
+type ParsedEnv = z.infer<typeof EnvSchema>;
+
+/** Production refuses missing secrets and the dev values committed in the manifest. */
+function secretProblems(
+  e: ParsedEnv,
+  manifest: DevManifest,
+  password?: string,
+  ssoSalt?: string,
+): string[] {
   const prod = e.NODE_ENV === 'production';
   const problems: string[] = [];
-  const id = e.ADDON_ID ?? manifest.id;
-  const password = e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password);
-  const ssoSalt = e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt);
   if (!password) problems.push('ADDON_PASSWORD is required in production');
   if (!ssoSalt) problems.push('SSO_SALT is required in production');
-  if (prod && password === manifest.api.password) problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
-  if (prod && ssoSalt === manifest.api.sso_salt) problems.push('SSO_SALT is the dev value from addon-manifest.json');
-  if (prod && !e.OAUTH_CLIENT_SECRET) problems.push('OAUTH_CLIENT_SECRET is required in production');
-  if (prod && !e.ENCRYPTION_KEY) problems.push('ENCRYPTION_KEY is required in production');
-  if (prod && !e.SESSION_SECRET) problems.push('SESSION_SECRET is required in production');
-  // Outside production, unset secrets are generated once per checkout (never committed).
-  const dev = prod || (e.ENCRYPTION_KEY && e.SESSION_SECRET) ? undefined : devSecrets();
-  let encryption: ControlPlaneConfig['encryption'] | undefined;
+  if (!prod) return problems;
+  if (password === manifest.api.password)
+    problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
+  if (ssoSalt === manifest.api.sso_salt)
+    problems.push('SSO_SALT is the dev value from addon-manifest.json');
+  for (const name of ['OAUTH_CLIENT_SECRET', 'ENCRYPTION_KEY', 'SESSION_SECRET'] as const) {
+    if (!e[name]) problems.push(`${name} is required in production`);
+  }
+  return problems;
+}
+
+function natsProblems(e: ParsedEnv): string[] {
+  const problems: string[] = [];
+  if ((e.NATS_USER === undefined) !== (e.NATS_PASSWORD === undefined))
+    problems.push('NATS_USER and NATS_PASSWORD must be set together');
+  if (e.NATS_CREDS_FILE && e.NATS_USER)
+    problems.push('set either NATS_CREDS_FILE or NATS_USER/NATS_PASSWORD, not both');
+  return problems;
+}
+
+function natsSettings(e: ParsedEnv): NatsSettings {
+  const optional = {
+    credsFile: e.NATS_CREDS_FILE,
+    user: e.NATS_USER,
+    password: e.NATS_PASSWORD,
+    tlsCaFile: e.NATS_TLS_CA_FILE,
+    inboxPrefix: e.NATS_INBOX_PREFIX,
+  };
+  const set = Object.fromEntries(
+    Object.entries(optional).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  return { url: e.NATS_URL, name: 'control-plane', ...set };
+}
+
+function encryptionConfig(
+  e: ParsedEnv,
+  devKey: string | undefined,
+  problems: string[],
+): ControlPlaneConfig['encryption'] | undefined {
   try {
-    encryption = {
-      ...parseKey(e.ENCRYPTION_KEY ?? dev?.encryptionKey ?? ''),
+    return {
+      ...parseKey(e.ENCRYPTION_KEY ?? devKey ?? ''),
       old: (e.ENCRYPTION_KEYS_OLD ?? '').split(',').filter(Boolean).map(parseKey),
     };
   } catch (err) {
     problems.push((err as Error).message);
+    return undefined;
   }
+}
+
+export function loadConfig(
+  env: Env,
+  manifest: DevManifest = readDevManifest(),
+): ControlPlaneConfig {
+  const e = parseEnv(EnvSchema, env, 'control-plane');
+  const prod = e.NODE_ENV === 'production';
+  const id = e.ADDON_ID ?? manifest.id;
+  const password = e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password);
+  const ssoSalt = e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt);
+  const problems = [...secretProblems(e, manifest, password, ssoSalt), ...natsProblems(e)];
+  // Outside production, unset secrets are generated once per checkout (never committed).
+  const dev = prod || (e.ENCRYPTION_KEY && e.SESSION_SECRET) ? undefined : devSecrets();
+  const encryption = encryptionConfig(e, dev?.encryptionKey, problems);
   if (problems.length > 0 || !encryption) {
-    throw new ConfigError(`invalid control-plane configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new ConfigError(
+      `invalid control-plane configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   }
   return {
     env: e.NODE_ENV,
@@ -161,7 +230,7 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
-    nats: { url: e.NATS_URL, credsFile: e.NATS_CREDS_FILE, user: e.NATS_USER, password: e.NATS_PASSWORD },
+    nats: natsSettings(e),
     logLevel: e.LOG_LEVEL,
     addon: {
       id,
@@ -189,9 +258,17 @@ export function loadConfig(env: Env, manifest: DevManifest = readDevManifest()):
     rotationGraceS: e.ROTATION_GRACE_S,
     trustProxy: e.TRUST_PROXY,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
-      ? new Set(e.AGENT_REGIONS_ENABLED.split(',').map((s) => s.trim()).filter(Boolean))
+      ? new Set(
+          e.AGENT_REGIONS_ENABLED.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        )
       : null,
-    sso: { windowS: e.SSO_WINDOW_S, maxSkewS: e.SSO_MAX_SKEW_S, sessionSecret: e.SESSION_SECRET ?? dev?.sessionSecret ?? '' },
+    sso: {
+      windowS: e.SSO_WINDOW_S,
+      maxSkewS: e.SSO_MAX_SKEW_S,
+      sessionSecret: e.SESSION_SECRET ?? dev?.sessionSecret ?? '',
+    },
   };
 }
 

@@ -3,8 +3,9 @@
  * consumer, waiter, app) and returns start/stop. main.ts and the tests both use it.
  */
 import type { Server } from 'node:http';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Logger } from '../../shared/src/logger.js';
+import { connectNats } from '../../shared/src/nats.js';
 import { ensureStreams } from '../../shared/src/streams.js';
 import { createApp } from './app.js';
 import { loadCatalog } from './catalog/load.js';
@@ -47,13 +48,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
   const pool = createPool(config.databaseUrl, config.databasePoolMax, log);
   const applied = await migrate(pool);
   if (applied.length) log.info({ applied }, 'migrations applied');
-  const nc = await connect({
-    servers: config.nats.url,
-    user: config.nats.user,
-    pass: config.nats.password,
-    name: 'control-plane',
-    maxReconnectAttempts: -1,
-  });
+  const nc = await connectNats(config.nats);
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm);
   const js = nc.jetstream();

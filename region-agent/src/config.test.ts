@@ -37,8 +37,26 @@ describe('loadConfig', () => {
       maxDeliver: 2,
       heartbeatMs: 500,
       dataDir: '/tmp/x',
-      natsAuth: { user: 'agent', password: 'pw' },
+      nats: {
+        url: 'nats://127.0.0.1:4222',
+        user: 'agent',
+        password: 'pw',
+        inboxPrefix: '_INBOX_eu-west',
+      },
     });
+  });
+
+  it('gives each region its own inbox prefix unless NATS_INBOX_PREFIX says otherwise', () => {
+    expect(loadConfig({ AGENT_REGION: 'us-east' }).nats.inboxPrefix).toBe('_INBOX_us-east');
+    expect(
+      loadConfig({ AGENT_REGION: 'us-east', NATS_INBOX_PREFIX: '_INBOX_x' }).nats.inboxPrefix,
+    ).toBe('_INBOX_x');
+    const tls = loadConfig({
+      AGENT_REGION: 'us-east',
+      NATS_TLS_CA_FILE: '/etc/nats/ca.crt',
+      NATS_CREDS_FILE: '/c',
+    }).nats;
+    expect(tls).toMatchObject({ tlsCaFile: '/etc/nats/ca.crt', credsFile: '/c' });
   });
 
   it('lists every problem at once', () => {
@@ -56,9 +74,15 @@ describe('loadConfig', () => {
   });
 
   it('bounds AGENT_ACK_WAIT_MS so the keep-alive (every ack_wait/3, at least 1 s) fits in it', () => {
-    expect(loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '3000' }).ackWaitMs).toBe(3_000);
-    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '1000' })).toThrow(/AGENT_ACK_WAIT_MS/);
-    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: 'soon' })).toThrow(/AGENT_ACK_WAIT_MS/);
+    expect(loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '3000' }).ackWaitMs).toBe(
+      3_000,
+    );
+    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: '1000' })).toThrow(
+      /AGENT_ACK_WAIT_MS/,
+    );
+    expect(() => loadConfig({ AGENT_REGION: 'us-east', AGENT_ACK_WAIT_MS: 'soon' })).toThrow(
+      /AGENT_ACK_WAIT_MS/,
+    );
   });
 
   it('rejects inconsistent combinations', () => {
@@ -66,7 +90,11 @@ describe('loadConfig', () => {
       /NATS_USER and NATS_PASSWORD/,
     );
     expect(() =>
-      loadConfig({ AGENT_REGION: 'us-east,eu-west', AGENT_DRIVER: 'kubernetes', AGENT_HOSTNAME: 'h' }),
+      loadConfig({
+        AGENT_REGION: 'us-east,eu-west',
+        AGENT_DRIVER: 'kubernetes',
+        AGENT_HOSTNAME: 'h',
+      }),
     ).toThrow(/exactly one AGENT_REGION/);
   });
 
@@ -77,7 +105,13 @@ describe('loadConfig', () => {
 
   it('exports the env var names it reads', () => {
     expect(AGENT_ENV_VARS).toEqual(
-      expect.arrayContaining(['AGENT_REGION', 'AGENT_ID', 'NATS_URL', 'AGENT_DRIVER', 'HEARTBEAT_MS']),
+      expect.arrayContaining([
+        'AGENT_REGION',
+        'AGENT_ID',
+        'NATS_URL',
+        'AGENT_DRIVER',
+        'HEARTBEAT_MS',
+      ]),
     );
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
+import { agentInboxPrefix, type NatsSettings } from '../../shared/src/nats.js';
 
 const REGION = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -33,6 +34,10 @@ const base = z.object({
   NATS_CREDS_FILE: optionalString,
   NATS_USER: optionalString,
   NATS_PASSWORD: optionalString,
+  /** PEM CA bundle the NATS server's certificate must chain to (turns TLS on). */
+  NATS_TLS_CA_FILE: optionalString,
+  /** The agent's inbox prefix; default `_INBOX_<region>`. Its NATS user may read only this prefix. */
+  NATS_INBOX_PREFIX: optionalString,
   AGENT_DRIVER: z.enum(['kubernetes', 'local']).default('local'),
   AGENT_DATA_DIR: optionalString,
   AGENT_CONCURRENCY: envInt(8, 1, 256),
@@ -65,17 +70,10 @@ const schema = base.superRefine((e, ctx) => {
   for (const message of checkCombinations(e)) ctx.addIssue({ code: 'custom', message });
 });
 
-export interface NatsAuth {
-  credsFile?: string;
-  user?: string;
-  password?: string;
-}
-
 export interface AgentConfig {
   regions: string[];
   agentId: string;
-  natsUrl: string;
-  natsAuth: NatsAuth;
+  nats: NatsSettings;
   driver: 'kubernetes' | 'local';
   dataDir: string;
   concurrency: number;
@@ -120,15 +118,19 @@ function checkCombinations(e: z.infer<typeof base>): string[] {
 
 export function loadConfig(env: Env): AgentConfig {
   const e = parseEnv(schema, env, 'region-agent');
-  const natsAuth: NatsAuth = {};
-  if (e.NATS_CREDS_FILE) natsAuth.credsFile = e.NATS_CREDS_FILE;
-  if (e.NATS_USER) natsAuth.user = e.NATS_USER;
-  if (e.NATS_PASSWORD) natsAuth.password = e.NATS_PASSWORD;
+  const agentId = e.AGENT_ID ?? `${hostname()}-${process.pid}`;
   return {
     regions: e.AGENT_REGION,
-    agentId: e.AGENT_ID ?? `${hostname()}-${process.pid}`,
-    natsUrl: e.NATS_URL,
-    natsAuth,
+    agentId,
+    nats: {
+      url: e.NATS_URL,
+      name: `region-agent ${agentId}`,
+      ...(e.NATS_CREDS_FILE ? { credsFile: e.NATS_CREDS_FILE } : {}),
+      ...(e.NATS_USER ? { user: e.NATS_USER } : {}),
+      ...(e.NATS_PASSWORD ? { password: e.NATS_PASSWORD } : {}),
+      ...(e.NATS_TLS_CA_FILE ? { tlsCaFile: e.NATS_TLS_CA_FILE } : {}),
+      inboxPrefix: e.NATS_INBOX_PREFIX ?? agentInboxPrefix(e.AGENT_REGION),
+    },
     driver: e.AGENT_DRIVER,
     dataDir: e.AGENT_DATA_DIR ?? join(tmpdir(), 'region-agent'),
     concurrency: e.AGENT_CONCURRENCY,
@@ -137,7 +139,9 @@ export function loadConfig(env: Env): AgentConfig {
     hostname: e.AGENT_HOSTNAME ?? 'localhost',
     tlsIssuer: e.TLS_ISSUER,
     ...(e.TLS_CA_SECRET ? { caSecretName: e.TLS_CA_SECRET } : {}),
-    ...(e.CERT_MANAGER_ISSUER ? { certManagerIssuer: { name: e.CERT_MANAGER_ISSUER, kind: e.CERT_MANAGER_ISSUER_KIND } } : {}),
+    ...(e.CERT_MANAGER_ISSUER
+      ? { certManagerIssuer: { name: e.CERT_MANAGER_ISSUER, kind: e.CERT_MANAGER_ISSUER_KIND } }
+      : {}),
     kubeNamespace: e.KUBE_NAMESPACE,
     kubeServiceType: e.KUBE_SERVICE_TYPE,
     ...(e.KUBECONFIG ? { kubeconfig: e.KUBECONFIG } : {}),

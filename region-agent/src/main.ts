@@ -1,32 +1,27 @@
 /** Wiring only: config → logger → NATS → one agent per region → shutdown on signal. */
-import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, type ConnectionOptions } from 'nats';
 import { createLogger } from '../../shared/src/logger.js';
+import { connectNats } from '../../shared/src/nats.js';
 import { createAgent, type Agent } from './agent/agent.js';
-import { loadConfig, type AgentConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { createDriver } from './drivers/create.js';
 import { createHealthServer } from './health.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const SECOND_SIGNAL_GRACE_MS = 1_000;
 
-function natsOptions(config: AgentConfig): ConnectionOptions {
-  const options: ConnectionOptions = {
-    servers: config.natsUrl.split(','),
-    name: `region-agent ${config.agentId}`,
-    maxReconnectAttempts: -1,
-  };
-  if (config.natsAuth.credsFile) options.authenticator = credsAuthenticator(readFileSync(config.natsAuth.credsFile));
-  if (config.natsAuth.user) options.user = config.natsAuth.user;
-  if (config.natsAuth.password) options.pass = config.natsAuth.password;
-  return options;
-}
-
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger({ name: 'region-agent', level: config.logLevel });
-  const nc = await connect(natsOptions(config));
-  log.info({ server: nc.getServer(), regions: config.regions, driver: config.driver }, 'connected to NATS');
+  const nc = await connectNats(config.nats);
+  log.info(
+    {
+      server: nc.getServer(),
+      inboxPrefix: config.nats.inboxPrefix,
+      regions: config.regions,
+      driver: config.driver,
+    },
+    'connected to NATS',
+  );
 
   const agents: Agent[] = config.regions.map((region) =>
     createAgent({
@@ -51,7 +46,12 @@ async function main(): Promise<void> {
     // in a cluster the failing probes make it visible.
     await health
       .listen(config.healthPort)
-      .catch((err: unknown) => log.error({ port: config.healthPort, err: (err as Error).message }, 'health server not listening'));
+      .catch((err: unknown) =>
+        log.error(
+          { port: config.healthPort, err: (err as Error).message },
+          'health server not listening',
+        ),
+      );
   }
   for (const agent of agents) await agent.start();
   ready = true;

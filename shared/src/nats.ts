@@ -1,0 +1,60 @@
+/**
+ * The one way both deployables connect to NATS: a creds file (nsc JWT) or user and password,
+ * TLS verified against a CA file when given, and the client's own inbox prefix. The prefix
+ * matters for security, not only tidiness: JetStream pull deliveries and request replies go to
+ * the client's inbox, so each agent gets `_INBOX_<region>` and its NATS user may subscribe to
+ * that prefix only (deploy/nats.md); another region's jobs never reach a subject it can read.
+ */
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import { z } from 'zod';
+
+export interface NatsSettings {
+  /** One URL or a comma-separated list. */
+  url: string;
+  /** Connection name shown by `nats server report connections`. */
+  name: string;
+  credsFile?: string;
+  user?: string;
+  password?: string;
+  /** PEM CA bundle the server's certificate must chain to (turns TLS on). */
+  tlsCaFile?: string;
+  /** Inbox prefix without the trailing dot (`_INBOX_us-east`); the nats.js default otherwise. */
+  inboxPrefix?: string;
+}
+
+/** A prefix is one or more subject tokens, no wildcards, no trailing dot. */
+export const InboxPrefixSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+    'must be subject tokens without wildcards, e.g. _INBOX_us-east',
+  );
+
+/** The inbox prefix of an agent serving these regions (one region in production). */
+export function agentInboxPrefix(regions: readonly string[]): string {
+  return `_INBOX_${[...regions].sort().join('_')}`;
+}
+
+export function natsConnectionOptions(s: NatsSettings): ConnectionOptions {
+  if (s.credsFile && s.user)
+    throw new Error('set either a NATS creds file or a NATS user, not both');
+  const options: ConnectionOptions = {
+    servers: s.url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+    name: s.name,
+    maxReconnectAttempts: -1,
+  };
+  if (s.credsFile) options.authenticator = credsAuthenticator(readFileSync(s.credsFile));
+  if (s.user) options.user = s.user;
+  if (s.password) options.pass = s.password;
+  if (s.tlsCaFile) options.tls = { caFile: s.tlsCaFile };
+  if (s.inboxPrefix) options.inboxPrefix = InboxPrefixSchema.parse(s.inboxPrefix);
+  return options;
+}
+
+export async function connectNats(s: NatsSettings): Promise<NatsConnection> {
+  return connect(natsConnectionOptions(s));
+}
