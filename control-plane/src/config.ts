@@ -65,6 +65,8 @@ const EnvSchema = z.object({
   /** Time an operation may stay dispatched before it is re-dispatched. */
   OPERATION_TIMEOUT_MS: envInt(10 * 60_000, 1000),
   OPERATION_MAX_ATTEMPTS: envInt(5, 1, 100),
+  /** First retry delay of a deprovision the agent reported failed; doubles per attempt. */
+  DEPROVISION_RETRY_BASE_MS: envInt(30_000, 10, 3_600_000),
   OUTBOX_SWEEP_MS: envInt(1000, 50),
   /** What a plan change does while another operation on the resource is in flight. */
   CONFLICT_POLICY: z.enum(['queue', 'reject']).default('queue'),
@@ -115,6 +117,7 @@ export interface ControlPlaneConfig {
   hardBudgetMs: number;
   operationTimeoutMs: number;
   operationMaxAttempts: number;
+  deprovisionRetryBaseMs: number;
   outboxSweepMs: number;
   conflictPolicy: 'queue' | 'reject';
   privateSpaceLookup: 'platform-api' | 'assume-common-runtime' | 'assume-private-space';
@@ -244,6 +247,7 @@ export function loadConfig(
     hardBudgetMs: e.HARD_BUDGET_MS,
     operationTimeoutMs: e.OPERATION_TIMEOUT_MS,
     operationMaxAttempts: e.OPERATION_MAX_ATTEMPTS,
+    deprovisionRetryBaseMs: e.DEPROVISION_RETRY_BASE_MS,
     outboxSweepMs: e.OUTBOX_SWEEP_MS,
     conflictPolicy: e.CONFLICT_POLICY,
     privateSpaceLookup: e.PRIVATE_SPACE_LOOKUP,

@@ -17,7 +17,7 @@ import { createPool, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
 import type { Tokens } from './heroku/oauth.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
-import { createResultConsumer, type ResultConsumer } from './ops/results.js';
+import { createResultConsumer, type ResultConsumer, type ResultConsumerDeps } from './ops/results.js';
 import { createService } from './ops/service.js';
 import { startRotation } from './ops/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
@@ -26,6 +26,7 @@ import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
 
 export interface ControlPlane {
   pool: Pool;
+  results: ResultConsumer;
   nc: NatsConnection;
   catalog: Catalog;
   dispatcher: Dispatcher;
@@ -39,6 +40,8 @@ export interface ControlPlaneOptions {
   /** Test hooks for crash simulation. */
   afterPublish?: DispatcherDeps['afterPublish'];
   fetch?: typeof fetch;
+  /** Redelivery of results that fail to apply (tests shorten it). */
+  resultRetry?: ResultConsumerDeps['retry'];
   /** Credential rotation behind the dashboard's button; defaults to startRotation. */
   rotateCredentials?: RotateCredentials;
 }
@@ -92,7 +95,10 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     maxAttempts: config.operationMaxAttempts,
     afterPublish: options.afterPublish,
   });
-  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction, rotationGraceS: config.rotationGraceS });
+  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction, rotationGraceS: config.rotationGraceS,
+    deprovisionRetry: { maxAttempts: config.operationMaxAttempts, baseDelayMs: config.deprovisionRetryBaseMs },
+    retry: options.resultRetry,
+  });
   const calls: CallWorker = createCallWorker({
     pool,
     databaseUrl: config.databaseUrl,
@@ -129,6 +135,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
 
   return {
     pool,
+    results,
     nc,
     catalog,
     dispatcher,

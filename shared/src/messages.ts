@@ -44,6 +44,8 @@ export const JobSchema = z.object({
   operationId: z.uuid(),
   kind: OperationKindSchema,
   generation: z.number().int().positive(),
+  /** Dispatch attempt of this operation (1 first); results of a retry must not be deduplicated. */
+  attempt: z.number().int().positive().default(1),
   resource: JobResourceSchema,
   /** Config var prefix from the manifest, e.g. `MYADDON` → `MYADDON_URL`. */
   configVarsPrefix: z.string().regex(/^[A-Z][A-Z0-9_]*$/),

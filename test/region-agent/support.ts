@@ -15,6 +15,7 @@ export function makeJob(
     operationId: randomUUID(),
     kind,
     generation: 1,
+    attempt: 1,
     resource: {
       uuid,
       name: `redis-${uuid.slice(0, 8)}`,

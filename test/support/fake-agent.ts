@@ -61,7 +61,7 @@ export async function startFakeAgent(natsUrl: string, opts: FakeAgentOptions): P
         await new Promise((r) => setTimeout(r, delay));
         const status = opts.fail?.(job) ? 'failed' : 'succeeded';
         await js.publish(resultSubject(opts.region, job.resource.uuid), encodeMessage(resultFor(job, status)), {
-          msgID: `${job.operationId}:${status}`,
+          msgID: `${job.operationId}:${job.attempt}:${status}`,
         });
         msg.ack();
       })()

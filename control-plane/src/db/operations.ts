@@ -119,3 +119,14 @@ export async function completeOperation(
 export async function recordProgress(db: Queryable, id: string, step: string): Promise<void> {
   await db.query(`update operations set progress = $2, updated_at = now() where id = $1 and state = 'dispatched'`, [id, step]);
 }
+
+/** Put an unfinished operation back in the outbox, to be dispatched again after a delay. */
+export async function rescheduleOperation(db: Queryable, id: string, error: { code: string; message: string }, delayMs: number): Promise<boolean> {
+  const res = await db.query(
+    `update operations set state = 'pending', last_error = $2, progress = null, deadline = null,
+       not_before = now() + ($3::int * interval '1 millisecond'), updated_at = now()
+      where id = $1 and state in ('pending', 'dispatched')`,
+    [id, JSON.stringify(error), delayMs],
+  );
+  return res.rowCount === 1;
+}

@@ -63,8 +63,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     await Promise.all(
       toPublish.map(async (op) => {
         const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
-        // First dispatch: msgID = operation id. A redispatch after a deadline must not be deduplicated.
-        const msgID = op.state === 'pending' ? op.id : `${op.id}:${op.attempts + 1}`;
+        // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
+        // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
+        const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
         await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
       }),
     );

@@ -18,6 +18,7 @@ export function buildJob(
     operationId: op.id,
     kind: op.kind,
     generation: op.generation,
+    attempt: op.attempts + 1,
     resource: {
       uuid: resource.uuid,
       name: resource.name,

@@ -65,7 +65,8 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
         result.endpoint = detail.endpoint;
         if (detail.certificate) result.certificate = detail.certificate;
       }
-      await publish(result, `${job.operationId}:${status}`);
+      // A later attempt of the same operation (a retried deprovision) reports anew.
+      await publish(result, job.attempt > 1 ? `${job.operationId}:${job.attempt}:${status}` : `${job.operationId}:${status}`);
     },
   };
 }
