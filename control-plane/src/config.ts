@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
 import { devSecrets } from './dev-secrets.js';
-import { InboxPrefixSchema, type NatsSettings } from '../../shared/src/nats.js';
+import { CONTROL_PLANE_INBOX_PREFIX, InboxPrefixSchema, type NatsSettings } from '../../shared/src/nats.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../addon-manifest.json', import.meta.url));
 
@@ -47,7 +47,7 @@ const EnvSchema = z.object({
   NATS_PASSWORD: z.string().optional(),
   /** PEM CA bundle the NATS server's certificate must chain to (turns TLS on). */
   NATS_TLS_CA_FILE: z.string().optional(),
-  /** The control plane's inbox prefix (nats.js default `_INBOX`). */
+  /** The control plane's inbox prefix (default `_INBOX_control-plane`, what agents may reply to). */
   NATS_INBOX_PREFIX: InboxPrefixSchema.optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ADDON_ID: z.string().optional(),
@@ -190,7 +190,7 @@ function natsSettings(e: ParsedEnv): NatsSettings {
   const set = Object.fromEntries(
     Object.entries(optional).filter(([, v]) => v !== undefined && v !== ''),
   );
-  return { url: e.NATS_URL, name: 'control-plane', ...set };
+  return { url: e.NATS_URL, name: 'control-plane', inboxPrefix: CONTROL_PLANE_INBOX_PREFIX, ...set };
 }
 
 function encryptionConfig(

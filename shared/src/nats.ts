@@ -31,6 +31,9 @@ export const InboxPrefixSchema = z
     'must be subject tokens without wildcards, e.g. _INBOX_us-east',
   );
 
+/** The control plane's inbox prefix: the only inboxes agents may publish to (their replies). */
+export const CONTROL_PLANE_INBOX_PREFIX = '_INBOX_control-plane';
+
 /** The inbox prefix of an agent serving these regions (one region in production). */
 export function agentInboxPrefix(regions: readonly string[]): string {
   return `_INBOX_${[...regions].sort().join('_')}`;
