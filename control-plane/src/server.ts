@@ -15,7 +15,6 @@ import { createSealer } from './crypto.js';
 import { migrate } from './db/migrate.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
-import type { Tokens } from './heroku/oauth.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
 import { createResultConsumer, type ResultConsumer, type ResultConsumerDeps } from './ops/results.js';
 import { createService } from './ops/service.js';
@@ -57,7 +56,6 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
   const js = nc.jetstream();
   const sealer = createSealer(config.encryption);
   const waiter: OperationWaiter = await createOperationWaiter(pool, config.databaseUrl, log);
-  const pendingTokens = new Map<string, Tokens>();
   const service = createService({
     pool,
     catalog,
@@ -67,16 +65,13 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     privateSpaceLookup: createSpaceLookup({
       policy: config.privateSpaceLookup,
       apiUrl: config.herokuApiUrl,
+      pool,
+      sealer,
+      keyId: config.encryption.keyId,
+      log,
       oauth: { idUrl: config.herokuIdUrl, clientSecret: config.oauthClientSecret, timeoutMs: config.privateSpaceLookupTimeoutMs, fetch: options.fetch },
-      saveTokens: (uuid, tokens) => pendingTokens.set(uuid, tokens),
       fetch: options.fetch,
     }),
-    takeTokens: (uuid) => {
-      const t = pendingTokens.get(uuid);
-      pendingTokens.delete(uuid);
-      return t;
-    },
-    keyId: config.encryption.keyId,
     asyncFailureAction: config.asyncFailureAction,
     syncBudgetOverrideMs: config.syncBudgetOverrideMs,
     hardBudgetMs: config.hardBudgetMs,

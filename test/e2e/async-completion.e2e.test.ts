@@ -8,6 +8,8 @@ import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.
 import { createSealer } from '../../control-plane/src/crypto.js';
 import { startRotation } from '../../control-plane/src/ops/rotation.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+import { createControlPlane } from '../../control-plane/src/server.js';
+import { createLogger } from '../../shared/src/logger.js';
 
 const auth = DEV_ADDON;
 let sim: HerokuSim;
@@ -81,6 +83,34 @@ it('a non-Private-Space plan on a shared region value is refused when the app is
   expect(exchanges).toHaveLength(1);
 });
 
+it('a 503 from Heroku during the lookup does not spend the grant: the retry succeeds on another replica', async () => {
+  const body = sim.createAddon({ plan: 'mini', region: 'us', app: { name: 'flaky-lookup' } });
+  sim.inject({ method: 'GET', path: /^\/apps\//, status: 503, times: 1 });
+  const first = await sim.provision(stack.url, body, auth);
+  expect(first.status).toBe(503);
+  expect((first.body as { message: string }).message).toMatch(/HTTP 503/);
+  // Stored before the failing read, encrypted: no resource yet, but the tokens are in Postgres.
+  const stored = await stack.plane.pool.query('select access_token_enc from heroku_tokens where resource_uuid = $1', [body.uuid]);
+  expect(stored.rows).toHaveLength(1);
+  const replica = await createControlPlane({ ...stack.config, port: 0 }, createLogger({ name: 'cp2', level: 'silent' }));
+  await replica.start();
+  try {
+    expect((await sim.provision(replica.url(), body, auth)).status).toBe(202);
+    await waitFor(() => sim.provisionActionCount(body.uuid) === 1, 'provision action after the retried lookup', 15_000);
+  } finally {
+    await replica.stop();
+  }
+  const exchanges = sim.calls.filter((c) => c.path === '/oauth/token' && JSON.stringify([c.body, c.query]).includes(body.oauth_grant.code));
+  expect(exchanges.map((c) => c.status)).toEqual([200]);
+});
+
+it('a provision refused after the lookup leaves no tokens behind', async () => {
+  const inSpace = sim.createAddon({ plan: 'mini', region: 'virginia', app: { name: 'spaced-2', privateSpace: true } });
+  expect((await sim.provision(stack.url, inSpace, auth)).status).toBe(422);
+  const left = await stack.plane.pool.query('select 1 from heroku_tokens where resource_uuid = $1', [inSpace.uuid]);
+  expect(left.rows).toEqual([]);
+});
+
 it('answers 503 with a message when Heroku cannot be reached for the lookup', async () => {
   const down = await startStack({ HEROKU_API_URL: 'http://127.0.0.1:9', HEROKU_ID_URL: 'http://127.0.0.1:9', PRIVATE_SPACE_LOOKUP: 'platform-api' });
   try {
@@ -113,6 +143,18 @@ it('credential rotation: new config PATCHed to Heroku, old user revoked after th
   const refreshes = sim.calls.filter((c) => c.path === '/oauth/token' && JSON.stringify([c.body, c.query]).includes('refresh_token') && c.status === 200);
   expect(refreshes.length).toBeGreaterThanOrEqual(1);
   expect(sim.provisionActionCount(body.uuid)).toBe(1);
+});
+
+it('deprovision deletes the add-on’s Heroku tokens once nothing queued needs them', async () => {
+  const body = sim.createAddon({ plan: 'standard', region: 'us' });
+  await sim.provision(stack.url, body, auth);
+  await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned', 15_000);
+  const tokens = async (): Promise<number> => (await stack.plane.pool.query('select 1 from heroku_tokens where resource_uuid = $1', [body.uuid])).rowCount ?? 0;
+  expect(await tokens()).toBe(1);
+  expect((await sim.deprovision(stack.url, body.uuid, auth)).status).toBe(204);
+  await waitFor(async () => (await tokens()) === 0, 'tokens deleted after deprovision', 15_000);
+  const r = await stack.plane.pool.query('select state from resources where uuid = $1', [body.uuid]);
+  expect(r.rows[0].state).toBe('deprovisioned');
 });
 
 it('no secret appears in the control plane logs', () => {

@@ -25,3 +25,34 @@ export interface TokenRow {
 export async function getTokens(db: Queryable, uuid: string): Promise<TokenRow | undefined> {
   return (await db.query<TokenRow>('select * from heroku_tokens where resource_uuid = $1', [uuid])).rows[0];
 }
+
+export async function deleteTokens(db: Queryable, uuid: string): Promise<void> {
+  await db.query('delete from heroku_tokens where resource_uuid = $1', [uuid]);
+}
+
+/**
+ * Tokens of a lookup whose provision never got a resource (Heroku gave up retrying) are
+ * useless after the grant window: remove those older than `olderThanS`.
+ */
+export async function deleteOrphanTokens(db: Queryable, olderThanS: number): Promise<number> {
+  const res = await db.query(
+    `delete from heroku_tokens t where t.created_at < now() - ($1::int * interval '1 second')
+       and not exists (select 1 from resources r where r.uuid = t.resource_uuid)`,
+    [olderThanS],
+  );
+  return res.rowCount ?? 0;
+}
+
+/**
+ * An add-on that is gone needs no Platform API access once nothing queued for it does:
+ * delete its tokens then (called after its deprovision and after each of its calls).
+ */
+export async function deleteTokensIfGone(db: Queryable, uuid: string): Promise<boolean> {
+  const res = await db.query(
+    `delete from heroku_tokens where resource_uuid = $1
+       and exists (select 1 from resources where uuid = $1 and state = 'deprovisioned')
+       and not exists (select 1 from heroku_calls where resource_uuid = $1 and state = 'pending')`,
+    [uuid],
+  );
+  return (res.rowCount ?? 0) > 0;
+}

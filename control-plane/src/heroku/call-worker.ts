@@ -10,8 +10,8 @@ import { audit } from '../db/audit.js';
 import { claimDueCall, finishCall, HEROKU_CALLS_CHANNEL, retryCall, type CallRow } from '../db/calls.js';
 import { createListenClient, withTransaction, type ListenClient, type Pool, type Queryable } from '../db/pool.js';
 import { getResource } from '../db/resources.js';
-import { getTokens } from '../db/tokens.js';
-import { exchangeToken, storeTokens, type OAuthSettings } from './oauth.js';
+import { deleteTokensIfGone, getTokens } from '../db/tokens.js';
+import { exchangeToken, NoTokensError, storeTokens, validAccessToken, type OAuthSettings } from './oauth.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 
 export interface CallWorkerDeps {
@@ -56,14 +56,12 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   const running = new Set<Promise<void>>();
 
   async function accessToken(db: Queryable, uuid: string, force = false): Promise<string> {
-    const row = await getTokens(db, uuid);
-    if (!row) throw new HttpError(401, 'no tokens for this add-on (grant not exchanged)');
-    if (!force && row.expires_at.getTime() - Date.now() > 120_000) return deps.sealer.open(row.access_token_enc);
-    if (!row.refresh_token_enc) throw new HttpError(401, 'access token expired and no refresh token');
-    const tokens = await exchangeToken(deps.oauth, { grant_type: 'refresh_token', refresh_token: deps.sealer.open(row.refresh_token_enc) });
-    await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
-    deps.log.info({ resourceId: uuid }, 'heroku access token refreshed');
-    return tokens.accessToken;
+    try {
+      return await validAccessToken(db, deps, uuid, force);
+    } catch (err) {
+      if (err instanceof NoTokensError) throw new HttpError(401, err.message);
+      throw err;
+    }
   }
 
   async function api(db: Queryable, uuid: string, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -169,6 +167,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
           deps.log.warn({ resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) }, 'heroku call will be retried');
         }
       }
+      if (await deleteTokensIfGone(client, call.resource_uuid)) deps.log.info({ resourceId: call.resource_uuid }, 'heroku tokens of a removed add-on deleted');
       return true;
     });
   }

@@ -2,7 +2,8 @@
 import { UnavailableError } from '../../../shared/src/errors.js';
 import type { Sealer } from '../crypto.js';
 import type { Queryable } from '../db/pool.js';
-import { saveTokens } from '../db/tokens.js';
+import { getTokens, saveTokens } from '../db/tokens.js';
+import type { Logger } from '../../../shared/src/logger.js';
 
 export interface Tokens {
   accessToken: string;
@@ -63,4 +64,28 @@ export async function storeTokens(
     expiresAt: tokens.expiresAt,
     keyId,
   });
+}
+
+/** No usable token pair is stored for the add-on (grant never exchanged, or no refresh token). */
+export class NoTokensError extends Error {
+  override name = 'NoTokensError';
+}
+
+export interface TokenDeps {
+  sealer: Sealer;
+  keyId: string;
+  oauth: OAuthSettings;
+  log: Logger;
+}
+
+/** The add-on's access token, refreshed (and stored) when it expires within 2 minutes or `force`. */
+export async function validAccessToken(db: Queryable, deps: TokenDeps, uuid: string, force = false): Promise<string> {
+  const row = await getTokens(db, uuid);
+  if (!row) throw new NoTokensError('no tokens for this add-on (grant not exchanged)');
+  if (!force && row.expires_at.getTime() - Date.now() > 120_000) return deps.sealer.open(row.access_token_enc);
+  if (!row.refresh_token_enc) throw new NoTokensError('access token expired and no refresh token');
+  const tokens = await exchangeToken(deps.oauth, { grant_type: 'refresh_token', refresh_token: deps.sealer.open(row.refresh_token_enc) });
+  await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
+  deps.log.info({ resourceId: uuid }, 'heroku access token refreshed');
+  return tokens.accessToken;
 }

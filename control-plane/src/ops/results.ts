@@ -12,6 +12,7 @@ import { audit } from '../db/audit.js';
 import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import { completeOperation, getOperation, recordProgress, rescheduleOperation, type OperationRow } from '../db/operations.js';
 import { applyResult, getResource, type ResourceRow, type ResourceState } from '../db/resources.js';
+import { deleteTokensIfGone } from '../db/tokens.js';
 import { markOperationFailed } from './finish.js';
 import { checkAgainstState, checkEnvelope, type RejectReason, type ResultOrigin } from './result-trust.js';
 import { scheduleRevocation } from './rotation.js';
@@ -112,6 +113,9 @@ async function enqueueFollowUps(client: Queryable, deps: ApplyDeps, changed: Ope
   if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
     await scheduleRevocation(client, changed, deps.rotationGraceS);
   }
+  // The add-on is gone: its Platform API tokens go too, unless a queued call still needs them
+  // (the call worker deletes them after that call).
+  if (changed.kind === 'deprovision' && changed.state === 'succeeded') await deleteTokensIfGone(client, changed.resource_uuid);
 }
 
 async function applyFinal(deps: ApplyDeps, origin: ResultOrigin, subject: string, result: Result): Promise<ApplyOutcome> {

@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../shared/src/logger.js';
 import { GoneError, NotFoundError, UnavailableError, UnprocessableError } from '../../../shared/src/errors.js';
 import type { Catalog } from '../catalog/schema.js';
-import { findPlan, place, placeIn, type PrivateSpaceLookup } from '../catalog/placement.js';
+import { findPlan, place, placeIn, type Placement, type PrivateSpaceLookup } from '../catalog/placement.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
 import { withTransaction, type Pool } from '../db/pool.js';
-import { insertOperation, latestOperation, openOperations, type OperationRow } from '../db/operations.js';
+import { getOperation, insertOperation, latestOperation, openOperations, type OperationRow } from '../db/operations.js';
 import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
-import { storeTokens } from '../heroku/oauth.js';
+import { deleteTokens } from '../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
 import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
 
@@ -45,9 +45,6 @@ export interface ServiceDeps {
   hardBudgetMs: number;
   conflictPolicy: 'queue' | 'reject';
   enabledAgentRegions: Set<string> | null;
-  /** Tokens obtained while placing this provision (stored with the resource). */
-  takeTokens?: (uuid: string) => { accessToken: string; refreshToken: string | null; expiresAt: Date } | undefined;
-  keyId?: string;
   asyncFailureAction: AsyncFailureAction;
 }
 
@@ -80,10 +77,62 @@ export function createService(deps: ServiceDeps): Service {
         `We could not create this add-on: ${op?.last_error?.message ?? 'provisioning failed'}. Nothing was charged; please try again or contact support.`,
       );
     }
-    if (!hasGrant) {
+    if (!hasGrant || !op) {
       throw new UnavailableError('provision_slow', 'Your add-on is taking longer than usual to start. Please try again in a minute.');
     }
-    return { status: 202, body: { id: uuid, message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.` } };
+    return accepted(op.id, { id: uuid, message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.` });
+  }
+
+  /**
+   * Every 202 is built here, and only after the operation is durably flagged answer_async: a
+   * 202 that reaches Heroku always gets its completion (config PATCH, provision action), from
+   * whichever path answered (first answer, a replay after a crash, a plan change).
+   */
+  async function accepted(operationId: string, body: { id: string; message: string }): Promise<Answer> {
+    await markAnsweredAsync(deps.pool, deps.sealer, operationId, deps.asyncFailureAction);
+    return { status: 202, body };
+  }
+
+  /**
+   * Placement that needed Heroku's word. A refusal is final, so tokens its lookup stored are
+   * deleted; any other failure (503) keeps them for Heroku's retry of this provision.
+   */
+  async function placeAfterLookup(input: ProvisionInput, lookup: PrivateSpaceLookup): Promise<Placement> {
+    try {
+      return await place(deps.catalog, input, lookup, deps.enabledAgentRegions);
+    } catch (err) {
+      if (err instanceof UnprocessableError) await deleteTokens(deps.pool, input.uuid);
+      throw err;
+    }
+  }
+
+  /** Wait for a plan change within the budget; 200 with config, 422, or 202. */
+  async function planChangeAnswer(uuid: string, opId: string, planName: string, fromPlan: string): Promise<Answer> {
+    const op = await deps.waiter.wait(opId, budgetFor(planName));
+    if (op?.state === 'succeeded') {
+      const after = (await getResource(deps.pool, uuid))!;
+      return { status: 200, body: { id: uuid, config: config(after), message: `Plan changed to ${planName}.` } };
+    }
+    if (op?.state === 'failed') {
+      throw new UnprocessableError('plan_change_failed', `The plan change to ${planName} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${fromPlan}.`);
+    }
+    return accepted(opId, { id: uuid, message: `Changing plan to ${planName}; your app's config will update when it is done.` });
+  }
+
+  /**
+   * The plan is already the requested one: a 200 no-op, as Heroku's contract asks. When the
+   * change to that plan is still running, this may be Heroku retrying a request whose answer
+   * never arrived (a crash): the change is flagged for the async completion, so its config
+   * still reaches Heroku when it finishes.
+   */
+  async function samePlan(resource: ResourceRow, planName: string, requestId?: string): Promise<Answer> {
+    const op = await latestOperation(deps.pool, resource.uuid, 'change_plan');
+    const running = op && op.plan === planName && (op.state === 'pending' || op.state === 'dispatched');
+    if (running) await markAnsweredAsync(deps.pool, deps.sealer, op.id, deps.asyncFailureAction);
+    await audit(deps.pool, { uuid: resource.uuid, actor: 'heroku', action: 'plan_change_noop', requestId, detail: { plan: planName, inProgress: Boolean(running) } });
+    deps.log.info({ resourceId: resource.uuid, plan: planName }, 'plan change to the current plan: no-op');
+    const message = running ? `The change to plan ${planName} is in progress; your app's config will update when it is done.` : `Already on plan ${planName}.`;
+    return { status: 200, body: { id: resource.uuid, message } };
   }
 
   async function replay(existing: ResourceRow, hasGrant: boolean): Promise<Answer> {
@@ -115,11 +164,10 @@ export function createService(deps: ServiceDeps): Service {
       if (!placement && lookedUp) {
         const existing = await getResource(deps.pool, input.uuid);
         if (existing) return replay(existing, hasGrant);
-        placement = await place(deps.catalog, input, lookup, deps.enabledAgentRegions);
+        placement = await placeAfterLookup(input, lookup);
       }
       if (!placement) throw new Error('placement failed without a reason');
       const opId = randomUUID();
-      const tokens = deps.takeTokens?.(input.uuid);
       const created = await insertProvision(
         deps.pool,
         {
@@ -141,23 +189,13 @@ export function createService(deps: ServiceDeps): Service {
           requestId: requestId ?? null,
           detail: { plan: placement.plan.name, region: placement.region.name, agentRegion: placement.agentRegion, privateSpace: placement.privateSpace },
         },
-        hasGrant && !tokens,
+        hasGrant, // the exchange call is a no-op when a Private Space lookup already stored tokens
       );
-      if (created && tokens) {
-        await storeTokens(deps.pool, deps.sealer, deps.keyId ?? 'unknown', input.uuid, tokens);
-      }
       if (!created) return replay((await getResource(deps.pool, input.uuid))!, hasGrant);
       deps.log.info({ resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion }, 'provision accepted');
       const budget = hasGrant ? budgetFor(placement.plan.name) : deps.hardBudgetMs;
-      if (budget === 0 && hasGrant) {
-        await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
-        const where = placement.privateSpace ? `the ${placement.region.name} Private Space` : placement.region.name;
-        return { status: 202, body: { id: input.uuid, message: `Your add-on is being created in ${where} and will be available shortly.` } };
-      }
-      const op = await deps.waiter.wait(opId, budget);
-      const answer = await provisionAnswer(input.uuid, op, hasGrant);
-      if (answer.status === 202) await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
-      return answer;
+      const op = budget === 0 && hasGrant ? await getOperation(deps.pool, opId) : await deps.waiter.wait(opId, budget);
+      return provisionAnswer(input.uuid, op, hasGrant);
     },
 
     async changePlan(uuid, planName, requestId) {
@@ -170,11 +208,7 @@ export function createService(deps: ServiceDeps): Service {
         throw new UnprocessableError('resource_failed', 'This add-on failed to provision; remove it and create a new one.');
       }
       const plan = findPlan(deps.catalog, planName);
-      if (plan.name === resource.plan) {
-        await audit(deps.pool, { uuid, actor: 'heroku', action: 'plan_change_noop', requestId, detail: { plan: plan.name } });
-        deps.log.info({ resourceId: uuid, plan: plan.name }, 'plan change to the current plan: no-op');
-        return { status: 200, body: { id: uuid, message: `Already on plan ${plan.name}.` } };
-      }
+      if (plan.name === resource.plan) return samePlan(resource, plan.name, requestId);
       const region = deps.catalog.regions.find((r) => r.name === resource.heroku_region);
       if (!region) throw new UnprocessableError('unknown_region', `Region ${resource.heroku_region} is no longer offered.`);
       const spaceRegion = resource.private_space === null && !plan.privateSpaces
@@ -195,9 +229,9 @@ export function createService(deps: ServiceDeps): Service {
         );
       }
       const opId = randomUUID();
-      await withTransaction(deps.pool, async (client) => {
+      const inserted = await withTransaction(deps.pool, async (client) => {
         const locked = (await getResource(client, uuid, true))!;
-        if (locked.plan === plan.name) return;
+        if (locked.plan === plan.name) return false;
         const open = await openOperations(client, uuid);
         if (open.length > 0 && deps.conflictPolicy === 'reject') {
           throw new UnprocessableError('operation_in_progress', 'Another change to this add-on is in progress. Please retry in a few minutes.');
@@ -205,17 +239,10 @@ export function createService(deps: ServiceDeps): Service {
         const generation = await bumpGeneration(client, uuid, { plan: plan.name });
         await insertOperation(client, { id: opId, uuid, kind: 'change_plan', generation, plan: plan.name, params: { fromPlan: locked.plan } });
         await audit(client, { uuid, actor: 'heroku', action: 'plan_change_requested', requestId, detail: { from: locked.plan, to: plan.name, queuedBehind: open.length } });
+        return true;
       });
-      const op = await deps.waiter.wait(opId, budgetFor(plan.name));
-      if (op?.state === 'succeeded') {
-        const after = (await getResource(deps.pool, uuid))!;
-        return { status: 200, body: { id: uuid, config: config(after), message: `Plan changed to ${plan.name}.` } };
-      }
-      if (op?.state === 'failed') {
-        throw new UnprocessableError('plan_change_failed', `The plan change to ${plan.name} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${resource.plan}.`);
-      }
-      await markAnsweredAsync(deps.pool, deps.sealer, opId, deps.asyncFailureAction);
-      return { status: 202, body: { id: uuid, message: `Changing plan to ${plan.name}; your app's config will update when it is done.` } };
+      if (!inserted) return samePlan((await getResource(deps.pool, uuid))!, plan.name, requestId);
+      return planChangeAnswer(uuid, opId, plan.name, resource.plan);
     },
 
     async deprovision(uuid, requestId) {
