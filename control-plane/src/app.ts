@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
-import type { Logger } from '../../shared/src/logger.js';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { serializeError, type Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
 import type { Service } from './ops/service.js';
@@ -62,6 +64,26 @@ export function createApp(deps: AppDeps): Koa {
     ctx.status = 404;
     ctx.body = { message: 'Not found', code: 'not_found' };
   });
-  app.on('error', (err: unknown) => deps.log.error({ err }, 'unhandled request error'));
+  app.on('error', (err: unknown) => deps.log.error({ err: serializeError(err) }, 'unhandled request error'));
   return app;
+}
+
+/**
+ * Requests Node cannot even parse (bad chunk size, oversized or invalid headers) never reach
+ * Koa: answer them 400 (431 for oversized headers) and log the parser's code only, never the
+ * raw bytes, which hold the Authorization header.
+ */
+export function handleClientErrors(server: Server, log: Logger): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    log.warn({ code: err.code ?? 'unknown' }, 'malformed HTTP request refused');
+    // Node's own default: write a raw answer unless a response already started on this socket.
+    const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || current?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({ message: 'Malformed HTTP request', code: 'bad_request' });
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 }

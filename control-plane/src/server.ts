@@ -7,7 +7,7 @@ import type { NatsConnection } from 'nats';
 import type { Logger } from '../../shared/src/logger.js';
 import { connectNats } from '../../shared/src/nats.js';
 import { ensureStreams } from '../../shared/src/streams.js';
-import { createApp } from './app.js';
+import { createApp, handleClientErrors } from './app.js';
 import { loadCatalog } from './catalog/load.js';
 import type { Catalog } from './catalog/schema.js';
 import type { ControlPlaneConfig } from './config.js';
@@ -147,6 +147,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
         const s = app.listen(config.port, config.host, () => resolve(s));
       });
       server.keepAliveTimeout = 65_000;
+      handleClientErrors(server, log);
       log.info({ port: config.port }, 'control plane listening');
     },
     async stop() {

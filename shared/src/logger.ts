@@ -37,6 +37,29 @@ export const REDACT_PATHS = [
   '*.log_input_url',
 ];
 
+interface LoggableError {
+  name?: string;
+  message?: string;
+  code?: unknown;
+  stack?: string;
+  cause?: unknown;
+}
+
+/**
+ * Errors are logged by an allow-list: name, message, code, stack and cause. Never their other
+ * properties: Node's HTTP parser errors carry `rawPacket` (the raw request bytes, Basic
+ * credentials included), client errors carry headers and request bodies.
+ */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!err || typeof err !== 'object') return err;
+  const e = err as LoggableError;
+  const out: Record<string, unknown> = { type: e.name ?? 'Error', message: e.message };
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
+  if (e.stack) out.stack = e.stack;
+  if (e.cause && depth < 3) out.cause = serializeError(e.cause, depth + 1);
+  return out;
+}
+
 export interface LoggerSettings {
   name: string;
   level?: string;
@@ -48,6 +71,7 @@ export function createLogger(settings: LoggerSettings): Logger {
     name: settings.name,
     level: settings.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError, error: serializeError },
     base: { service: settings.name },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -1,5 +1,6 @@
 /** A table of malformed and hostile inputs: every one gets a 4xx with a message, never a 5xx. */
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import request from 'supertest';
 import { DEV_ADDON, DEV_AUTH, startStack, type TestStack } from '../support/control-plane.js';
 
@@ -106,5 +107,45 @@ describe('authentication', () => {
       .set('Content-Type', 'application/vnd.heroku-addons+json; version=3')
       .send(JSON.stringify(good()));
     expect(res.status).toBe(202);
+  });
+});
+
+describe('requests Node cannot parse', () => {
+  const basic = DEV_AUTH.slice('Basic '.length);
+  const head = (extra = ''): string =>
+    `POST /heroku/resources HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${DEV_AUTH}\r\nContent-Type: application/json\r\n${extra}`;
+
+  /** Send raw bytes and read the status line of whatever comes back. */
+  function rawRequest(bytes: string): Promise<string> {
+    const { port } = new URL(stack.url);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
+      socket.on('error', (err) => (data ? resolve(data.split('\r\n')[0] ?? '') : reject(err)));
+      socket.write(bytes);
+      setTimeout(() => socket.end(), 1_000);
+    });
+  }
+
+  it.each<[string, string, RegExp]>([
+    ['a bad chunk size', `${head('Transfer-Encoding: chunked\r\n')}\r\nzz\r\n{}\r\n0\r\n\r\n`, /^HTTP\/1\.1 400/],
+    ['a bad chunk size after a good chunk', `${head('Transfer-Encoding: chunked\r\n')}\r\n5\r\n{"a":\r\nzz\r\n`, /^HTTP\/1\.1 400/],
+    ['oversized headers', `${head(`X-Pad: ${'a'.repeat(20_000)}\r\n`)}Content-Length: 2\r\n\r\n{}`, /^HTTP\/1\.1 431/],
+    ['an invalid header character', `${head('X-Bad: a\u0001b\r\n')}Content-Length: 2\r\n\r\n{}`, /^HTTP\/1\.1 400/],
+    ['an invalid Content-Length', `${head('Content-Length: 2x\r\n')}\r\n{}`, /^HTTP\/1\.1 400/],
+  ])('answers %s with a 4xx and logs no credentials', async (_name, bytes, status) => {
+    expect(await rawRequest(bytes)).toMatch(status);
+    const text = stack.logs.join('');
+    expect(text).not.toContain(DEV_ADDON.password);
+    expect(text).not.toContain(basic);
+    expect(text).not.toContain('rawPacket');
+  });
+
+  it('still serves after them', async () => {
+    const res = await request(stack.url).get('/livez');
+    expect(res.status).toBe(200);
+    expect(stack.logs.join('')).toContain('malformed HTTP request refused');
   });
 });

@@ -32,6 +32,14 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       if (status === 401) ctx.set('WWW-Authenticate', 'Basic realm="heroku"');
       return;
     }
+    if (isHttpParseError(err)) {
+      // The request itself is malformed (e.g. a bad chunk size in the body): the client's
+      // fault, and never logged with its bytes.
+      ctx.status = 400;
+      ctx.body = { message: 'Malformed HTTP request', code: 'bad_request' };
+      ctx.set('Connection', 'close');
+      return;
+    }
     const httpErr = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
     const status = httpErr.status ?? httpErr.statusCode ?? 500;
     if (status >= 400 && status < 500) {
@@ -50,4 +58,10 @@ function clientMessage(status: number, err: { expose?: boolean; message?: string
   if (err.type === 'entity.parse.failed') return 'Request body is not valid JSON';
   if (status === 415) return 'Unsupported content type: send application/json';
   return err.expose && err.message ? err.message : 'Bad request';
+}
+
+/** Node's HTTP parser errors: `code` HPE_* (and they carry the raw request in `rawPacket`). */
+export function isHttpParseError(err: unknown): err is Error & { code: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('HPE_');
 }
