@@ -115,7 +115,7 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     trustProxy: config.trustProxy,
     extraRouters: [
       ssoRoutes({
-        pool, sealer, log, salt: config.addon.ssoSalt, sessionSecret: config.sso.sessionSecret,
+        pool, sealer, log, salt: config.addon.ssoSalt, configVarsPrefix: config.addon.configVarsPrefix, sessionSecret: config.sso.sessionSecret,
         windowS: config.sso.windowS, maxSkewS: config.sso.maxSkewS, rotateCredentials: options.rotateCredentials ?? (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
       }),
     ],

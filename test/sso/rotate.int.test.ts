@@ -66,7 +66,7 @@ describe('with routes mounted by hand', () => {
     const app = new Koa({ proxy: true });
     const router = ssoRoutes({
       pool: stack.plane.pool, sealer: createSealer(stack.config.encryption), log: createLogger({ name: 'sso-test', level: 'silent' }),
-      salt: stack.config.addon.ssoSalt, sessionSecret: 'another-secret-of-at-least-32-characters', windowS: 300, maxSkewS: 60, rotateCredentials,
+      salt: stack.config.addon.ssoSalt, configVarsPrefix: stack.config.addon.configVarsPrefix, sessionSecret: 'another-secret-of-at-least-32-characters', windowS: 300, maxSkewS: 60, rotateCredentials,
     });
     app.use(router.routes());
     const server = app.listen(0, '127.0.0.1');

@@ -135,7 +135,27 @@ describe('POST /sso/login', () => {
     const { user_scoped_resource_token: _drop, ...plain } = f;
     expectRefused(await login(plain));
     const rows = await stack.plane.pool.query('select count(*)::int as n from sso_tokens_used where resource_uuid = $1', [uuid]);
-    expect(rows.rows[0].n).toBe(1);
+    expect(rows.rows[0].n).toBe(2); // the user-scoped proof, and the resource token beside it
+  });
+
+  it('refuses a captured resource-token form re-posted with another email or user', async () => {
+    const uuid = await provision();
+    const { user_scoped_resource_token: _drop, ...plain } = form(uuid);
+    expect((await login(plain)).status).toBe(302);
+    expectRefused(await login({ ...plain, email: 'attacker@example.com' }));
+    expectRefused(await login({ ...plain, user_id: randomUUID(), email: 'attacker@example.com' }));
+    // The same after a login with both tokens: its resource token is spent with it.
+    const both = form(uuid, {}, now() - 10);
+    expect((await login(both)).status).toBe(302);
+    const { user_scoped_resource_token: _u, ...rest } = both;
+    expectRefused(await login({ ...rest, email: 'attacker@example.com' }));
+  });
+
+  it('lets two users in with forms of the same second', async () => {
+    const uuid = await provision();
+    const ts = now();
+    expect((await login(form(uuid, {}, ts))).status).toBe(302);
+    expect((await login(form(uuid, {}, ts))).status).toBe(302); // another user, same resource token
   });
 
   it('lets exactly one of five concurrent posts of the same form in', async () => {
@@ -225,5 +245,29 @@ describe('POST /dashboard/:uuid/rotate', () => {
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe(`/dashboard/${uuid}`);
     expect(rotations).toEqual([{ uuid, actor: expect.stringMatching(/^sso:dev\d+@example\.com$/) }]);
+  });
+});
+
+describe('a configured config var prefix', () => {
+  it('is what the dashboard reads the connection URL from', async () => {
+    const custom = await startStack({ SYNC_BUDGET_MS: '1500', CONFIG_VARS_PREFIX: 'MYCACHE' });
+    const customAgent = await startFakeAgent(custom.nats.url, { region: 'us-east' });
+    try {
+      const uuid = randomUUID();
+      const res = await request(custom.url)
+        .post('/heroku/resources')
+        .set('Authorization', DEV_AUTH)
+        .send({ uuid, name: 'prefixed', plan: 'standard', region: 'amazon-web-services::us-east-1' });
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body.config)).toEqual(['MYCACHE_URL']);
+      const signedIn = await request(custom.url).post('/sso/login').type('form').send(form(uuid)).redirects(0);
+      expect(signedIn.status).toBe(302);
+      const page = await request(custom.url).get(`/dashboard/${uuid}`).set('Cookie', cookieOf(signedIn));
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('••••••••@localhost');
+    } finally {
+      await customAgent.stop();
+      await custom.stop();
+    }
   });
 });

@@ -25,6 +25,8 @@ export interface SsoDeps {
   sealer: Sealer;
   log: Logger;
   salt: string;
+  /** The manifest's config var prefix: the dashboard shows `<prefix>_URL`. */
+  configVarsPrefix: string;
   sessionSecret: string;
   windowS: number;
   maxSkewS: number;
@@ -90,7 +92,7 @@ export function ssoRoutes(deps: SsoDeps): Router {
       deps.log.info({ requestId: ctx.state.requestId, reason: 'unknown_resource' }, 'sso login refused');
       return forbid(ctx);
     }
-    if (!(await claimSsoToken(deps.pool, { tokenHash: login.replayKey, uuid: login.uuid, expiresAt: login.expiresAt }))) {
+    if (!(await claimSsoToken(deps.pool, { tokenHash: login.replayKey, alsoSpends: login.alsoSpends, uuid: login.uuid, expiresAt: login.expiresAt }))) {
       deps.log.info({ requestId: ctx.state.requestId, resourceId: login.uuid, reason: 'replayed' }, 'sso login refused');
       return forbid(ctx);
     }
@@ -118,7 +120,7 @@ export function ssoRoutes(deps: SsoDeps): Router {
     let url: string | null = null;
     if (r.config_enc) {
       try {
-        url = deps.sealer.openJson<{ TLSREDIS_URL?: string }>(r.config_enc).TLSREDIS_URL ?? null;
+        url = deps.sealer.openJson<Record<string, string>>(r.config_enc)[`${deps.configVarsPrefix}_URL`] ?? null;
       } catch (err) {
         deps.log.warn({ err, resourceId: r.uuid }, 'cannot open resource config');
       }

@@ -50,11 +50,20 @@ describe('verifySsoForm', () => {
     expect(verifySsoForm({ resource_id: uuid, timestamp: '1', email: 'a@b' }, policy, NOW)).toEqual({ ok: false, reason: 'missing_token' });
   });
 
-  it('gives the same replay key whichever token is sent', () => {
+  it('keys replays on exactly what each token proves', () => {
     const f = form();
     const { user_scoped_resource_token: _u, ...plain } = f;
-    const a = verifySsoForm(f, policy, NOW);
-    const b = verifySsoForm(plain, policy, NOW);
-    expect(a.ok && b.ok && a.login.replayKey === b.login.replayKey).toBe(true);
+    const both = verifySsoForm(f, policy, NOW);
+    const plainOnly = verifySsoForm(plain, policy, NOW);
+    const otherEmail = verifySsoForm({ ...plain, email: 'evil@example.com', user_id: 'u2' }, policy, NOW);
+    if (!both.ok || !plainOnly.ok || !otherEmail.ok) throw new Error('expected all three to verify');
+    // The resource token binds neither email nor user id: the same key whatever they say.
+    expect(plainOnly.login.replayKey).toBe(otherEmail.login.replayKey);
+    // A form with both tokens is decided by the user-scoped one and spends the resource token.
+    expect(both.login.replayKey).not.toBe(plainOnly.login.replayKey);
+    expect(both.login.alsoSpends).toBe(plainOnly.login.replayKey);
+    // Another user in the same second has a proof of their own.
+    const other = verifySsoForm(form(undefined, { user_id: 'u2', user_scoped_resource_token: hex('sha256', `${uuid}:salt:${NOW / 1000}:u2:a@example.com`) }), policy, NOW);
+    expect(other.ok && other.login.replayKey).not.toBe(both.login.replayKey);
   });
 });

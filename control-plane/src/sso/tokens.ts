@@ -18,8 +18,17 @@ export interface SsoLogin {
   uuid: string;
   email: string;
   userId: string;
-  /** Identifies this login for replay detection. */
+  /**
+   * The deciding proof, keyed on exactly what it binds: a `resource_token` proves uuid and
+   * timestamp only, a `user_scoped_resource_token` also user id and email. Seen before: replay.
+   */
   replayKey: string;
+  /**
+   * A valid resource token sent beside the user-scoped one: spent by this login, so the
+   * captured form cannot come back with the resource token alone and another email. Another
+   * user's user-scoped login in the same second still gets in (its own proof decides).
+   */
+  alsoSpends?: string;
   /** When the token stops being acceptable anyway. */
   expiresAt: Date;
 }
@@ -29,6 +38,15 @@ export type SsoCheck = { ok: true; login: SsoLogin } | { ok: false; reason: stri
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const hex = (algo: 'sha1' | 'sha256', s: string): string => createHash(algo).update(s).digest('hex');
 
+/** Checks on the fields' shape, before any hashing. */
+function formProblem(uuid: string, timestamp: string, email: string, token: string): string | undefined {
+  if (!UUID.test(uuid)) return 'bad_resource_id';
+  if (!/^\d{1,12}$/.test(timestamp)) return 'bad_timestamp';
+  if (!email) return 'missing_email';
+  if (!token) return 'missing_token';
+  return undefined;
+}
+
 export function verifySsoForm(form: Record<string, string>, policy: SsoPolicy, nowMs: number): SsoCheck {
   const uuid = (form.resource_id ?? '').toLowerCase();
   const timestamp = form.timestamp ?? '';
@@ -36,28 +54,20 @@ export function verifySsoForm(form: Record<string, string>, policy: SsoPolicy, n
   const userId = form.user_id ?? '';
   const scoped = form.user_scoped_resource_token ?? '';
   const plain = form.resource_token ?? '';
-  if (!UUID.test(uuid)) return { ok: false, reason: 'bad_resource_id' };
-  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'bad_timestamp' };
-  if (!email) return { ok: false, reason: 'missing_email' };
-  if (!scoped && !plain) return { ok: false, reason: 'missing_token' };
+  const malformed = formProblem(uuid, timestamp, email, scoped || plain);
+  if (malformed) return { ok: false, reason: malformed };
   const base = `${form.resource_id}:${policy.salt}:${timestamp}`;
-  const valid = scoped
-    ? safeEqual(hex('sha256', `${base}:${userId}:${email}`), scoped.toLowerCase())
-    : safeEqual(hex('sha1', base), plain.toLowerCase());
-  if (!valid) return { ok: false, reason: scoped ? 'bad_user_scoped_token' : 'bad_resource_token' };
+  const plainValid = Boolean(plain) && safeEqual(hex('sha1', base), plain.toLowerCase());
+  const scopedValid = Boolean(scoped) && safeEqual(hex('sha256', `${base}:${userId}:${email}`), scoped.toLowerCase());
+  // The user-scoped token decides when present; a resource token sent beside it is spent too.
+  if (scoped ? !scopedValid : !plainValid) return { ok: false, reason: scoped ? 'bad_user_scoped_token' : 'bad_resource_token' };
   const ts = Number(timestamp);
   const now = nowMs / 1000;
   if (ts < now - policy.windowS) return { ok: false, reason: 'timestamp_too_old' };
   if (ts > now + policy.maxSkewS) return { ok: false, reason: 'timestamp_in_future' };
-  return {
-    ok: true,
-    login: {
-      uuid,
-      email,
-      userId,
-      // Independent of which token was sent, so switching tokens does not get around it.
-      replayKey: hex('sha256', `${uuid}:${timestamp}:${userId}:${email}`),
-      expiresAt: new Date((ts + policy.windowS) * 1000),
-    },
-  };
+  const plainKey = hex('sha256', `resource_token:${uuid}:${timestamp}`);
+  const keys = scopedValid
+    ? { replayKey: hex('sha256', `user_scoped_resource_token:${uuid}:${timestamp}:${userId}:${email}`), ...(plainValid ? { alsoSpends: plainKey } : {}) }
+    : { replayKey: plainKey };
+  return { ok: true, login: { uuid, email, userId, ...keys, expiresAt: new Date((ts + policy.windowS) * 1000) } };
 }
