@@ -70,6 +70,26 @@ it('429s and 5xx from Heroku still end in exactly one successful provision actio
   expect(sim.provisionActionCount(body.uuid)).toBe(1);
 });
 
+it('a 429 on one add-on’s token holds that add-on only, not every call of the replica', async () => {
+  const limited = sim.createAddon({ plan: 'standard', region: 'us' });
+  const other = sim.createAddon({ plan: 'standard', region: 'us' });
+  sim.inject({ method: 'PATCH', path: new RegExp(`/addons/${limited.uuid}/config`), status: 429, times: 1, headers: { 'Retry-After': '60' } });
+  expect((await sim.provision(stack.url, limited, auth)).status).toBe(202);
+  await waitFor(() => sim.calls.some((c) => c.path === `/addons/${limited.uuid}/config` && c.status === 429), 'the 429', 15_000);
+  expect((await sim.provision(stack.url, other, auth)).status).toBe(202);
+  await waitFor(() => sim.provisionActionCount(other.uuid) === 1, 'the other add-on completes while the first is held', 10_000);
+  expect(sim.provisionActionCount(limited.uuid)).toBe(0);
+  const held = await stack.plane.pool.query(
+    `select kind, next_attempt_at > now() + interval '50 seconds' as held from heroku_calls where resource_uuid = $1 and state = 'pending' and kind <> 'app_log' order by id`,
+    [limited.uuid],
+  );
+  expect(held.rows.length).toBeGreaterThan(0);
+  expect(held.rows.every((r) => r.held)).toBe(true); // Retry-After honoured for all its calls
+  // Time passes: the held add-on completes too.
+  await stack.plane.pool.query('update heroku_calls set next_attempt_at = now() where resource_uuid = $1', [limited.uuid]);
+  await waitFor(() => sim.provisionActionCount(limited.uuid) === 1, 'the held add-on completes later', 15_000);
+});
+
 it('a non-Private-Space plan on a shared region value is refused when the app is in a Private Space', async () => {
   const inSpace = sim.createAddon({ plan: 'mini', region: 'virginia', app: { name: 'spaced', privateSpace: true } });
   const res = await sim.provision(stack.url, inSpace, auth);

@@ -1,7 +1,8 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import type { Queryable } from './pool.js';
 
-export type CallKind = 'exchange_grant' | 'config_update' | 'provision_action' | 'deprovision_action' | 'app_log';
+export const CALL_KINDS = ['exchange_grant', 'config_update', 'provision_action', 'deprovision_action', 'app_log'] as const;
+export type CallKind = (typeof CALL_KINDS)[number];
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {
@@ -25,14 +26,19 @@ export async function enqueueCall(db: Queryable, c: { uuid: string; kind: CallKi
   await db.query('select pg_notify($1, $2)', [HEROKU_CALLS_CHANNEL, c.uuid]);
 }
 
-/** Lock one due call whose earlier calls on the same resource are finished. */
-export async function claimDueCall(db: Queryable): Promise<CallRow | undefined> {
+/**
+ * Lock one due call whose earlier calls on the same resource are finished. Only kinds this
+ * replica knows: during a rolling upgrade a kind added by a newer release waits for a newer
+ * replica instead of being marked done unsent.
+ */
+export async function claimDueCall(db: Queryable, kinds: readonly CallKind[] = CALL_KINDS): Promise<CallRow | undefined> {
   const res = await db.query<CallRow>(
     `select c.* from heroku_calls c
-      where c.state = 'pending' and c.next_attempt_at <= now()
+      where c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any($1::text[])
         and (c.kind = 'app_log' or not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
                                                   and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
       order by c.next_attempt_at limit 1 for update skip locked`,
+    [kinds],
   );
   return res.rows[0];
 }
@@ -55,4 +61,16 @@ export async function retryCall(db: Queryable, id: string, delayMs: number, stat
 
 export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]> {
   return (await db.query<CallRow>('select * from heroku_calls where resource_uuid = $1 order by id', [uuid])).rows;
+}
+
+/**
+ * Hold every pending Platform API call of one add-on for `delayMs` (its token was rate
+ * limited). Log lines go to Logplex, not the Platform API, and are not held.
+ */
+export async function deferResourceCalls(db: Queryable, uuid: string, delayMs: number): Promise<void> {
+  await db.query(
+    `update heroku_calls set next_attempt_at = greatest(next_attempt_at, now() + ($2::int * interval '1 millisecond')), updated_at = now()
+      where resource_uuid = $1 and state = 'pending' and kind <> 'app_log'`,
+    [uuid, Math.round(delayMs)],
+  );
 }

@@ -7,11 +7,11 @@
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
-import { claimDueCall, finishCall, HEROKU_CALLS_CHANNEL, retryCall, type CallRow } from '../db/calls.js';
+import { claimDueCall, deferResourceCalls, finishCall, HEROKU_CALLS_CHANNEL, retryCall, type CallKind, type CallRow } from '../db/calls.js';
 import { createListenClient, withTransaction, type ListenClient, type Pool, type Queryable } from '../db/pool.js';
 import { getResource } from '../db/resources.js';
 import { deleteTokensIfGone, getTokens } from '../db/tokens.js';
-import { exchangeToken, NoTokensError, storeTokens, validAccessToken, type OAuthSettings } from './oauth.js';
+import { exchangeToken, NoTokensError, OAuthRateLimitedError, storeTokens, validAccessToken, type OAuthSettings } from './oauth.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 
 export interface CallWorkerDeps {
@@ -27,6 +27,8 @@ export interface CallWorkerDeps {
   maxAttempts?: number;
   fetch?: typeof fetch;
   userAgent?: string;
+  /** Call kinds this worker may send (all it knows by default; tests play an older replica). */
+  knownKinds?: readonly CallKind[];
 }
 
 export interface CallWorker {
@@ -49,7 +51,9 @@ export function backoffMs(attempt: number, random = Math.random): number {
 export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   const doFetch = deps.fetch ?? fetch;
   const maxAttempts = deps.maxAttempts ?? 25;
-  let notBefore = 0; // rate-limit pause shared by this replica
+  // Pause of this whole replica: only for limits on the partner itself (the OAuth client).
+  // A limit on one add-on's token holds that add-on's calls only (deferResourceCalls).
+  let notBefore = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let listen: ListenClient | undefined;
@@ -79,7 +83,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
         signal: AbortSignal.timeout(15_000),
       });
       const remaining = res.headers.get('ratelimit-remaining');
-      if (remaining !== null && Number(remaining) <= 0) notBefore = Date.now() + 60_000;
+      if (remaining !== null && Number(remaining) <= 0) await deferResourceCalls(db, uuid, 60_000);
       if (res.status === 401 && attempt === 0) continue;
       if (res.ok) return res.status === 204 ? undefined : res.json().catch(() => undefined);
       const retryAfter = Number(res.headers.get('retry-after'));
@@ -133,6 +137,9 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
         if (!res.ok) throw new HttpError(res.status, `logplex answered ${res.status}`);
         return;
       }
+      default:
+        // Never claimed (claimDueCall filters on known kinds); never marked done unsent either.
+        throw new Error(`call kind ${String(call.kind)} is unknown to this release`);
     }
   }
 
@@ -146,7 +153,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   async function runOnce(): Promise<boolean> {
     if (Date.now() < notBefore) return false;
     return withTransaction(deps.pool, async (client) => {
-      const call = await claimDueCall(client);
+      const call = await claimDueCall(client, deps.knownKinds);
       if (!call) return false;
       try {
         await perform(client, call);
@@ -162,7 +169,8 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
           deps.log.error({ resourceId: call.resource_uuid, call: call.kind, status, err: message }, 'heroku call failed for good');
         } else {
           const delay = status === 429 ? Math.max((err as HttpError).retryAfterMs ?? 0, backoffMs(call.attempts)) : backoffMs(call.attempts);
-          if (status === 429) notBefore = Date.now() + ((err as HttpError).retryAfterMs ?? 5000);
+          if (status === 429) await deferResourceCalls(client, call.resource_uuid, (err as HttpError).retryAfterMs ?? 5000);
+          if (err instanceof OAuthRateLimitedError) notBefore = Date.now() + err.retryAfterMs;
           await retryCall(client, call.id, delay, status, message);
           deps.log.warn({ resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) }, 'heroku call will be retried');
         }

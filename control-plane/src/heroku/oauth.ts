@@ -37,6 +37,10 @@ export async function exchangeToken(settings: OAuthSettings, params: Record<stri
   } catch (cause) {
     throw new UnavailableError('heroku_unreachable', 'Heroku could not be reached to confirm where this app runs. Please try again.', { cause });
   }
+  if (res.status === 429) {
+    const retryAfterS = Number(res.headers.get('retry-after'));
+    throw new OAuthRateLimitedError(retryAfterS > 0 ? retryAfterS * 1000 : 5_000);
+  }
   if (!res.ok) {
     throw new UnavailableError('oauth_failed', `Heroku refused the authorization (HTTP ${res.status}). Please try again.`);
   }
@@ -47,6 +51,16 @@ export async function exchangeToken(settings: OAuthSettings, params: Record<stri
     refreshToken: body.refresh_token ?? null,
     expiresAt: new Date(Date.now() + (body.expires_in ?? 28_800) * 1000),
   };
+}
+
+/**
+ * Heroku's identity service rate-limited our OAuth client: a limit on the partner as a whole,
+ * not on one add-on's token, so every exchange and refresh of this replica should wait.
+ */
+export class OAuthRateLimitedError extends UnavailableError {
+  constructor(readonly retryAfterMs: number) {
+    super('oauth_rate_limited', 'Heroku is busy; please try again in a minute.');
+  }
 }
 
 /** Persist a token pair for one add-on, encrypted at rest. */
