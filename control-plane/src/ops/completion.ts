@@ -5,7 +5,7 @@
  */
 import type { Sealer } from '../crypto.js';
 import { enqueueCall } from '../db/calls.js';
-import type { Queryable } from '../db/pool.js';
+import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import type { OperationRow } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
 
@@ -54,13 +54,21 @@ export async function enqueueCompletion(
   if (op.kind === 'provision') await enqueueCall(db, { uuid, kind: 'provision_action', dedupeKey: 'provision' });
 }
 
-/** The handler answered 202: flag the operation, and enqueue now if it already finished. */
-export async function markAnsweredAsync(db: Queryable, sealer: Sealer, operationId: string, failureAction: AsyncFailureAction): Promise<void> {
-  const res = await db.query<OperationRow>(
-    `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
-    [operationId],
-  );
-  const op = res.rows[0];
-  if (op?.kind === 'provision') await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
-  if (op && (op.state === 'succeeded' || op.state === 'failed')) await enqueueCompletion(db, sealer, op, failureAction);
+/**
+ * A 202 is about to be sent: flag the operation, and enqueue now if it already finished.
+ * One transaction, so the flag never commits without the enqueue it implies. The flag's row
+ * lock orders this against the result applier's completeOperation: whichever commits second
+ * sees the other's write and enqueues (both may; the dedupe keys keep one call).
+ */
+export async function markAnsweredAsync(pool: Pool, sealer: Sealer, operationId: string, failureAction: AsyncFailureAction): Promise<void> {
+  await withTransaction(pool, async (db) => {
+    const res = await db.query<OperationRow>(
+      `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
+      [operationId],
+    );
+    const op = res.rows[0];
+    if (!op) throw new Error(`operation ${operationId} not found`);
+    if (op.kind === 'provision') await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
+    if (op.state === 'succeeded' || op.state === 'failed') await enqueueCompletion(db, sealer, op, failureAction);
+  });
 }
