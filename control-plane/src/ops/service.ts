@@ -16,6 +16,7 @@ import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '
 import { deleteTokens } from '../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
 import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
+import { answerAsync, type Answer } from './answer.js';
 
 export interface ProvisionInput {
   uuid: string;
@@ -28,10 +29,7 @@ export interface ProvisionInput {
   log_input_url?: string;
 }
 
-export type Answer =
-  | { status: 200; body: { id: string; config?: Record<string, string>; message: string } }
-  | { status: 202; body: { id?: string; message: string } }
-  | { status: 204 };
+export type { Answer } from './answer.js';
 
 export interface ServiceDeps {
   pool: Pool;
@@ -80,17 +78,7 @@ export function createService(deps: ServiceDeps): Service {
     if (!hasGrant || !op) {
       throw new UnavailableError('provision_slow', 'Your add-on is taking longer than usual to start. Please try again in a minute.');
     }
-    return accepted(op.id, { id: uuid, message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.` });
-  }
-
-  /**
-   * Every 202 is built here, and only after the operation is durably flagged answer_async: a
-   * 202 that reaches Heroku always gets its completion (config PATCH, provision action), from
-   * whichever path answered (first answer, a replay after a crash, a plan change).
-   */
-  async function accepted(operationId: string, body: { id: string; message: string }): Promise<Answer> {
-    await markAnsweredAsync(deps.pool, deps.sealer, operationId, deps.asyncFailureAction);
-    return { status: 202, body };
+    return answerAsync(deps, op.id, { id: uuid, message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.` });
   }
 
   /**
@@ -116,7 +104,7 @@ export function createService(deps: ServiceDeps): Service {
     if (op?.state === 'failed') {
       throw new UnprocessableError('plan_change_failed', `The plan change to ${planName} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${fromPlan}.`);
     }
-    return accepted(opId, { id: uuid, message: `Changing plan to ${planName}; your app's config will update when it is done.` });
+    return answerAsync(deps, opId, { id: uuid, message: `Changing plan to ${planName}; your app's config will update when it is done.` });
   }
 
   /**
