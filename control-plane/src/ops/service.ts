@@ -111,14 +111,19 @@ export function createService(deps: ServiceDeps): Service {
    * The plan is already the requested one: a 200 no-op, as Heroku's contract asks. When the
    * change to that plan is still running, this may be Heroku retrying a request whose answer
    * never arrived (a crash): the change is flagged for the async completion, so its config
-   * still reaches Heroku when it finishes.
+   * still reaches Heroku when it finishes. When it finished without a 202 ever going out, no
+   * PATCH is coming, and the request that should have carried the config may have died: the
+   * 200 carries it, as the first answer would have.
    */
   async function samePlan(resource: ResourceRow, planName: string, requestId?: string): Promise<Answer> {
     const op = await latestOperation(deps.pool, resource.uuid, 'change_plan');
-    const running = op && op.plan === planName && (op.state === 'pending' || op.state === 'dispatched');
-    if (running) await markAnsweredAsync(deps.pool, deps.sealer, op.id, deps.asyncFailureAction);
-    await audit(deps.pool, { uuid: resource.uuid, actor: 'heroku', action: 'plan_change_noop', requestId, detail: { plan: planName, inProgress: Boolean(running) } });
+    const ours = op?.plan === planName ? op : undefined;
+    const running = ours?.state === 'pending' || ours?.state === 'dispatched';
+    const unanswered = ours?.state === 'succeeded' && !ours.answer_async;
+    if (running) await markAnsweredAsync(deps.pool, deps.sealer, ours.id, deps.asyncFailureAction);
+    await audit(deps.pool, { uuid: resource.uuid, actor: 'heroku', action: 'plan_change_noop', requestId, detail: { plan: planName, inProgress: running, withConfig: unanswered } });
     deps.log.info({ resourceId: resource.uuid, plan: planName }, 'plan change to the current plan: no-op');
+    if (unanswered) return { status: 200, body: { id: resource.uuid, config: config(resource), message: `Plan changed to ${planName}.` } };
     const message = running ? `The change to plan ${planName} is in progress; your app's config will update when it is done.` : `Already on plan ${planName}.`;
     return { status: 200, body: { id: resource.uuid, message } };
   }
