@@ -3,7 +3,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { InputError, NotFoundError } from '../../../shared/src/errors.js';
-import type { Answer, Service } from '../ops/service.js';
+import type { Answer } from '../ops/answer.js';
+import type { Service } from '../ops/service.js';
 import { basicAuth } from './auth.js';
 import { jsonDepth, MAX_JSON_DEPTH, PlanChangeBodySchema, ProvisionBodySchema } from './schemas.js';
 
@@ -11,13 +12,24 @@ const JSON_TYPES = ['json', 'application/vnd.heroku-addons+json'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function body<T>(ctx: Context, schema: z.ZodType<T>): T {
-  if (!ctx.request.is(JSON_TYPES)) throw new InputError('unsupported_media_type', 'Send a JSON body (Content-Type: application/json).');
+  if (!ctx.request.is(JSON_TYPES))
+    throw new InputError(
+      'unsupported_media_type',
+      'Send a JSON body (Content-Type: application/json).',
+    );
   const raw = (ctx.request as unknown as { body?: unknown }).body;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError('invalid_body', 'The request body must be a JSON object.');
-  if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new InputError('invalid_body', `The request body is nested too deeply (max ${MAX_JSON_DEPTH}).`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new InputError('invalid_body', 'The request body must be a JSON object.');
+  if (jsonDepth(raw) > MAX_JSON_DEPTH)
+    throw new InputError(
+      'invalid_body',
+      `The request body is nested too deeply (max ${MAX_JSON_DEPTH}).`,
+    );
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
     throw new InputError('invalid_body', `Invalid request: ${issues.join('; ')}`);
   }
   return parsed.data;
@@ -34,13 +46,20 @@ export function herokuRoutes(service: Service, auth: { id: string; password: str
 
   router.post('/', async (ctx) => {
     const input = body(ctx, ProvisionBodySchema);
-    send(ctx, await service.provision({ ...input, name: input.name ?? input.uuid }, ctx.state.requestId as string));
+    send(
+      ctx,
+      await service.provision(
+        { ...input, name: input.name ?? input.uuid },
+        ctx.state.requestId as string,
+      ),
+    );
   });
 
   router.put('/:id', async (ctx) => {
     const { plan } = body(ctx, PlanChangeBodySchema);
     const id = ctx.params.id!;
-    if (!UUID.test(id)) throw new NotFoundError('unknown_resource', `No add-on ${id} is known here.`);
+    if (!UUID.test(id))
+      throw new NotFoundError('unknown_resource', `No add-on ${id} is known here.`);
     send(ctx, await service.changePlan(id.toLowerCase(), plan, ctx.state.requestId as string));
   });
 

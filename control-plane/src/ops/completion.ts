@@ -5,29 +5,52 @@
  */
 import type { Sealer } from '../crypto.js';
 import { enqueueCall } from '../db/calls.js';
-import type { Queryable } from '../db/pool.js';
+import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import type { OperationRow } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
 
 export type AsyncFailureAction = 'deprovision' | 'none';
 
 /** A lifecycle line for the app's log stream, when Heroku gave us a log_input_url. */
-export async function enqueueAppLog(db: Queryable, sealer: Sealer, uuid: string, key: string, message: string): Promise<void> {
-  const r = await db.query<{ has: boolean }>('select log_input_url_enc is not null as has from resources where uuid = $1', [uuid]);
+export async function enqueueAppLog(
+  db: Queryable,
+  sealer: Sealer,
+  uuid: string,
+  key: string,
+  message: string,
+): Promise<void> {
+  const r = await db.query<{ has: boolean }>(
+    'select log_input_url_enc is not null as has from resources where uuid = $1',
+    [uuid],
+  );
   if (!r.rows[0]?.has) return;
-  await enqueueCall(db, { uuid, kind: 'app_log', dedupeKey: key, payloadEnc: sealer.sealJson({ message }) });
+  await enqueueCall(db, {
+    uuid,
+    kind: 'app_log',
+    dedupeKey: key,
+    payloadEnc: sealer.sealJson({ message }),
+  });
 }
 
 /** The line an operation's outcome writes into the app's log. */
-export function lifecycleLine(op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error'>, where: string): string | undefined {
+export function lifecycleLine(
+  op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error'>,
+  where: string,
+): string | undefined {
   const failed = op.state === 'failed' ? `: ${op.last_error?.message ?? 'unknown error'}` : '';
   switch (op.kind) {
     case 'provision':
-      return op.state === 'succeeded' ? `add-on ready in ${where} (plan ${op.plan})` : `add-on provisioning failed${failed}`;
+      return op.state === 'succeeded'
+        ? `add-on ready in ${where} (plan ${op.plan})`
+        : `add-on provisioning failed${failed}`;
     case 'change_plan':
-      return op.state === 'succeeded' ? `plan changed to ${op.plan}` : `plan change to ${op.plan} failed${failed}`;
+      return op.state === 'succeeded'
+        ? `plan changed to ${op.plan}`
+        : `plan change to ${op.plan} failed${failed}`;
     case 'rotate_credentials':
-      return op.state === 'succeeded' ? 'credentials rotated; the previous credentials stop working after the grace period' : `credential rotation failed${failed}`;
+      return op.state === 'succeeded'
+        ? 'credentials rotated; the previous credentials stop working after the grace period'
+        : `credential rotation failed${failed}`;
     default:
       return undefined;
   }
@@ -49,18 +72,39 @@ export async function enqueueCompletion(
   if (op.state !== 'succeeded' || op.kind === 'deprovision') return;
   const resource = await getResource(db, uuid);
   if (resource?.config_enc) {
-    await enqueueCall(db, { uuid, kind: 'config_update', dedupeKey: `gen-${op.generation}`, payloadEnc: resource.config_enc });
+    await enqueueCall(db, {
+      uuid,
+      kind: 'config_update',
+      dedupeKey: `gen-${op.generation}`,
+      payloadEnc: resource.config_enc,
+    });
   }
-  if (op.kind === 'provision') await enqueueCall(db, { uuid, kind: 'provision_action', dedupeKey: 'provision' });
+  if (op.kind === 'provision')
+    await enqueueCall(db, { uuid, kind: 'provision_action', dedupeKey: 'provision' });
 }
 
-/** The handler answered 202: flag the operation, and enqueue now if it already finished. */
-export async function markAnsweredAsync(db: Queryable, sealer: Sealer, operationId: string, failureAction: AsyncFailureAction): Promise<void> {
-  const res = await db.query<OperationRow>(
-    `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
-    [operationId],
-  );
-  const op = res.rows[0];
-  if (op?.kind === 'provision') await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
-  if (op && (op.state === 'succeeded' || op.state === 'failed')) await enqueueCompletion(db, sealer, op, failureAction);
+/**
+ * A 202 is about to be sent: flag the operation, and enqueue now if it already finished.
+ * One transaction, so the flag never commits without the enqueue it implies. The flag's row
+ * lock orders this against the result applier's completeOperation: whichever commits second
+ * sees the other's write and enqueues (both may; the dedupe keys keep one call).
+ */
+export async function markAnsweredAsync(
+  pool: Pool,
+  sealer: Sealer,
+  operationId: string,
+  failureAction: AsyncFailureAction,
+): Promise<void> {
+  await withTransaction(pool, async (db) => {
+    const res = await db.query<OperationRow>(
+      `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
+      [operationId],
+    );
+    const op = res.rows[0];
+    if (!op) throw new Error(`operation ${operationId} not found`);
+    if (op.kind === 'provision')
+      await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
+    if (op.state === 'succeeded' || op.state === 'failed')
+      await enqueueCompletion(db, sealer, op, failureAction);
+  });
 }

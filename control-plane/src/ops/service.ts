@@ -5,17 +5,35 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../shared/src/logger.js';
-import { GoneError, NotFoundError, UnavailableError, UnprocessableError } from '../../../shared/src/errors.js';
+import {
+  GoneError,
+  NotFoundError,
+  UnavailableError,
+  UnprocessableError,
+} from '../../../shared/src/errors.js';
 import type { Catalog } from '../catalog/schema.js';
-import { findPlan, place, placeIn, type Placement, type PrivateSpaceLookup } from '../catalog/placement.js';
+import {
+  findPlan,
+  place,
+  placeIn,
+  type Placement,
+  type PrivateSpaceLookup,
+} from '../catalog/placement.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
 import { withTransaction, type Pool } from '../db/pool.js';
-import { getOperation, insertOperation, latestOperation, openOperations, type OperationRow } from '../db/operations.js';
+import {
+  getOperation,
+  insertOperation,
+  latestOperation,
+  openOperations,
+  type OperationRow,
+} from '../db/operations.js';
 import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
 import { deleteTokens } from '../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
 import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
+import { answerAsync, type Answer } from './answer.js';
 
 export interface ProvisionInput {
   uuid: string;
@@ -28,10 +46,7 @@ export interface ProvisionInput {
   log_input_url?: string;
 }
 
-export type Answer =
-  | { status: 200; body: { id: string; config?: Record<string, string>; message: string } }
-  | { status: 202; body: { id?: string; message: string } }
-  | { status: 204 };
+export type { Answer } from './answer.js';
 
 export interface ServiceDeps {
   pool: Pool;
@@ -55,10 +70,13 @@ export interface Service {
 }
 
 export function createService(deps: ServiceDeps): Service {
-  const budgetFor = (plan: string): number => deps.syncBudgetOverrideMs ?? findPlan(deps.catalog, plan).syncBudgetMs;
+  const budgetFor = (plan: string): number =>
+    deps.syncBudgetOverrideMs ?? findPlan(deps.catalog, plan).syncBudgetMs;
 
   function config(resource: ResourceRow): Record<string, string> | undefined {
-    return resource.config_enc ? deps.sealer.openJson<Record<string, string>>(resource.config_enc) : undefined;
+    return resource.config_enc
+      ? deps.sealer.openJson<Record<string, string>>(resource.config_enc)
+      : undefined;
   }
 
   function regionLabel(r: ResourceRow): string {
@@ -66,10 +84,21 @@ export function createService(deps: ServiceDeps): Service {
   }
 
   /** Turn a (possibly finished) provision operation into Heroku's answer. */
-  async function provisionAnswer(uuid: string, op: OperationRow | undefined, hasGrant: boolean): Promise<Answer> {
+  async function provisionAnswer(
+    uuid: string,
+    op: OperationRow | undefined,
+    hasGrant: boolean,
+  ): Promise<Answer> {
     const resource = (await getResource(deps.pool, uuid))!;
     if (op?.state === 'succeeded' || resource.state === 'provisioned') {
-      return { status: 200, body: { id: uuid, config: config(resource), message: `Your add-on is ready in ${regionLabel(resource)}.` } };
+      return {
+        status: 200,
+        body: {
+          id: uuid,
+          config: config(resource),
+          message: `Your add-on is ready in ${regionLabel(resource)}.`,
+        },
+      };
     }
     if (op?.state === 'failed' || resource.state === 'failed') {
       throw new UnprocessableError(
@@ -78,26 +107,25 @@ export function createService(deps: ServiceDeps): Service {
       );
     }
     if (!hasGrant || !op) {
-      throw new UnavailableError('provision_slow', 'Your add-on is taking longer than usual to start. Please try again in a minute.');
+      throw new UnavailableError(
+        'provision_slow',
+        'Your add-on is taking longer than usual to start. Please try again in a minute.',
+      );
     }
-    return accepted(op.id, { id: uuid, message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.` });
-  }
-
-  /**
-   * Every 202 is built here, and only after the operation is durably flagged answer_async: a
-   * 202 that reaches Heroku always gets its completion (config PATCH, provision action), from
-   * whichever path answered (first answer, a replay after a crash, a plan change).
-   */
-  async function accepted(operationId: string, body: { id: string; message: string }): Promise<Answer> {
-    await markAnsweredAsync(deps.pool, deps.sealer, operationId, deps.asyncFailureAction);
-    return { status: 202, body };
+    return answerAsync(deps, op.id, {
+      id: uuid,
+      message: `Your add-on is being created in ${regionLabel(resource)} and will be available shortly.`,
+    });
   }
 
   /**
    * Placement that needed Heroku's word. A refusal is final, so tokens its lookup stored are
    * deleted; any other failure (503) keeps them for Heroku's retry of this provision.
    */
-  async function placeAfterLookup(input: ProvisionInput, lookup: PrivateSpaceLookup): Promise<Placement> {
+  async function placeAfterLookup(
+    input: ProvisionInput,
+    lookup: PrivateSpaceLookup,
+  ): Promise<Placement> {
     try {
       return await place(deps.catalog, input, lookup, deps.enabledAgentRegions);
     } catch (err) {
@@ -107,31 +135,73 @@ export function createService(deps: ServiceDeps): Service {
   }
 
   /** Wait for a plan change within the budget; 200 with config, 422, or 202. */
-  async function planChangeAnswer(uuid: string, opId: string, planName: string, fromPlan: string): Promise<Answer> {
+  async function planChangeAnswer(
+    uuid: string,
+    opId: string,
+    planName: string,
+    fromPlan: string,
+  ): Promise<Answer> {
     const op = await deps.waiter.wait(opId, budgetFor(planName));
     if (op?.state === 'succeeded') {
       const after = (await getResource(deps.pool, uuid))!;
-      return { status: 200, body: { id: uuid, config: config(after), message: `Plan changed to ${planName}.` } };
+      return {
+        status: 200,
+        body: { id: uuid, config: config(after), message: `Plan changed to ${planName}.` },
+      };
     }
     if (op?.state === 'failed') {
-      throw new UnprocessableError('plan_change_failed', `The plan change to ${planName} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${fromPlan}.`);
+      throw new UnprocessableError(
+        'plan_change_failed',
+        `The plan change to ${planName} failed: ${op.last_error?.message ?? 'unknown error'}. Your add-on still runs ${fromPlan}.`,
+      );
     }
-    return accepted(opId, { id: uuid, message: `Changing plan to ${planName}; your app's config will update when it is done.` });
+    return answerAsync(deps, opId, {
+      id: uuid,
+      message: `Changing plan to ${planName}; your app's config will update when it is done.`,
+    });
   }
 
   /**
    * The plan is already the requested one: a 200 no-op, as Heroku's contract asks. When the
    * change to that plan is still running, this may be Heroku retrying a request whose answer
    * never arrived (a crash): the change is flagged for the async completion, so its config
-   * still reaches Heroku when it finishes.
+   * still reaches Heroku when it finishes. When it finished without a 202 ever going out, no
+   * PATCH is coming, and the request that should have carried the config may have died: the
+   * 200 carries it, as the first answer would have.
    */
-  async function samePlan(resource: ResourceRow, planName: string, requestId?: string): Promise<Answer> {
+  async function samePlan(
+    resource: ResourceRow,
+    planName: string,
+    requestId?: string,
+  ): Promise<Answer> {
     const op = await latestOperation(deps.pool, resource.uuid, 'change_plan');
-    const running = op && op.plan === planName && (op.state === 'pending' || op.state === 'dispatched');
-    if (running) await markAnsweredAsync(deps.pool, deps.sealer, op.id, deps.asyncFailureAction);
-    await audit(deps.pool, { uuid: resource.uuid, actor: 'heroku', action: 'plan_change_noop', requestId, detail: { plan: planName, inProgress: Boolean(running) } });
-    deps.log.info({ resourceId: resource.uuid, plan: planName }, 'plan change to the current plan: no-op');
-    const message = running ? `The change to plan ${planName} is in progress; your app's config will update when it is done.` : `Already on plan ${planName}.`;
+    const ours = op?.plan === planName ? op : undefined;
+    const running = ours?.state === 'pending' || ours?.state === 'dispatched';
+    const unanswered = ours?.state === 'succeeded' && !ours.answer_async;
+    if (running) await markAnsweredAsync(deps.pool, deps.sealer, ours.id, deps.asyncFailureAction);
+    await audit(deps.pool, {
+      uuid: resource.uuid,
+      actor: 'heroku',
+      action: 'plan_change_noop',
+      requestId,
+      detail: { plan: planName, inProgress: running, withConfig: unanswered },
+    });
+    deps.log.info(
+      { resourceId: resource.uuid, plan: planName },
+      'plan change to the current plan: no-op',
+    );
+    if (unanswered)
+      return {
+        status: 200,
+        body: {
+          id: resource.uuid,
+          config: config(resource),
+          message: `Plan changed to ${planName}.`,
+        },
+      };
+    const message = running
+      ? `The change to plan ${planName} is in progress; your app's config will update when it is done.`
+      : `Already on plan ${planName}.`;
     return { status: 200, body: { id: resource.uuid, message } };
   }
 
@@ -140,8 +210,15 @@ export function createService(deps: ServiceDeps): Service {
       throw new GoneError('deprovisioned', 'This add-on has been deprovisioned.');
     }
     const op = await latestOperation(deps.pool, existing.uuid, 'provision');
-    if (existing.state === 'provisioning' && op && (op.state === 'pending' || op.state === 'dispatched')) {
-      const waited = await deps.waiter.wait(op.id, hasGrant ? budgetFor(existing.plan) : deps.hardBudgetMs);
+    if (
+      existing.state === 'provisioning' &&
+      op &&
+      (op.state === 'pending' || op.state === 'dispatched')
+    ) {
+      const waited = await deps.waiter.wait(
+        op.id,
+        hasGrant ? budgetFor(existing.plan) : deps.hardBudgetMs,
+      );
       return provisionAnswer(existing.uuid, waited, hasGrant);
     }
     return provisionAnswer(existing.uuid, op, hasGrant);
@@ -154,10 +231,15 @@ export function createService(deps: ServiceDeps): Service {
       // treat "already exists" as a replay. Otherwise check for a replay before asking Heroku.
       let lookedUp = false;
       const lookup = deps.privateSpaceLookup(input);
-      let placement = await place(deps.catalog, input, async () => {
-        lookedUp = true;
-        throw new NeedsLookup();
-      }, deps.enabledAgentRegions).catch((err: unknown) => {
+      let placement = await place(
+        deps.catalog,
+        input,
+        async () => {
+          lookedUp = true;
+          throw new NeedsLookup();
+        },
+        deps.enabledAgentRegions,
+      ).catch((err: unknown) => {
         if (err instanceof NeedsLookup) return undefined;
         throw err;
       });
@@ -187,33 +269,56 @@ export function createService(deps: ServiceDeps): Service {
         { id: opId },
         {
           requestId: requestId ?? null,
-          detail: { plan: placement.plan.name, region: placement.region.name, agentRegion: placement.agentRegion, privateSpace: placement.privateSpace },
+          detail: {
+            plan: placement.plan.name,
+            region: placement.region.name,
+            agentRegion: placement.agentRegion,
+            privateSpace: placement.privateSpace,
+          },
         },
         hasGrant, // the exchange call is a no-op when a Private Space lookup already stored tokens
       );
       if (!created) return replay((await getResource(deps.pool, input.uuid))!, hasGrant);
-      deps.log.info({ resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion }, 'provision accepted');
+      deps.log.info(
+        { resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion },
+        'provision accepted',
+      );
       const budget = hasGrant ? budgetFor(placement.plan.name) : deps.hardBudgetMs;
-      const op = budget === 0 && hasGrant ? await getOperation(deps.pool, opId) : await deps.waiter.wait(opId, budget);
+      const op =
+        budget === 0 && hasGrant
+          ? await getOperation(deps.pool, opId)
+          : await deps.waiter.wait(opId, budget);
       return provisionAnswer(input.uuid, op, hasGrant);
     },
 
     async changePlan(uuid, planName, requestId) {
       const resource = await getResource(deps.pool, uuid);
-      if (!resource) throw new NotFoundError('unknown_resource', `No add-on ${uuid} is known here.`);
+      if (!resource)
+        throw new NotFoundError('unknown_resource', `No add-on ${uuid} is known here.`);
       if (resource.state === 'deprovisioned' || resource.state === 'deprovisioning') {
-        throw new GoneError('deprovisioned', 'This add-on has been deprovisioned; its plan cannot change.');
+        throw new GoneError(
+          'deprovisioned',
+          'This add-on has been deprovisioned; its plan cannot change.',
+        );
       }
       if (resource.state === 'failed') {
-        throw new UnprocessableError('resource_failed', 'This add-on failed to provision; remove it and create a new one.');
+        throw new UnprocessableError(
+          'resource_failed',
+          'This add-on failed to provision; remove it and create a new one.',
+        );
       }
       const plan = findPlan(deps.catalog, planName);
       if (plan.name === resource.plan) return samePlan(resource, plan.name, requestId);
       const region = deps.catalog.regions.find((r) => r.name === resource.heroku_region);
-      if (!region) throw new UnprocessableError('unknown_region', `Region ${resource.heroku_region} is no longer offered.`);
-      const spaceRegion = resource.private_space === null && !plan.privateSpaces
-        ? deps.catalog.regions.find((r) => r.value === region.value && r.privateSpace)
-        : undefined;
+      if (!region)
+        throw new UnprocessableError(
+          'unknown_region',
+          `Region ${resource.heroku_region} is no longer offered.`,
+        );
+      const spaceRegion =
+        resource.private_space === null && !plan.privateSpaces
+          ? deps.catalog.regions.find((r) => r.value === region.value && r.privateSpace)
+          : undefined;
       if (spaceRegion) {
         throw new UnprocessableError(
           'plan_not_in_private_spaces',
@@ -222,7 +327,10 @@ export function createService(deps: ServiceDeps): Service {
       }
       const effective = resource.private_space ? { ...region, privateSpace: true } : region;
       const agent = placeIn(deps.catalog, plan, effective, null);
-      if (agent !== resource.agent_region && !(plan.agentRegions ?? [resource.agent_region]).includes(resource.agent_region)) {
+      if (
+        agent !== resource.agent_region &&
+        !(plan.agentRegions ?? [resource.agent_region]).includes(resource.agent_region)
+      ) {
         throw new UnprocessableError(
           'plan_cannot_be_placed',
           `Plan "${plan.name}" cannot run in the cluster that hosts this add-on (${resource.agent_region}).`,
@@ -234,11 +342,27 @@ export function createService(deps: ServiceDeps): Service {
         if (locked.plan === plan.name) return false;
         const open = await openOperations(client, uuid);
         if (open.length > 0 && deps.conflictPolicy === 'reject') {
-          throw new UnprocessableError('operation_in_progress', 'Another change to this add-on is in progress. Please retry in a few minutes.');
+          throw new UnprocessableError(
+            'operation_in_progress',
+            'Another change to this add-on is in progress. Please retry in a few minutes.',
+          );
         }
         const generation = await bumpGeneration(client, uuid, { plan: plan.name });
-        await insertOperation(client, { id: opId, uuid, kind: 'change_plan', generation, plan: plan.name, params: { fromPlan: locked.plan } });
-        await audit(client, { uuid, actor: 'heroku', action: 'plan_change_requested', requestId, detail: { from: locked.plan, to: plan.name, queuedBehind: open.length } });
+        await insertOperation(client, {
+          id: opId,
+          uuid,
+          kind: 'change_plan',
+          generation,
+          plan: plan.name,
+          params: { fromPlan: locked.plan },
+        });
+        await audit(client, {
+          uuid,
+          actor: 'heroku',
+          action: 'plan_change_requested',
+          requestId,
+          detail: { from: locked.plan, to: plan.name, queuedBehind: open.length },
+        });
         return true;
       });
       if (!inserted) return samePlan((await getResource(deps.pool, uuid))!, plan.name, requestId);
@@ -248,12 +372,28 @@ export function createService(deps: ServiceDeps): Service {
     async deprovision(uuid, requestId) {
       await withTransaction(deps.pool, async (client) => {
         const resource = await getResource(client, uuid, true);
-        if (!resource || resource.state === 'deprovisioned' || resource.state === 'deprovisioning') {
-          await audit(client, { uuid: resource ? uuid : null, actor: 'heroku', action: 'deprovision_noop', requestId, detail: { uuid } });
+        if (
+          !resource ||
+          resource.state === 'deprovisioned' ||
+          resource.state === 'deprovisioning'
+        ) {
+          await audit(client, {
+            uuid: resource ? uuid : null,
+            actor: 'heroku',
+            action: 'deprovision_noop',
+            requestId,
+            detail: { uuid },
+          });
           return;
         }
         const generation = await bumpGeneration(client, uuid, { state: 'deprovisioning' });
-        await insertOperation(client, { id: randomUUID(), uuid, kind: 'deprovision', generation, plan: resource.plan });
+        await insertOperation(client, {
+          id: randomUUID(),
+          uuid,
+          kind: 'deprovision',
+          generation,
+          plan: resource.plan,
+        });
         await audit(client, { uuid, actor: 'heroku', action: 'deprovision_requested', requestId });
       });
       return { status: 204 };
