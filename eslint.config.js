@@ -17,7 +17,16 @@ const boundary = (forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.local/**', 'artifacts/**', 'coverage/**', 'charts/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.local/**',
+      'artifacts/**',
+      'coverage/**',
+      'charts/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -28,8 +37,14 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { arguments: false } },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       complexity: ['warn', 20],
       'max-depth': ['error', 5],
@@ -39,7 +54,13 @@ export default tseslint.config(
   { files: ['region-agent/**/*.ts'], rules: boundary(['**/control-plane/**']) },
   {
     files: ['shared/**/*.ts'],
-    rules: boundary(['**/region-agent/**', '**/control-plane/**', 'pg', 'koa', '@kubernetes/client-node']),
+    rules: boundary([
+      '**/region-agent/**',
+      '**/control-plane/**',
+      'pg',
+      'koa',
+      '@kubernetes/client-node',
+    ]),
   },
   { files: ['**/*.js'], languageOptions: { globals: { ...globals.node } } },
 );

@@ -4,7 +4,13 @@
  * before its publish to the arrival of its final result.
  */
 import type { JetStreamClient, NatsConnection, Subscription } from 'nats';
-import { ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../shared/src/messages.js';
+import {
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Job,
+  type Result,
+} from '../shared/src/messages.js';
 import { RESULTS_SUBJECTS, jobSubject } from '../shared/src/subjects.js';
 import { round } from './load.js';
 
@@ -57,7 +63,10 @@ export function watchFinals(nc: NatsConnection): Finals {
       const found = finals.get(operationId);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no final result for ${operationId} after ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no final result for ${operationId} after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         waiters.set(operationId, (f) => {
           clearTimeout(timer);
           resolve(f);
@@ -73,18 +82,39 @@ export function watchFinals(nc: NatsConnection): Finals {
 
 async function publish(js: JetStreamClient, job: Job): Promise<number> {
   const publishedAt = performance.now();
-  await js.publish(jobSubject(job.resource.agentRegion, job.kind), encodeMessage(job), { msgID: job.operationId });
+  await js.publish(jobSubject(job.resource.agentRegion, job.kind), encodeMessage(job), {
+    msgID: job.operationId,
+  });
   return publishedAt;
 }
 
-async function complete(finals: Finals, job: Job, publishedAt: number, timeoutMs: number): Promise<Sample> {
+async function complete(
+  finals: Finals,
+  job: Job,
+  publishedAt: number,
+  timeoutMs: number,
+): Promise<Sample> {
   const { result, at } = await finals.wait(job.operationId, timeoutMs);
-  return { operationId: job.operationId, uuid: job.resource.uuid, status: result.status, errorCode: result.error?.code, publishedAt, finishedAt: at };
+  return {
+    operationId: job.operationId,
+    uuid: job.resource.uuid,
+    status: result.status,
+    errorCode: result.error?.code,
+    publishedAt,
+    finishedAt: at,
+  };
 }
 
 /** Every job published at once (a backlog); latencies include the wait in the queue. */
-export async function runBurst(js: JetStreamClient, finals: Finals, jobs: Job[], timeoutMs: number): Promise<Sample[]> {
-  const published = await Promise.all(jobs.map(async (job) => ({ job, at: await publish(js, job) })));
+export async function runBurst(
+  js: JetStreamClient,
+  finals: Finals,
+  jobs: Job[],
+  timeoutMs: number,
+): Promise<Sample[]> {
+  const published = await Promise.all(
+    jobs.map(async (job) => ({ job, at: await publish(js, job) })),
+  );
   return Promise.all(published.map(({ job, at }) => complete(finals, job, at, timeoutMs)));
 }
 
@@ -133,9 +163,21 @@ export function summarize(samples: Sample[]): Stats {
 }
 
 /** Prints `label: done/total` every two seconds while `work` runs. */
-export async function withProgress<T>(label: string, total: number, done: () => number, work: Promise<T>, say: (s: string) => void): Promise<T> {
+export async function withProgress<T>(
+  label: string,
+  total: number,
+  done: () => number,
+  work: Promise<T>,
+  say: (s: string) => void,
+): Promise<T> {
   const started = performance.now();
-  const timer = setInterval(() => say(`    ${label}: ${done()}/${total} results after ${((performance.now() - started) / 1000).toFixed(1)} s`), 2_000);
+  const timer = setInterval(
+    () =>
+      say(
+        `    ${label}: ${done()}/${total} results after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      ),
+    2_000,
+  );
   try {
     return await work;
   } finally {

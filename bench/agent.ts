@@ -31,10 +31,23 @@ import { createKubernetesDriver } from '../region-agent/src/drivers/kubernetes/d
 import { createLocalDriver } from '../region-agent/src/drivers/local.js';
 import { createPrivateCa, type TlsIssuer } from '../region-agent/src/tls/private-ca.js';
 import { startNats } from '../deploy/local/nats.js';
-import { startFakeKubeApiServer, type FakeKubeApiServer, type KubeCallRecord } from '../test/support/fake-kube-apiserver.js';
+import {
+  startFakeKubeApiServer,
+  type FakeKubeApiServer,
+  type KubeCallRecord,
+} from '../test/support/fake-kube-apiserver.js';
 import { makeJob, processExists, recordedPids } from '../test/region-agent/support.js';
 import { round } from './load.js';
-import { runBurst, runClosedLoop, summarize, watchFinals, withProgress, type Finals, type Sample, type Stats } from './agent-harness.js';
+import {
+  runBurst,
+  runClosedLoop,
+  summarize,
+  watchFinals,
+  withProgress,
+  type Finals,
+  type Sample,
+  type Stats,
+} from './agent-harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -49,9 +62,14 @@ const TIMEOUT_MS = 120_000;
 const KUBE_SCOPE =
   'agent + NATS JetStream + fake kube-apiserver round trips + private-CA certificate issuance; ' +
   'NOT instance start-up (no pods behind the fake apiserver, the TLS readiness probe is stubbed to true)';
-const LOCAL_SCOPE = 'agent + NATS JetStream + certificate issuance + redis-server start until a verified TLS AUTH/PING answers';
+const LOCAL_SCOPE =
+  'agent + NATS JetStream + certificate issuance + redis-server start until a verified TLS AUTH/PING answers';
 
-const log = createLogger({ name: 'bench-agent', level: process.env.BENCH_LOG_LEVEL ?? 'warn', destination: process.stderr });
+const log = createLogger({
+  name: 'bench-agent',
+  level: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  destination: process.stderr,
+});
 
 interface Ctx {
   nc: NatsConnection;
@@ -62,29 +80,60 @@ interface Ctx {
 
 /** maxDeliver 1: a failing job reports `failed` at once instead of hiding a retry in its latency. */
 function startAgent(ctx: Ctx, region: string, driver: Driver, concurrency: number): Promise<Agent> {
-  const agent = createAgent({ nc: ctx.nc, region, agentId: `bench-${region}`, driver, log, concurrency, maxDeliver: 1, heartbeatMs: 10_000, inventoryMs: 3_600_000 });
+  const agent = createAgent({
+    nc: ctx.nc,
+    region,
+    agentId: `bench-${region}`,
+    driver,
+    log,
+    concurrency,
+    maxDeliver: 1,
+    heartbeatMs: 10_000,
+    inventoryMs: 3_600_000,
+  });
   return agent.start().then(() => agent);
 }
 
 function jobs(kind: 'provision' | 'deprovision', region: string, uuids: string[]): Job[] {
-  return uuids.map((uuid) => makeJob(kind, uuid, { region, deadline: new Date(Date.now() + 600_000).toISOString() }));
+  return uuids.map((uuid) =>
+    makeJob(kind, uuid, { region, deadline: new Date(Date.now() + 600_000).toISOString() }),
+  );
 }
 
 const uuids = (n: number): string[] => Array.from({ length: n }, () => randomUUID());
 
-async function phase(ctx: Ctx, label: string, work: (finals: Finals) => Promise<Sample[]>, total: number): Promise<{ stats: Stats; samples: Sample[] }> {
+async function phase(
+  ctx: Ctx,
+  label: string,
+  work: (finals: Finals) => Promise<Sample[]>,
+  total: number,
+): Promise<{ stats: Stats; samples: Sample[] }> {
   const base = ctx.finals.count;
-  const samples = await withProgress(label, total, () => ctx.finals.count - base, work(ctx.finals), say);
+  const samples = await withProgress(
+    label,
+    total,
+    () => ctx.finals.count - base,
+    work(ctx.finals),
+    say,
+  );
   const stats = summarize(samples);
-  const failures = samples.filter((s) => s.status !== 'succeeded').map((s) => `${s.uuid}: ${s.status} ${s.errorCode ?? ''}`);
-  say(`  ${label}: ${stats.jobs} jobs in ${stats.wallMs} ms = ${stats.jobsPerSec} jobs/s; p50 ${stats.p50Ms} ms, p95 ${stats.p95Ms} ms, p99 ${stats.p99Ms} ms, max ${stats.maxMs} ms; succeeded ${stats.succeeded}/${stats.jobs}`);
+  const failures = samples
+    .filter((s) => s.status !== 'succeeded')
+    .map((s) => `${s.uuid}: ${s.status} ${s.errorCode ?? ''}`);
+  say(
+    `  ${label}: ${stats.jobs} jobs in ${stats.wallMs} ms = ${stats.jobsPerSec} jobs/s; p50 ${stats.p50Ms} ms, p95 ${stats.p95Ms} ms, p99 ${stats.p99Ms} ms, max ${stats.maxMs} ms; succeeded ${stats.succeeded}/${stats.jobs}`,
+  );
   for (const f of failures.slice(0, 5)) say(`    not succeeded: ${f}`);
   return { stats, samples };
 }
 
-function countCalls(calls: KubeCallRecord[], jobsRun: number): { perJob: number; byVerb: Record<string, number> } {
+function countCalls(
+  calls: KubeCallRecord[],
+  jobsRun: number,
+): { perJob: number; byVerb: Record<string, number> } {
   const byVerb: Record<string, number> = {};
-  for (const c of calls) byVerb[`${c.verb} ${c.resource}`] = (byVerb[`${c.verb} ${c.resource}`] ?? 0) + 1;
+  for (const c of calls)
+    byVerb[`${c.verb} ${c.resource}`] = (byVerb[`${c.verb} ${c.resource}`] ?? 0) + 1;
   for (const k of Object.keys(byVerb)) byVerb[k] = round(byVerb[k]! / jobsRun);
   return { perJob: round(calls.length / jobsRun), byVerb };
 }
@@ -104,7 +153,10 @@ function kubeconfigFile(dir: string, server: string): string {
   return path;
 }
 
-async function timeIssuance(issuer: TlsIssuer, n: number): Promise<{ leaves: number; p50Ms: number; maxMs: number }> {
+async function timeIssuance(
+  issuer: TlsIssuer,
+  n: number,
+): Promise<{ leaves: number; p50Ms: number; maxMs: number }> {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -118,29 +170,87 @@ async function timeIssuance(issuer: TlsIssuer, n: number): Promise<{ leaves: num
 async function kubeBench(ctx: Ctx, fake: FakeKubeApiServer): Promise<Record<string, unknown>> {
   const region = 'bench-kube';
   const kube = createKubeApi(loadKubeConfig(kubeconfigFile(ctx.dir, fake.url)));
-  const issuer = createPrivateCa({ store: secretCaStore(kube, NAMESPACE, `region-agent-ca-${region}`), region });
+  const issuer = createPrivateCa({
+    store: secretCaStore(kube, NAMESPACE, `region-agent-ca-${region}`),
+    region,
+  });
   await issuer.caPem(); // the regional CA exists in steady state; its creation is not measured
-  const driver = createKubernetesDriver({ kube, namespace: NAMESPACE, hostname: `${region}.redis.example.com`, tls: { mode: 'private-ca', issuer }, log, probe: async () => true });
+  const driver = createKubernetesDriver({
+    kube,
+    namespace: NAMESPACE,
+    hostname: `${region}.redis.example.com`,
+    tls: { mode: 'private-ca', issuer },
+    log,
+    probe: async () => true,
+  });
   const agent = await startAgent(ctx, region, driver, KUBE_CONCURRENCY);
   try {
     say(`  warm-up: ${WARMUP_JOBS} provisions (not measured)`);
-    await runClosedLoop(ctx.js, ctx.finals, jobs('provision', region, uuids(WARMUP_JOBS)), KUBE_CONCURRENCY, TIMEOUT_MS);
+    await runClosedLoop(
+      ctx.js,
+      ctx.finals,
+      jobs('provision', region, uuids(WARMUP_JOBS)),
+      KUBE_CONCURRENCY,
+      TIMEOUT_MS,
+    );
     const callsBefore = fake.calls.length;
-    const burst = await phase(ctx, `burst of ${KUBE_JOBS} provisions`, (f) => runBurst(ctx.js, f, jobs('provision', region, uuids(KUBE_JOBS)), TIMEOUT_MS), KUBE_JOBS);
+    const burst = await phase(
+      ctx,
+      `burst of ${KUBE_JOBS} provisions`,
+      (f) => runBurst(ctx.js, f, jobs('provision', region, uuids(KUBE_JOBS)), TIMEOUT_MS),
+      KUBE_JOBS,
+    );
     const calls = countCalls(fake.calls.slice(callsBefore), KUBE_JOBS);
-    say(`  apiserver calls per provision: ${calls.perJob} (${Object.entries(calls.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-    const loop = await phase(ctx, `${KUBE_JOBS} provisions, ${KUBE_CONCURRENCY} in flight`, (f) => runClosedLoop(ctx.js, f, jobs('provision', region, uuids(KUBE_JOBS)), KUBE_CONCURRENCY, TIMEOUT_MS), KUBE_JOBS);
-    const single = await phase(ctx, `${SERIAL_JOBS} provisions, 1 in flight`, (f) => runClosedLoop(ctx.js, f, jobs('provision', region, uuids(SERIAL_JOBS)), 1, TIMEOUT_MS), SERIAL_JOBS);
+    say(
+      `  apiserver calls per provision: ${calls.perJob} (${Object.entries(calls.byVerb)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    );
+    const loop = await phase(
+      ctx,
+      `${KUBE_JOBS} provisions, ${KUBE_CONCURRENCY} in flight`,
+      (f) =>
+        runClosedLoop(
+          ctx.js,
+          f,
+          jobs('provision', region, uuids(KUBE_JOBS)),
+          KUBE_CONCURRENCY,
+          TIMEOUT_MS,
+        ),
+      KUBE_JOBS,
+    );
+    const single = await phase(
+      ctx,
+      `${SERIAL_JOBS} provisions, 1 in flight`,
+      (f) => runClosedLoop(ctx.js, f, jobs('provision', region, uuids(SERIAL_JOBS)), 1, TIMEOUT_MS),
+      SERIAL_JOBS,
+    );
     const issuance = await timeIssuance(issuer, SERIAL_JOBS);
-    say(`  certificate issuance alone (CA read from its Secret + in-process signing), ${SERIAL_JOBS} one after another: p50 ${issuance.p50Ms} ms, max ${issuance.maxMs} ms`);
+    say(
+      `  certificate issuance alone (CA read from its Secret + in-process signing), ${SERIAL_JOBS} one after another: p50 ${issuance.p50Ms} ms, max ${issuance.maxMs} ms`,
+    );
     return {
       measures: KUBE_SCOPE,
       agentConcurrency: KUBE_CONCURRENCY,
       warmupJobs: WARMUP_JOBS,
-      burst: { description: `${KUBE_JOBS} provisions published at once; latency includes the wait in the JetStream backlog`, ...burst.stats },
-      closedLoop: { description: `${KUBE_JOBS} provisions, ${KUBE_CONCURRENCY} in flight (a new one published when one finishes); latency is one job's service time`, inFlight: KUBE_CONCURRENCY, ...loop.stats },
-      serial: { description: `${SERIAL_JOBS} provisions one at a time: one job's service time with no other job running`, inFlight: 1, ...single.stats },
-      certificateIssuanceAlone: { description: 'issuer.issue() called directly, one at a time, same issuer as the driver', ...issuance },
+      burst: {
+        description: `${KUBE_JOBS} provisions published at once; latency includes the wait in the JetStream backlog`,
+        ...burst.stats,
+      },
+      closedLoop: {
+        description: `${KUBE_JOBS} provisions, ${KUBE_CONCURRENCY} in flight (a new one published when one finishes); latency is one job's service time`,
+        inFlight: KUBE_CONCURRENCY,
+        ...loop.stats,
+      },
+      serial: {
+        description: `${SERIAL_JOBS} provisions one at a time: one job's service time with no other job running`,
+        inFlight: 1,
+        ...single.stats,
+      },
+      certificateIssuanceAlone: {
+        description: 'issuer.issue() called directly, one at a time, same issuer as the driver',
+        ...issuance,
+      },
       apiserverCallsPerProvision: calls.perJob,
       apiserverCallsPerProvisionByVerb: calls.byVerb,
     };
@@ -154,19 +264,48 @@ async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, u
   const dataDir = join(ctx.dir, 'local');
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
   await issuer.caPem();
-  const driver = createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
+  const driver = createLocalDriver({
+    dataDir,
+    hostname: 'localhost',
+    issuer,
+    redisBin: requireBinary('redis-server'),
+    log,
+  });
   const agent = await startAgent(ctx, region, driver, LOCAL_CONCURRENCY);
   const record = (): void => recordedPids(dataDir).forEach((p) => pids.add(p));
   try {
     const serial = uuids(LOCAL_JOBS);
     const parallel = uuids(LOCAL_JOBS);
-    const one = await phase(ctx, `${LOCAL_JOBS} provisions, 1 in flight`, (f) => runClosedLoop(ctx.js, f, jobs('provision', region, serial), 1, TIMEOUT_MS), LOCAL_JOBS);
+    const one = await phase(
+      ctx,
+      `${LOCAL_JOBS} provisions, 1 in flight`,
+      (f) => runClosedLoop(ctx.js, f, jobs('provision', region, serial), 1, TIMEOUT_MS),
+      LOCAL_JOBS,
+    );
     record();
-    const eight = await phase(ctx, `${LOCAL_JOBS} provisions, ${LOCAL_CONCURRENCY} in flight`, (f) => runClosedLoop(ctx.js, f, jobs('provision', region, parallel), LOCAL_CONCURRENCY, TIMEOUT_MS), LOCAL_JOBS);
+    const eight = await phase(
+      ctx,
+      `${LOCAL_JOBS} provisions, ${LOCAL_CONCURRENCY} in flight`,
+      (f) =>
+        runClosedLoop(
+          ctx.js,
+          f,
+          jobs('provision', region, parallel),
+          LOCAL_CONCURRENCY,
+          TIMEOUT_MS,
+        ),
+      LOCAL_JOBS,
+    );
     record();
     const all = [...serial, ...parallel];
     say(`  ${pids.size} redis-server processes running`);
-    const gone = await phase(ctx, `${all.length} deprovisions, ${LOCAL_CONCURRENCY} in flight`, (f) => runClosedLoop(ctx.js, f, jobs('deprovision', region, all), LOCAL_CONCURRENCY, TIMEOUT_MS), all.length);
+    const gone = await phase(
+      ctx,
+      `${all.length} deprovisions, ${LOCAL_CONCURRENCY} in flight`,
+      (f) =>
+        runClosedLoop(ctx.js, f, jobs('deprovision', region, all), LOCAL_CONCURRENCY, TIMEOUT_MS),
+      all.length,
+    );
     const leftover = [...pids].filter(processExists).length;
     say(`  redis-server processes left after deprovision: ${leftover}`);
     return {
@@ -174,7 +313,12 @@ async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, u
       agentConcurrency: LOCAL_CONCURRENCY,
       provisionInFlight1: { inFlight: 1, ...one.stats },
       [`provisionInFlight${LOCAL_CONCURRENCY}`]: { inFlight: LOCAL_CONCURRENCY, ...eight.stats },
-      deprovision: { inFlight: LOCAL_CONCURRENCY, description: 'stop redis-server, wait for its port to close, tombstone, remove the data dir', ...gone.stats },
+      deprovision: {
+        inFlight: LOCAL_CONCURRENCY,
+        description:
+          'stop redis-server, wait for its port to close, tombstone, remove the data dir',
+        ...gone.stats,
+      },
       processesStarted: pids.size,
       processesLeftAfterDeprovision: leftover,
     };
@@ -197,18 +341,35 @@ function killAll(pids: Set<number>): void {
 
 /** Which code was measured: other changes may be in progress in the working tree. */
 function source(): { commit: string; uncommitted: string[] } {
-  const git = (args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trimEnd();
-  const changed = git(['status', '--porcelain', '--', 'region-agent/src', 'shared/src', 'test/support']);
-  return { commit: git(['rev-parse', '--short', 'HEAD']), uncommitted: changed ? changed.split('\n').map((l) => l.slice(3)) : [] };
+  const git = (args: string[]): string =>
+    execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trimEnd();
+  const changed = git([
+    'status',
+    '--porcelain',
+    '--',
+    'region-agent/src',
+    'shared/src',
+    'test/support',
+  ]);
+  return {
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    uncommitted: changed ? changed.split('\n').map((l) => l.slice(3)) : [],
+  };
 }
 
-function phases(kube: Record<string, unknown>, local: Record<string, unknown>): Array<[string, Stats]> {
+function phases(
+  kube: Record<string, unknown>,
+  local: Record<string, unknown>,
+): Array<[string, Stats]> {
   return [
     [`kube: burst of ${KUBE_JOBS}`, kube.burst as Stats],
     [`kube: ${KUBE_CONCURRENCY} in flight`, kube.closedLoop as Stats],
     ['kube: 1 in flight', kube.serial as Stats],
     ['local provision: 1 in flight', local.provisionInFlight1 as Stats],
-    [`local provision: ${LOCAL_CONCURRENCY} in flight`, local[`provisionInFlight${LOCAL_CONCURRENCY}`] as Stats],
+    [
+      `local provision: ${LOCAL_CONCURRENCY} in flight`,
+      local[`provisionInFlight${LOCAL_CONCURRENCY}`] as Stats,
+    ],
     [`local deprovision: ${LOCAL_CONCURRENCY} in flight`, local.deprovision as Stats],
   ];
 }
@@ -217,7 +378,15 @@ function printTable(rows: Array<[string, Stats]>, callsPerProvision: unknown): v
   const cols = ['jobs', 'jobs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'ok'];
   say(`\n${'phase'.padEnd(34)}${cols.map((c) => c.padStart(9)).join('')}`);
   for (const [name, s] of rows) {
-    const cells = [s.jobs, s.jobsPerSec, s.p50Ms, s.p95Ms, s.p99Ms, s.maxMs, `${s.succeeded}/${s.jobs}`];
+    const cells = [
+      s.jobs,
+      s.jobsPerSec,
+      s.p50Ms,
+      s.p95Ms,
+      s.p99Ms,
+      s.maxMs,
+      `${s.succeeded}/${s.jobs}`,
+    ];
     say(`${name.padEnd(34)}${cells.map((c) => String(c).padStart(9)).join('')}`);
   }
   say(`kube apiserver calls per provision: ${String(callsPerProvision)}`);
@@ -239,15 +408,32 @@ async function main(): Promise<void> {
   try {
     say(`\n▶ kubernetes driver through the agent (concurrency ${KUBE_CONCURRENCY}); ${KUBE_SCOPE}`);
     const kube = await kubeBench(ctx, fake);
-    say(`\n▶ local driver through the agent (concurrency ${LOCAL_CONCURRENCY}): real TLS redis-server instances`);
+    say(
+      `\n▶ local driver through the agent (concurrency ${LOCAL_CONCURRENCY}): real TLS redis-server instances`,
+    );
     const local = await localBench(ctx, pids);
     const report = {
       benchmark: 'region-agent',
       at: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform, loadAvg1mAtStart: loadAtStart, loadAvg1mAtEnd: round(loadavg()[0] ?? 0) },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        memGb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        platform: process.platform,
+        loadAvg1mAtStart: loadAtStart,
+        loadAvg1mAtEnd: round(loadavg()[0] ?? 0),
+      },
       source: source(),
-      notes: 'agent, fake apiserver and the publishing client share one node process; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)',
-      parameters: { kubeJobs: KUBE_JOBS, localJobs: LOCAL_JOBS, kubeConcurrency: KUBE_CONCURRENCY, localConcurrency: LOCAL_CONCURRENCY, maxDeliver: 1 },
+      notes:
+        'agent, fake apiserver and the publishing client share one node process; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)',
+      parameters: {
+        kubeJobs: KUBE_JOBS,
+        localJobs: LOCAL_JOBS,
+        kubeConcurrency: KUBE_CONCURRENCY,
+        localConcurrency: LOCAL_CONCURRENCY,
+        maxDeliver: 1,
+      },
       kubernetes: kube,
       local,
     };

@@ -16,7 +16,12 @@ export async function runLoad(opts: {
   url: string;
   concurrency: number;
   seconds: number;
-  makeRequest: () => { method: string; path: string; headers: Record<string, string>; body: string };
+  makeRequest: () => {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body: string;
+  };
   onProgress?: (done: number, elapsedS: number) => void;
 }): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
@@ -26,13 +31,23 @@ export async function runLoad(opts: {
   let errors = 0;
   const started = performance.now();
   const end = started + opts.seconds * 1000;
-  const progress = setInterval(() => opts.onProgress?.(latencies.length, (performance.now() - started) / 1000), 2000);
+  const progress = setInterval(
+    () => opts.onProgress?.(latencies.length, (performance.now() - started) / 1000),
+    2000,
+  );
   const one = (): Promise<void> =>
     new Promise((resolve) => {
       const r = opts.makeRequest();
       const t0 = performance.now();
       const req = request(
-        { host: target.hostname, port: target.port, method: r.method, path: r.path, headers: { ...r.headers, 'Content-Length': Buffer.byteLength(r.body) }, agent },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: r.method,
+          path: r.path,
+          headers: { ...r.headers, 'Content-Length': Buffer.byteLength(r.body) },
+          agent,
+        },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -58,8 +73,18 @@ export async function runLoad(opts: {
   agent.destroy();
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
-  return { requests: latencies.length, errors, statuses, seconds: round(seconds), rps: round(latencies.length / seconds), p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: pct(1) };
+  const pct = (p: number): number =>
+    round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
+  return {
+    requests: latencies.length,
+    errors,
+    statuses,
+    seconds: round(seconds),
+    rps: round(latencies.length / seconds),
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    maxMs: pct(1),
+  };
 }
 
 export const round = (n: number): number => Math.round(n * 100) / 100;

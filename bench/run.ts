@@ -34,14 +34,32 @@ function peakRssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
-async function spawnServer(script: string, env: Record<string, string>, port: number): Promise<ChildProcess> {
+async function spawnServer(
+  script: string,
+  env: Record<string, string>,
+  port: number,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), script], {
-    cwd: root, env: { ...process.env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '',
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await waitFor(async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    return r !== undefined;
-  }, script, 60_000, 200);
+  await waitFor(
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return r !== undefined;
+    },
+    script,
+    60_000,
+    200,
+  );
   return child;
 }
 
@@ -49,24 +67,44 @@ let sim: HerokuSim | undefined;
 
 /** Each provision carries a real grant from the simulator, so the grant exchange it triggers succeeds. */
 function provisionRequest() {
-  const body = sim ? sim.createAddon({ plan: 'standard', region: 'us' }) : { uuid: randomUUID(), plan: 'standard', region: 'amazon-web-services::us-east-1', name: 'bench' };
+  const body = sim
+    ? sim.createAddon({ plan: 'standard', region: 'us' })
+    : {
+        uuid: randomUUID(),
+        plan: 'standard',
+        region: 'amazon-web-services::us-east-1',
+        name: 'bench',
+      };
   return {
     method: 'POST',
     path: '/heroku/resources',
-    headers: { Authorization: `Basic ${Buffer.from(AUTH).toString('base64')}`, 'Content-Type': 'application/json' },
+    headers: {
+      Authorization: `Basic ${Buffer.from(AUTH).toString('base64')}`,
+      'Content-Type': 'application/json',
+    },
     body: JSON.stringify(body),
   };
 }
 
-async function measure(name: string, url: string, pid: number): Promise<LoadResult & { peakRssMb: number }> {
+async function measure(
+  name: string,
+  url: string,
+  pid: number,
+): Promise<LoadResult & { peakRssMb: number }> {
   say(`\n▶ ${name}: ${concurrency} concurrent for ${seconds}s`);
   await runLoad({ url, concurrency, seconds: 2, makeRequest: provisionRequest }); // warm-up
   const result = await runLoad({
-    url, concurrency, seconds, makeRequest: provisionRequest,
-    onProgress: (done, t) => say(`  ${t.toFixed(0).padStart(3)}s  ${done} requests  (${Math.round(done / t)} req/s)`),
+    url,
+    concurrency,
+    seconds,
+    makeRequest: provisionRequest,
+    onProgress: (done, t) =>
+      say(`  ${t.toFixed(0).padStart(3)}s  ${done} requests  (${Math.round(done / t)} req/s)`),
   });
   const out = { ...result, peakRssMb: peakRssMb(pid) };
-  say(`  → ${out.rps} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, errors ${out.errors}, peak RSS ${out.peakRssMb} MB`);
+  say(
+    `  → ${out.rps} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, errors ${out.errors}, peak RSS ${out.peakRssMb} MB`,
+  );
   return out;
 }
 
@@ -84,22 +122,51 @@ async function main(): Promise<void> {
   try {
     const port = await freePort();
     sim = await createHerokuSim();
-    const plane = await spawnServer('control-plane/src/main.ts', { DATABASE_URL: pgServer.url('bench'), NATS_URL: nats.url, SYNC_BUDGET_MS: '0', DATABASE_POOL_MAX: '20', HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, PRIVATE_SPACE_LOOKUP: 'assume-common-runtime' }, port);
-    const acceptance = await measure('control plane provision acceptance (async path)', `http://127.0.0.1:${port}`, plane.pid!);
+    const plane = await spawnServer(
+      'control-plane/src/main.ts',
+      {
+        DATABASE_URL: pgServer.url('bench'),
+        NATS_URL: nats.url,
+        SYNC_BUDGET_MS: '0',
+        DATABASE_POOL_MAX: '20',
+        HEROKU_API_URL: sim.url,
+        HEROKU_ID_URL: sim.url,
+        PRIVATE_SPACE_LOOKUP: 'assume-common-runtime',
+      },
+      port,
+    );
+    const acceptance = await measure(
+      'control plane provision acceptance (async path)',
+      `http://127.0.0.1:${port}`,
+      plane.pid!,
+    );
     await stopChild(plane, 'SIGTERM');
     await sim.close();
 
     const barePort = await freePort();
-    const bare = await spawnServer('bench/bare-handler.ts', { DATABASE_URL: pgServer.url('bare'), NATS_URL: nats.url, AUTH }, barePort);
-    const ceiling = await measure('bare handler ceiling (auth + INSERT + publish)', `http://127.0.0.1:${barePort}`, bare.pid!);
+    const bare = await spawnServer(
+      'bench/bare-handler.ts',
+      { DATABASE_URL: pgServer.url('bare'), NATS_URL: nats.url, AUTH },
+      barePort,
+    );
+    const ceiling = await measure(
+      'bare handler ceiling (auth + INSERT + publish)',
+      `http://127.0.0.1:${barePort}`,
+      bare.pid!,
+    );
     await stopChild(bare, 'SIGTERM');
 
     const ratio = Math.round((acceptance.rps / ceiling.rps) * 1000) / 10;
     const report = {
       benchmark: 'provision-acceptance',
       at: new Date().toISOString(),
-      machine: { cpus: cpus().length, memGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-      concurrency, seconds,
+      machine: {
+        cpus: cpus().length,
+        memGb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
+      concurrency,
+      seconds,
       controlPlane: acceptance,
       bareHandler: ceiling,
       ratioOfCeilingPercent: ratio,
@@ -107,7 +174,10 @@ async function main(): Promise<void> {
       met: { rps: acceptance.rps >= 1000, p99: acceptance.p99Ms <= 50, ratio: ratio >= 60 },
     };
     mkdirSync(join(root, 'bench/results'), { recursive: true });
-    writeFileSync(join(root, 'bench/results/provision-acceptance.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(
+      join(root, 'bench/results/provision-acceptance.json'),
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
     say(`\nratio: control plane reaches ${ratio}% of the bare-handler ceiling`);
     say('written to bench/results/provision-acceptance.json');
   } finally {
@@ -119,10 +189,14 @@ async function main(): Promise<void> {
 
 await main();
 if (process.env.BENCH_SKIP_E2E !== '1') {
-  say('\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)');
+  say(
+    '\n▶ end-to-end provision latency (local driver, POST → provision action at the Heroku simulator)',
+  );
   await runE2eBench();
 }
 if (process.env.BENCH_SKIP_AGENT !== '1') {
-  say('\n▶ region agent alone (kubernetes driver on the fake apiserver, local driver with real redis)');
+  say(
+    '\n▶ region agent alone (kubernetes driver on the fake apiserver, local driver with real redis)',
+  );
   await runAgentBench();
 }

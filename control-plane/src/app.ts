@@ -32,7 +32,16 @@ export function createApp(deps: AppDeps): Koa {
     await next();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
-      deps.log.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      deps.log.info(
+        {
+          requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(ms * 10) / 10,
+        },
+        'request',
+      );
     }
   });
   app.use(errorMiddleware);
@@ -64,7 +73,9 @@ export function createApp(deps: AppDeps): Koa {
     ctx.status = 404;
     ctx.body = { message: 'Not found', code: 'not_found' };
   });
-  app.on('error', (err: unknown) => deps.log.error({ err: serializeError(err) }, 'unhandled request error'));
+  app.on('error', (err: unknown) =>
+    deps.log.error({ err: serializeError(err) }, 'unhandled request error'),
+  );
   return app;
 }
 
@@ -82,8 +93,13 @@ export function handleClientErrors(server: Server, log: Logger): void {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : '400 Bad Request';
     const body = JSON.stringify({ message: 'Malformed HTTP request', code: 'bad_request' });
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }

@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
 import { devSecrets } from './dev-secrets.js';
-import { CONTROL_PLANE_INBOX_PREFIX, InboxPrefixSchema, type NatsSettings } from '../../shared/src/nats.js';
+import {
+  CONTROL_PLANE_INBOX_PREFIX,
+  InboxPrefixSchema,
+  type NatsSettings,
+} from '../../shared/src/nats.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../addon-manifest.json', import.meta.url));
 
@@ -190,7 +194,12 @@ function natsSettings(e: ParsedEnv): NatsSettings {
   const set = Object.fromEntries(
     Object.entries(optional).filter(([, v]) => v !== undefined && v !== ''),
   );
-  return { url: e.NATS_URL, name: 'control-plane', inboxPrefix: CONTROL_PLANE_INBOX_PREFIX, ...set };
+  return {
+    url: e.NATS_URL,
+    name: 'control-plane',
+    inboxPrefix: CONTROL_PLANE_INBOX_PREFIX,
+    ...set,
+  };
 }
 
 function encryptionConfig(

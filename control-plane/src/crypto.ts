@@ -25,16 +25,26 @@ export function createSealer(ring: Keyring): Sealer {
     const cipher = createCipheriv('aes-256-gcm', ring.key, iv);
     cipher.setAAD(Buffer.from(ring.keyId));
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', ring.keyId, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
+    return [
+      'v1',
+      ring.keyId,
+      iv.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+      ct.toString('base64url'),
+    ].join('.');
   };
   const open = (sealed: string): string => {
     const [v, keyId, iv, tag, ct] = sealed.split('.');
     const key = keyId ? keys.get(keyId) : undefined;
-    if (v !== 'v1' || !key || !iv || !tag || ct === undefined) throw new Error('cannot decrypt: unknown format or key id');
+    if (v !== 'v1' || !key || !iv || !tag || ct === undefined)
+      throw new Error('cannot decrypt: unknown format or key id');
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     decipher.setAAD(Buffer.from(keyId!));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+    return Buffer.concat([
+      decipher.update(Buffer.from(ct, 'base64url')),
+      decipher.final(),
+    ]).toString('utf8');
   };
   return {
     seal,

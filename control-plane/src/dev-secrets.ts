@@ -9,7 +9,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const DEV_SECRETS_PATH = fileURLToPath(new URL('../../.local/dev-secrets.json', import.meta.url));
+export const DEV_SECRETS_PATH = fileURLToPath(
+  new URL('../../.local/dev-secrets.json', import.meta.url),
+);
 
 export interface DevSecrets {
   /** `<key-id>:<base64 of 32 bytes>`, the ENCRYPTION_KEY format. */
@@ -18,7 +20,10 @@ export interface DevSecrets {
 }
 
 function generate(): DevSecrets {
-  return { encryptionKey: `dev:${randomBytes(32).toString('base64')}`, sessionSecret: randomBytes(32).toString('base64url') };
+  return {
+    encryptionKey: `dev:${randomBytes(32).toString('base64')}`,
+    sessionSecret: randomBytes(32).toString('base64url'),
+  };
 }
 
 /** Reads the checkout's dev secrets, creating them once (the first writer wins a race). */

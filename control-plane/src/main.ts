@@ -7,7 +7,10 @@ const config = loadConfig(process.env);
 const log = createLogger({ name: 'control-plane', level: config.logLevel });
 
 const plane = await createControlPlane(config, log, {
-  afterPublish: process.env.FAULT_CRASH_AFTER_PUBLISH === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined,
+  afterPublish:
+    process.env.FAULT_CRASH_AFTER_PUBLISH === '1'
+      ? () => process.kill(process.pid, 'SIGKILL')
+      : undefined,
 });
 await plane.start();
 

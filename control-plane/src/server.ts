@@ -16,7 +16,11 @@ import { migrate } from './db/migrate.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
-import { createResultConsumer, type ResultConsumer, type ResultConsumerDeps } from './ops/results.js';
+import {
+  createResultConsumer,
+  type ResultConsumer,
+  type ResultConsumerDeps,
+} from './ops/results.js';
 import { createService } from './ops/service.js';
 import { startRotation } from './ops/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
@@ -45,7 +49,11 @@ export interface ControlPlaneOptions {
   rotateCredentials?: RotateCredentials;
 }
 
-export async function createControlPlane(config: ControlPlaneConfig, log: Logger, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+export async function createControlPlane(
+  config: ControlPlaneConfig,
+  log: Logger,
+  options: ControlPlaneOptions = {},
+): Promise<ControlPlane> {
   const catalog = loadCatalog(config.catalogPath);
   const pool = createPool(config.databaseUrl, config.databasePoolMax, log);
   const applied = await migrate(pool);
@@ -69,7 +77,12 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
       sealer,
       keyId: config.encryption.keyId,
       log,
-      oauth: { idUrl: config.herokuIdUrl, clientSecret: config.oauthClientSecret, timeoutMs: config.privateSpaceLookupTimeoutMs, fetch: options.fetch },
+      oauth: {
+        idUrl: config.herokuIdUrl,
+        clientSecret: config.oauthClientSecret,
+        timeoutMs: config.privateSpaceLookupTimeoutMs,
+        fetch: options.fetch,
+      },
       fetch: options.fetch,
     }),
     asyncFailureAction: config.asyncFailureAction,
@@ -90,8 +103,18 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     maxAttempts: config.operationMaxAttempts,
     afterPublish: options.afterPublish,
   });
-  const results: ResultConsumer = createResultConsumer({ pool, js, jsm, sealer, log, failureAction: config.asyncFailureAction, rotationGraceS: config.rotationGraceS,
-    deprovisionRetry: { maxAttempts: config.operationMaxAttempts, baseDelayMs: config.deprovisionRetryBaseMs },
+  const results: ResultConsumer = createResultConsumer({
+    pool,
+    js,
+    jsm,
+    sealer,
+    log,
+    failureAction: config.asyncFailureAction,
+    rotationGraceS: config.rotationGraceS,
+    deprovisionRetry: {
+      maxAttempts: config.operationMaxAttempts,
+      baseDelayMs: config.deprovisionRetryBaseMs,
+    },
     retry: options.resultRetry,
   });
   const calls: CallWorker = createCallWorker({
@@ -101,7 +124,12 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     keyId: config.encryption.keyId,
     log,
     apiUrl: config.herokuApiUrl,
-    oauth: { idUrl: config.herokuIdUrl, clientSecret: config.oauthClientSecret, timeoutMs: 10_000, fetch: options.fetch },
+    oauth: {
+      idUrl: config.herokuIdUrl,
+      clientSecret: config.oauthClientSecret,
+      timeoutMs: 10_000,
+      fetch: options.fetch,
+    },
     concurrency: config.herokuCallConcurrency,
     fetch: options.fetch,
     userAgent: `${config.addon.id}-control-plane`,
@@ -115,8 +143,17 @@ export async function createControlPlane(config: ControlPlaneConfig, log: Logger
     trustProxy: config.trustProxy,
     extraRouters: [
       ssoRoutes({
-        pool, sealer, log, salt: config.addon.ssoSalt, configVarsPrefix: config.addon.configVarsPrefix, sessionSecret: config.sso.sessionSecret,
-        windowS: config.sso.windowS, maxSkewS: config.sso.maxSkewS, rotateCredentials: options.rotateCredentials ?? (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
+        pool,
+        sealer,
+        log,
+        salt: config.addon.ssoSalt,
+        configVarsPrefix: config.addon.configVarsPrefix,
+        sessionSecret: config.sso.sessionSecret,
+        windowS: config.sso.windowS,
+        maxSkewS: config.sso.maxSkewS,
+        rotateCredentials:
+          options.rotateCredentials ??
+          (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
       }),
     ],
     ready: async () => {

@@ -12,7 +12,11 @@ export interface HerokuFront {
   close(): Promise<void>;
 }
 
-export async function startHerokuFront(controlPlaneUrl: string, auth: { id: string; password: string }, clientSecret: string): Promise<HerokuFront> {
+export async function startHerokuFront(
+  controlPlaneUrl: string,
+  auth: { id: string; password: string },
+  clientSecret: string,
+): Promise<HerokuFront> {
   const sim = await createHerokuSim({ clientSecret });
   const port = await freePort();
   const server: Server = createServer((req, res) => {
@@ -21,10 +25,16 @@ export async function startHerokuFront(controlPlaneUrl: string, auth: { id: stri
     req.on('end', () => {
       void (async () => {
         const url = new URL(req.url ?? '/', 'http://local');
-        const input = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, string>) : {};
+        const input = chunks.length
+          ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, string>)
+          : {};
         let answer: { status: number; body: unknown };
         if (req.method === 'POST' && url.pathname === '/provision') {
-          const body = sim.createAddon({ plan: input.plan ?? 'standard', region: input.region ?? 'us', app: { name: input.app ?? 'my-app', privateSpace: input.privateSpace === 'true' } });
+          const body = sim.createAddon({
+            plan: input.plan ?? 'standard',
+            region: input.region ?? 'us',
+            app: { name: input.app ?? 'my-app', privateSpace: input.privateSpace === 'true' },
+          });
           answer = await sim.provision(controlPlaneUrl, body, auth);
         } else if (req.method === 'POST' && url.pathname === '/change-plan') {
           answer = await sim.changePlan(controlPlaneUrl, input.uuid ?? '', input.plan ?? '', auth);
@@ -32,12 +42,23 @@ export async function startHerokuFront(controlPlaneUrl: string, auth: { id: stri
           answer = await sim.deprovision(controlPlaneUrl, input.uuid ?? '', auth);
         } else if (req.method === 'GET' && url.pathname.startsWith('/addons/')) {
           const addon = sim.addon(url.pathname.split('/')[2] ?? '');
-          answer = addon ? { status: 200, body: { ...addon, config: Object.fromEntries(addon.config) } } : { status: 404, body: { message: 'unknown add-on' } };
+          answer = addon
+            ? { status: 200, body: { ...addon, config: Object.fromEntries(addon.config) } }
+            : { status: 404, body: { message: 'unknown add-on' } };
         } else {
-          answer = { status: 404, body: { message: 'try POST /provision, /change-plan, /deprovision or GET /addons/{uuid}' } };
+          answer = {
+            status: 404,
+            body: {
+              message: 'try POST /provision, /change-plan, /deprovision or GET /addons/{uuid}',
+            },
+          };
         }
-        res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(answer.body, null, 2)}\n`);
-      })().catch((err: unknown) => res.writeHead(400).end(`${JSON.stringify({ message: (err as Error).message })}\n`));
+        res
+          .writeHead(answer.status, { 'Content-Type': 'application/json' })
+          .end(`${JSON.stringify(answer.body, null, 2)}\n`);
+      })().catch((err: unknown) =>
+        res.writeHead(400).end(`${JSON.stringify({ message: (err as Error).message })}\n`),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

@@ -12,13 +12,20 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNats(storeDir: string, log: (line: string) => void = () => {}): Promise<NatsServer> {
+export async function startNats(
+  storeDir: string,
+  log: (line: string) => void = () => {},
+): Promise<NatsServer> {
   const bin = requireBinary('nats-server', log);
   mkdirSync(storeDir, { recursive: true });
   const port = await freePort();
-  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    bin,
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -45,7 +52,9 @@ export async function startNats(storeDir: string, log: (line: string) => void = 
     );
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`nats-server did not start: ${(err as Error).message}\n${stderr}`, { cause: err });
+    throw new Error(`nats-server did not start: ${(err as Error).message}\n${stderr}`, {
+      cause: err,
+    });
   }
   return { port, url: `nats://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }

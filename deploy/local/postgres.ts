@@ -31,28 +31,46 @@ function prepareDir(dir: string): void {
   if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
 }
 
-export async function startPostgres(dataDir: string, log: (line: string) => void = () => {}): Promise<PostgresServer> {
+export async function startPostgres(
+  dataDir: string,
+  log: (line: string) => void = () => {},
+): Promise<PostgresServer> {
   const initdb = requireBinary('initdb', log);
   const postgres = requireBinary('postgres', log);
   prepareDir(dataDir);
   if (!existsSync(`${dataDir}/PG_VERSION`)) {
-    execFileSync(initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
-      stdio: 'ignore',
-      ...owner(),
-    });
+    execFileSync(
+      initdb,
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'],
+      {
+        stdio: 'ignore',
+        ...owner(),
+      },
+    );
   }
   const port = await freePort();
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-k', dataDir,
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
-    '-c', 'max_connections=300',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dataDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=300',
   ];
-  const child: ChildProcess = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner() });
+  const child: ChildProcess = spawn(postgres, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...owner(),
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -96,7 +114,9 @@ function canConnect(port: number): Promise<boolean> {
 
 async function ready(port: number): Promise<boolean> {
   const pg = await import('pg');
-  const client = new pg.default.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+  const client = new pg.default.Client({
+    connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`,
+  });
   try {
     await client.connect();
     await client.query('select 1');
@@ -106,7 +126,11 @@ async function ready(port: number): Promise<boolean> {
   }
 }
 
-export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT', graceMs = 10_000): Promise<void> {
+export function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGINT',
+  graceMs = 10_000,
+): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -69,7 +69,11 @@ async function main(): Promise<void> {
   let natsUrl = process.env.NATS_URL;
   if (natsUrl) step(2, total, 'NATS: using NATS_URL');
   else {
-    step(2, total, `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`);
+    step(
+      2,
+      total,
+      `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`,
+    );
     nats = await startNats(join(dataDir, 'nats'), log);
     natsUrl = nats.url;
   }
@@ -90,10 +94,18 @@ async function main(): Promise<void> {
     NATS_URL: natsUrl,
     PORT: String(port),
     HOST: process.env.HOST ?? '127.0.0.1',
-    PRIVATE_SPACE_LOOKUP: process.env.PRIVATE_SPACE_LOOKUP ?? (front ? 'platform-api' : 'assume-common-runtime'),
+    PRIVATE_SPACE_LOOKUP:
+      process.env.PRIVATE_SPACE_LOOKUP ?? (front ? 'platform-api' : 'assume-common-runtime'),
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'control plane /readyz', 60_000, 200);
-  const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map((a) => a.name);
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
+    'control plane /readyz',
+    60_000,
+    200,
+  );
+  const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map(
+    (a) => a.name,
+  );
   if (existsSync(join(root, 'region-agent/src/main.ts'))) {
     step(5, total, `region agent (local driver): serving ${regions.join(', ')}`);
     run('region agent', 'region-agent/src/main.ts', {

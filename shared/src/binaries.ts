@@ -45,7 +45,9 @@ export function requireBinary(name: string, log: (line: string) => void = () => 
   if (found) return found;
   const pkg = PACKAGES[name] ?? name;
   if (!isRoot()) {
-    throw new Error(`${name} not found: install the Debian package "${pkg}" (apt-get install -y ${pkg})`);
+    throw new Error(
+      `${name} not found: install the Debian package "${pkg}" (apt-get install -y ${pkg})`,
+    );
   }
   log(`installing ${pkg} with apt-get`);
   execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], {

@@ -3,9 +3,20 @@
  * plane and the region agent both create-or-verify them at start, so whichever starts first
  * makes the same streams.
  */
-import { nanos, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
 import {
-  AGENTS_STREAM, AGENTS_SUBJECTS, JOBS_STREAM, JOBS_SUBJECTS, RESULTS_STREAM, RESULTS_SUBJECTS,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from 'nats';
+import {
+  AGENTS_STREAM,
+  AGENTS_SUBJECTS,
+  JOBS_STREAM,
+  JOBS_SUBJECTS,
+  RESULTS_STREAM,
+  RESULTS_SUBJECTS,
 } from './subjects.js';
 
 export type StreamName = typeof JOBS_STREAM | typeof RESULTS_STREAM | typeof AGENTS_STREAM;
@@ -73,7 +84,11 @@ async function findStream(jsm: JetStreamManager, name: string): Promise<StreamCo
   }
 }
 
-async function verifyStream(jsm: JetStreamManager, want: StreamSettings, have: StreamConfig): Promise<void> {
+async function verifyStream(
+  jsm: JetStreamManager,
+  want: StreamSettings,
+  have: StreamConfig,
+): Promise<void> {
   if (have.retention !== want.retention) {
     throw new StreamConfigError(
       `stream ${want.name} exists with retention "${have.retention}" but must have "${want.retention}"; ` +

@@ -11,7 +11,8 @@ export const AGENTS_STREAM = 'AGENTS';
 const TOKEN = /^[a-z0-9][a-z0-9-]*$/;
 
 function token(value: string, what: string): string {
-  if (!TOKEN.test(value)) throw new Error(`invalid ${what} subject token: ${JSON.stringify(value)}`);
+  if (!TOKEN.test(value))
+    throw new Error(`invalid ${what} subject token: ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -25,22 +25,40 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 
 beforeAll(async () => {
   sim = await createHerokuSim();
-  stack = await startStack({ HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, SYNC_BUDGET_MS: '0', ROTATION_GRACE_S: '1' });
+  stack = await startStack({
+    HEROKU_API_URL: sim.url,
+    HEROKU_ID_URL: sim.url,
+    SYNC_BUDGET_MS: '0',
+    ROTATION_GRACE_S: '1',
+  });
   agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 50 });
   // Another origin serving the auto-submitting form, as Heroku's dashboard does.
   const port = await freePort();
   heroku = createServer((req, res) => {
     const fields = forms.get((req.url ?? '/').slice(1)) ?? {};
-    const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('');
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end(
-      `<!doctype html><form method="post" action="${stack.url}/sso/login">${inputs}</form><script>document.forms[0].submit()</script>`,
-    );
+    const inputs = Object.entries(fields)
+      .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
+      .join('');
+    res
+      .writeHead(200, { 'Content-Type': 'text/html' })
+      .end(
+        `<!doctype html><form method="post" action="${stack.url}/sso/login">${inputs}</form><script>document.forms[0].submit()</script>`,
+      );
   });
   await new Promise<void>((r) => heroku.listen(port, '127.0.0.1', r));
   herokuUrl = `http://127.0.0.1:${port}`;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   mkdirSync('artifacts', { recursive: true });
 });
@@ -54,16 +72,33 @@ afterAll(async () => {
 });
 
 async function provisioned(plan = 'standard'): Promise<string> {
-  const body = sim.createAddon({ plan, region: 'us', app: { name: `app-${Math.random().toString(36).slice(2, 8)}` } });
+  const body = sim.createAddon({
+    plan,
+    region: 'us',
+    app: { name: `app-${Math.random().toString(36).slice(2, 8)}` },
+  });
   expect((await sim.provision(stack.url, body, auth)).status).toBe(202);
   await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned', 15_000);
   return body.uuid;
 }
 
-async function signIn(page: Page, uuid: string, fields: Partial<Record<string, string>> = {}): Promise<number> {
+async function signIn(
+  page: Page,
+  uuid: string,
+  fields: Partial<Record<string, string>> = {},
+): Promise<number> {
   const key = Math.random().toString(36).slice(2);
-  forms.set(key, { ...sim.ssoForm(uuid, { email: 'dev@example.com', userId: '7d2b1e4c-0000-4000-8000-000000000001', salt: SALT }), ...fields } as Record<string, string>);
-  const response = page.waitForResponse((r) => r.url().includes('/sso/login') || r.url().includes('/dashboard/'));
+  forms.set(key, {
+    ...sim.ssoForm(uuid, {
+      email: 'dev@example.com',
+      userId: '7d2b1e4c-0000-4000-8000-000000000001',
+      salt: SALT,
+    }),
+    ...fields,
+  } as Record<string, string>);
+  const response = page.waitForResponse(
+    (r) => r.url().includes('/sso/login') || r.url().includes('/dashboard/'),
+  );
   await page.goto(`${herokuUrl}/${key}`);
   await page.waitForLoadState('load');
   const last = await response;
@@ -89,7 +124,9 @@ it('SSO through an auto-submitted form lands on the dashboard with the resource 
   await phonePage.goto(`${stack.url}/dashboard/${uuid}`);
   await phonePage.screenshot({ path: 'artifacts/dashboard-phone.png', fullPage: true });
   // Evaluated in the page; given as text because this Node project has no DOM types.
-  const overflow = await phonePage.evaluate('document.documentElement.scrollWidth > window.innerWidth + 1');
+  const overflow = await phonePage.evaluate(
+    'document.documentElement.scrollWidth > window.innerWidth + 1',
+  );
   expect(overflow).toBe(false);
   await phone.close();
   await context.close();
@@ -104,8 +141,14 @@ it('the rotate button ends with new credentials in Heroku’s config', async () 
   await page.waitForURL(`**/dashboard/${uuid}`);
   await page.getByRole('button', { name: 'Rotate credentials' }).click();
   await page.waitForLoadState('load');
-  await waitFor(() => sim.addon(uuid)!.config.get('TLSREDIS_URL') !== before, 'rotated config at Heroku', 15_000);
-  expect(new URL(sim.addon(uuid)!.config.get('TLSREDIS_URL')!).username).not.toBe(new URL(before!).username);
+  await waitFor(
+    () => sim.addon(uuid)!.config.get('TLSREDIS_URL') !== before,
+    'rotated config at Heroku',
+    15_000,
+  );
+  expect(new URL(sim.addon(uuid)!.config.get('TLSREDIS_URL')!).username).not.toBe(
+    new URL(before!).username,
+  );
   await context.close();
 });
 

@@ -53,10 +53,15 @@ const FIXTURE_SECRETS: Record<Chart, Record<string, string>> = {
 
 /** Every values set a chart is rendered with: defaults, each example, the all-env fixture. */
 function cases(chart: Chart): Array<{ name: string; opts: RenderOptions }> {
-  const set = Object.fromEntries(Object.entries(FIXTURE_SECRETS[chart]).map(([k, v]) => [`secret.values.${k}`, v]));
+  const set = Object.fromEntries(
+    Object.entries(FIXTURE_SECRETS[chart]).map(([k, v]) => [`secret.values.${k}`, v]),
+  );
   return [
     { name: 'default values', opts: {} },
-    ...exampleValues(chart).map((file) => ({ name: file.split('/').pop()!, opts: { valuesFiles: [file] } })),
+    ...exampleValues(chart).map((file) => ({
+      name: file.split('/').pop()!,
+      opts: { valuesFiles: [file] },
+    })),
     {
       name: `${chart}.all-env.values.yaml`,
       opts: { valuesFiles: [join(FIXTURES_DIR, `${chart}.all-env.values.yaml`)], set },
@@ -134,32 +139,41 @@ describe.each(CHARTS)('chart %s', (chart) => {
     expect(objects.map(schemaProblems).filter(Boolean)).toEqual([]);
   });
 
-  it.each(cases(chart))('runs every pod with the restricted security defaults ($name)', ({ opts }) => {
-    const pods = podSpecs(render(chart, opts));
-    expect(pods.length).toBeGreaterThan(1); // the workload and the helm test pod at least
-    for (const { owner, pod } of pods) {
-      expect({ owner, ctx: pod.securityContext }).toMatchObject({
-        owner,
-        ctx: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-      });
-      const tmpVolumes = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
-      for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
-        expect({ owner, container: c.name, ctx: c.securityContext }).toMatchObject({
+  it.each(cases(chart))(
+    'runs every pod with the restricted security defaults ($name)',
+    ({ opts }) => {
+      const pods = podSpecs(render(chart, opts));
+      expect(pods.length).toBeGreaterThan(1); // the workload and the helm test pod at least
+      for (const { owner, pod } of pods) {
+        expect({ owner, ctx: pod.securityContext }).toMatchObject({
           owner,
-          container: c.name,
-          ctx: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+          ctx: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
         });
-        expect(c.securityContext?.capabilities?.drop).toContain('ALL');
-        expect(c.securityContext?.capabilities?.add ?? []).toEqual([]);
-        expect(c.securityContext?.privileged ?? false).toBe(false);
-        const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
-        expect({ owner, tmpIsEmptyDir: tmp !== undefined && tmpVolumes.has(tmp.name) }).toEqual({
-          owner,
-          tmpIsEmptyDir: true,
-        });
+        const tmpVolumes = new Set(
+          (pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name),
+        );
+        for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+          expect({ owner, container: c.name, ctx: c.securityContext }).toMatchObject({
+            owner,
+            container: c.name,
+            ctx: {
+              runAsNonRoot: true,
+              readOnlyRootFilesystem: true,
+              allowPrivilegeEscalation: false,
+            },
+          });
+          expect(c.securityContext?.capabilities?.drop).toContain('ALL');
+          expect(c.securityContext?.capabilities?.add ?? []).toEqual([]);
+          expect(c.securityContext?.privileged ?? false).toBe(false);
+          const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+          expect({ owner, tmpIsEmptyDir: tmp !== undefined && tmpVolumes.has(tmp.name) }).toEqual({
+            owner,
+            tmpIsEmptyDir: true,
+          });
+        }
       }
-    }
-  });
+    },
+  );
 
   it.each(cases(chart))('prints NOTES.txt with $name', ({ opts }) => {
     const res = renderNotes(chart, opts);
@@ -180,17 +194,17 @@ describe.each(CHARTS)('chart %s', (chart) => {
 
   it('has a PodDisruptionBudget selecting the workload pods', () => {
     const objects = render(chart, {});
-    const selector = spec<{ selector: { matchLabels: Record<string, string> } }>(one(objects, 'PodDisruptionBudget'))
-      .selector.matchLabels;
+    const selector = spec<{ selector: { matchLabels: Record<string, string> } }>(
+      one(objects, 'PodDisruptionBudget'),
+    ).selector.matchLabels;
     expect(deploymentTemplate(objects).metadata?.labels).toMatchObject(selector);
   });
 
   it('rolls pods when the config changes (checksum/config)', () => {
     const a = deploymentTemplate(render(chart, {})).metadata?.annotations?.['checksum/config'];
     const key = chart === 'control-plane' ? 'config.logLevel' : 'agent.logLevel';
-    const b = deploymentTemplate(render(chart, { set: { [key]: 'debug' } })).metadata?.annotations?.[
-      'checksum/config'
-    ];
+    const b = deploymentTemplate(render(chart, { set: { [key]: 'debug' } })).metadata
+      ?.annotations?.['checksum/config'];
     expect(a).toMatch(/^[a-f0-9]{64}$/);
     expect(b).toMatch(/^[a-f0-9]{64}$/);
     expect(a).not.toBe(b);
@@ -232,7 +246,14 @@ describe('control-plane chart', () => {
   it('reads every secret from the Secret, never from a plain value', () => {
     const objects = render('control-plane', { valuesFiles: exampleValues('control-plane') });
     const c = mainContainer(objects);
-    for (const name of ['DATABASE_URL', 'ADDON_PASSWORD', 'SSO_SALT', 'OAUTH_CLIENT_SECRET', 'ENCRYPTION_KEY', 'SESSION_SECRET']) {
+    for (const name of [
+      'DATABASE_URL',
+      'ADDON_PASSWORD',
+      'SSO_SALT',
+      'OAUTH_CLIENT_SECRET',
+      'ENCRYPTION_KEY',
+      'SESSION_SECRET',
+    ]) {
       const entry = c.env?.find((e) => e.name === name);
       expect({ name, ref: entry?.valueFrom?.secretKeyRef }).toEqual({
         name,
@@ -241,7 +262,9 @@ describe('control-plane chart', () => {
     }
     expect(ofKind(objects, 'Secret')).toEqual([]); // existingSecret: the chart creates none
     const cm = one(objects, 'ConfigMap').data as Record<string, string>;
-    expect(Object.keys(cm).filter((k) => /PASSWORD|SECRET|SALT|KEY|DATABASE_URL/.test(k))).toEqual([]);
+    expect(Object.keys(cm).filter((k) => /PASSWORD|SECRET|SALT|KEY|DATABASE_URL/.test(k))).toEqual(
+      [],
+    );
   });
 
   it('runs 3 replicas by default and leaves the count to the HPA when autoscaling', () => {
@@ -250,18 +273,28 @@ describe('control-plane chart', () => {
     expect(ofKind(defaults, 'HorizontalPodAutoscaler')).toEqual([]);
     const central = render('control-plane', { valuesFiles: exampleValues('control-plane') });
     expect(spec<{ replicas?: number }>(one(central, 'Deployment')).replicas).toBeUndefined();
-    expect(spec<{ minReplicas: number }>(one(central, 'HorizontalPodAutoscaler')).minReplicas).toBeGreaterThanOrEqual(3);
+    expect(
+      spec<{ minReplicas: number }>(one(central, 'HorizontalPodAutoscaler')).minReplicas,
+    ).toBeGreaterThanOrEqual(3);
     expect(ofKind(central, 'Ingress')).toHaveLength(1);
   });
 
   it('migrates in a pre-install/pre-upgrade hook Job when enabled', () => {
     expect(ofKind(render('control-plane', {}), 'Job')).toEqual([]);
-    const job = one(render('control-plane', { valuesFiles: exampleValues('control-plane') }), 'Job');
+    const job = one(
+      render('control-plane', { valuesFiles: exampleValues('control-plane') }),
+      'Job',
+    );
     expect(job.metadata.annotations?.['helm.sh/hook']).toBe('pre-install,pre-upgrade');
-    const c = spec<{ template: { spec: { containers: Container[] } } }>(job).template.spec.containers[0]!;
+    const c = spec<{ template: { spec: { containers: Container[] } } }>(job).template.spec
+      .containers[0]!;
     expect(c.command).toEqual(['node', 'dist/control-plane/src/migrate-main.js']);
-    expect(c.env?.map((e) => e.name).filter((n) => !CONTROL_PLANE_ENV_VARS.includes(n))).toEqual([]);
-    expect(c.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key).toBe('DATABASE_URL');
+    expect(c.env?.map((e) => e.name).filter((n) => !CONTROL_PLANE_ENV_VARS.includes(n))).toEqual(
+      [],
+    );
+    expect(c.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef?.key).toBe(
+      'DATABASE_URL',
+    );
   });
 
   it('refuses a migrations hook that would run before its chart-created Secret exists', () => {
@@ -287,7 +320,8 @@ const ROLE_BEYOND_KUBE_CALLS: Readonly<Record<string, string>> = {};
 function permissions(rules: RoleRule[]): Set<string> {
   const out = new Set<string>();
   for (const r of rules) {
-    for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${g}/${res}:${v}`);
+    for (const g of r.apiGroups)
+      for (const res of r.resources) for (const v of r.verbs) out.add(`${g}/${res}:${v}`);
   }
   return out;
 }
@@ -331,25 +365,36 @@ describe('region-agent chart', () => {
     expect(envValue(objects, c, 'NATS_CREDS_FILE')).toMatch(/^\/etc\/nats\/creds\//);
   });
 
-  it.each([false, true])('grants exactly the kubernetes driver calls (cert-manager %s)', (certManager) => {
-    const set: Record<string, string> = { 'certManager.enabled': String(certManager), ...(certManager ? { 'certManager.issuer.name': 'letsencrypt' } : {}) };
-    const objects = render('region-agent', { set });
-    const role = one(objects, 'Role');
-    expect(role.metadata.namespace).toBe('addon-instances');
-    const granted = permissions((role as unknown as { rules: RoleRule[] }).rules);
-    const needed = new Set<string>();
-    for (const call of KUBE_CALLS) {
-      if (call.certManagerOnly && !certManager) continue;
-      for (const v of call.verbs) needed.add(`${call.group}/${call.resource}:${v}`);
-    }
-    expect(needed.size).toBeGreaterThan(0);
-    expect([...needed].filter((p) => !granted.has(p))).toEqual([]); // covers every call
-    const beyond = [...granted].filter((p) => !needed.has(p) && !(p.split(':')[0]! in ROLE_BEYOND_KUBE_CALLS));
-    expect(beyond).toEqual([]); // and nothing more
-    if (!certManager) expect([...granted].filter((p) => p.startsWith('cert-manager.io/'))).toEqual([]);
-    expect([...granted].some((p) => p.includes('*'))).toBe(false);
-    expect(envValue(objects, mainContainer(objects), 'TLS_ISSUER')).toBe(certManager ? 'cert-manager' : 'private-ca');
-  });
+  it.each([false, true])(
+    'grants exactly the kubernetes driver calls (cert-manager %s)',
+    (certManager) => {
+      const set: Record<string, string> = {
+        'certManager.enabled': String(certManager),
+        ...(certManager ? { 'certManager.issuer.name': 'letsencrypt' } : {}),
+      };
+      const objects = render('region-agent', { set });
+      const role = one(objects, 'Role');
+      expect(role.metadata.namespace).toBe('addon-instances');
+      const granted = permissions((role as unknown as { rules: RoleRule[] }).rules);
+      const needed = new Set<string>();
+      for (const call of KUBE_CALLS) {
+        if (call.certManagerOnly && !certManager) continue;
+        for (const v of call.verbs) needed.add(`${call.group}/${call.resource}:${v}`);
+      }
+      expect(needed.size).toBeGreaterThan(0);
+      expect([...needed].filter((p) => !granted.has(p))).toEqual([]); // covers every call
+      const beyond = [...granted].filter(
+        (p) => !needed.has(p) && !(p.split(':')[0]! in ROLE_BEYOND_KUBE_CALLS),
+      );
+      expect(beyond).toEqual([]); // and nothing more
+      if (!certManager)
+        expect([...granted].filter((p) => p.startsWith('cert-manager.io/'))).toEqual([]);
+      expect([...granted].some((p) => p.includes('*'))).toBe(false);
+      expect(envValue(objects, mainContainer(objects), 'TLS_ISSUER')).toBe(
+        certManager ? 'cert-manager' : 'private-ca',
+      );
+    },
+  );
 
   it('binds the Role to the agent ServiceAccount and mounts its token', () => {
     const objects = render('region-agent', {});
@@ -360,8 +405,13 @@ describe('region-agent chart', () => {
     };
     const sa = one(objects, 'ServiceAccount');
     expect(binding.metadata.namespace).toBe('addon-instances');
-    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: one(objects, 'Role').metadata.name });
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'addons' }]);
+    expect(binding.roleRef).toMatchObject({
+      kind: 'Role',
+      name: one(objects, 'Role').metadata.name,
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'addons' },
+    ]);
     const pod = deploymentTemplate(objects).spec;
     expect(pod.serviceAccountName).toBe(sa.metadata.name);
     expect(pod.automountServiceAccountToken).toBe(true);
@@ -371,18 +421,35 @@ describe('region-agent chart', () => {
     const defaults = render('region-agent', {});
     const c0 = mainContainer(defaults);
     expect(envValue(defaults, c0, 'TLS_CA_SECRET')).toBe('region-agent-ca-us-east');
-    const rules = (one(defaults, 'Role') as unknown as { metadata: { namespace: string }; rules: RoleRule[] });
+    const rules = one(defaults, 'Role') as unknown as {
+      metadata: { namespace: string };
+      rules: RoleRule[];
+    };
     expect(rules.metadata.namespace).toBe(envValue(defaults, c0, 'KUBE_NAMESPACE'));
-    expect([...permissions(rules.rules)]).toEqual(expect.arrayContaining(['/secrets:get', '/secrets:create']));
+    expect([...permissions(rules.rules)]).toEqual(
+      expect.arrayContaining(['/secrets:get', '/secrets:create']),
+    );
     for (const file of exampleValues('region-agent')) {
       const objects = render('region-agent', { valuesFiles: [file] });
-      expect({ file, secret: envValue(objects, mainContainer(objects), 'TLS_CA_SECRET') }).toEqual({ file, secret: 'region-agent-ca' });
+      expect({ file, secret: envValue(objects, mainContainer(objects), 'TLS_CA_SECRET') }).toEqual({
+        file,
+        secret: 'region-agent-ca',
+      });
     }
     // cert-manager mode: no CA Secret, the issuer instead.
-    const cm = render('region-agent', { set: { 'certManager.enabled': 'true', 'certManager.issuer.name': 'letsencrypt', 'certManager.issuer.kind': 'Issuer' } });
+    const cm = render('region-agent', {
+      set: {
+        'certManager.enabled': 'true',
+        'certManager.issuer.name': 'letsencrypt',
+        'certManager.issuer.kind': 'Issuer',
+      },
+    });
     const c = mainContainer(cm);
     expect(containerEnvNames(cm, c)).not.toContain('TLS_CA_SECRET');
-    expect([envValue(cm, c, 'CERT_MANAGER_ISSUER'), envValue(cm, c, 'CERT_MANAGER_ISSUER_KIND')]).toEqual(['letsencrypt', 'Issuer']);
+    expect([
+      envValue(cm, c, 'CERT_MANAGER_ISSUER'),
+      envValue(cm, c, 'CERT_MANAGER_ISSUER_KIND'),
+    ]).toEqual(['letsencrypt', 'Issuer']);
   });
 
   it('refuses cert-manager without an issuer', () => {

@@ -18,7 +18,10 @@ interface Stage {
 }
 
 function stages(dockerfile: string): Stage[] {
-  const text = readFileSync(join(REPO_ROOT, 'deploy', 'docker', dockerfile), 'utf8').replace(/\\\n/g, ' ');
+  const text = readFileSync(join(REPO_ROOT, 'deploy', 'docker', dockerfile), 'utf8').replace(
+    /\\\n/g,
+    ' ',
+  );
   const out: Stage[] = [];
   const args: Record<string, string> = {};
   for (const raw of text.split('\n')) {
@@ -42,7 +45,10 @@ function copies(stage: Stage): Array<{ srcs: string[]; dest: string }> {
   return stage.lines
     .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
     .map((l) => {
-      const parts = l.split(/\s+/).slice(1).filter((p) => !p.startsWith('--'));
+      const parts = l
+        .split(/\s+/)
+        .slice(1)
+        .filter((p) => !p.startsWith('--'));
       return { srcs: parts.slice(0, -1), dest: parts.at(-1)! };
     });
 }
@@ -61,7 +67,9 @@ function reachableSources(entry: string): string[] {
   for (let file = queue.pop(); file; file = queue.pop()) {
     if (seen.has(file)) continue;
     seen.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(
+      /(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g,
+    )) {
       queue.push(resolve(dirname(file), `${m[1]}.ts`));
     }
   }
@@ -78,7 +86,9 @@ describe.each([
   it('builds on Node 22 LTS bookworm-slim in several stages', () => {
     expect(all.length).toBeGreaterThanOrEqual(2);
     for (const s of all) expect(s.from).toBe('node:22-bookworm-slim');
-    expect(all.slice(0, -1).some((s) => s.lines.some((l) => l.includes('npm run build')))).toBe(true);
+    expect(all.slice(0, -1).some((s) => s.lines.some((l) => l.includes('npm run build')))).toBe(
+      true,
+    );
     expect(all.some((s) => s.lines.some((l) => l.includes('npm ci --omit=dev')))).toBe(true);
   });
 
@@ -97,14 +107,17 @@ describe.each([
   it('copies only sources that exist', () => {
     for (const stage of all) {
       for (const { srcs } of copies(stage)) {
-        for (const src of srcs) expect({ src, exists: existsSync(join(REPO_ROOT, src)) }).toEqual({ src, exists: true });
+        for (const src of srcs)
+          expect({ src, exists: existsSync(join(REPO_ROOT, src)) }).toEqual({ src, exists: true });
       }
     }
   });
 
   it('copies every source the entrypoint imports into the build stage', () => {
     const copied = all.slice(0, -1).flatMap((stage) => copies(stage).flatMap((c) => c.srcs));
-    const missing = reachableSources(`${main}.ts`).filter((src) => !copied.some((dir) => src.startsWith(`${dir}/`)));
+    const missing = reachableSources(`${main}.ts`).filter(
+      (src) => !copied.some((dir) => src.startsWith(`${dir}/`)),
+    );
     expect(missing).toEqual([]);
   });
 

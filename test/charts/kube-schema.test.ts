@@ -8,23 +8,30 @@ const deployment = (container: Record<string, unknown>): K8sObject => ({
   metadata: { name: 'x', labels: { a: 'b' } },
   spec: {
     selector: { matchLabels: { a: 'b' } },
-    template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i', ...container }] } },
+    template: {
+      metadata: { labels: { a: 'b' } },
+      spec: { containers: [{ name: 'c', image: 'i', ...container }] },
+    },
   },
 });
 
 describe('schemaProblems', () => {
   it('accepts a valid object', () => {
-    expect(schemaProblems(deployment({ securityContext: { readOnlyRootFilesystem: true } }))).toBe('');
+    expect(schemaProblems(deployment({ securityContext: { readOnlyRootFilesystem: true } }))).toBe(
+      '',
+    );
   });
 
   it('rejects a wrong type', () => {
-    expect(schemaProblems(deployment({ ports: [{ containerPort: '80' }] }))).toMatch(/containerPort/);
+    expect(schemaProblems(deployment({ ports: [{ containerPort: '80' }] }))).toMatch(
+      /containerPort/,
+    );
   });
 
   it('rejects a misspelt field deep in the pod template', () => {
-    expect(schemaProblems(deployment({ securityContext: { readOnlyRootFileSystem: true } }))).toContain(
-      '.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem',
-    );
+    expect(
+      schemaProblems(deployment({ securityContext: { readOnlyRootFileSystem: true } })),
+    ).toContain('.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem');
   });
 
   it('rejects a kind it has no schema for', () => {

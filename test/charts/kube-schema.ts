@@ -8,7 +8,14 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import {
+  ConfigMap,
+  PersistentVolumeClaim,
+  Pod,
+  Secret,
+  Service,
+  ServiceAccount,
+} from 'kubernetes-models/v1';
 import * as kubeModels from '@kubernetes/client-node';
 import type { K8sObject } from './helm.js';
 
@@ -47,7 +54,9 @@ interface TypeMapEntry {
 type ModelWithTypeMap = { getAttributeTypeMap(): TypeMapEntry[] };
 
 function typeMap(type: string): TypeMapEntry[] | undefined {
-  const model = (kubeModels as unknown as Record<string, Partial<ModelWithTypeMap> | undefined>)[type];
+  const model = (kubeModels as unknown as Record<string, Partial<ModelWithTypeMap> | undefined>)[
+    type
+  ];
   return typeof model?.getAttributeTypeMap === 'function' ? model.getAttributeTypeMap() : undefined;
 }
 
@@ -59,7 +68,10 @@ function typeMap(type: string): TypeMapEntry[] | undefined {
 export function unknownFields(value: unknown, type: string, path = ''): string[] {
   if (value === null || value === undefined) return [];
   const array = /^Array<(.+)>$/.exec(type);
-  if (array) return Array.isArray(value) ? value.flatMap((v, i) => unknownFields(v, array[1]!, `${path}[${i}]`)) : [];
+  if (array)
+    return Array.isArray(value)
+      ? value.flatMap((v, i) => unknownFields(v, array[1]!, `${path}[${i}]`))
+      : [];
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (map) {
     return typeof value === 'object'
@@ -84,7 +96,9 @@ export function schemaProblems(obj: K8sObject): string {
   const key = `${obj.apiVersion}/${obj.kind}`;
   const Model = MODELS[key];
   if (!Model) {
-    return ALLOWED_EXTERNAL_KINDS.has(key) ? '' : `${key} ${obj.metadata?.name}: kind has no schema in the test`;
+    return ALLOWED_EXTERNAL_KINDS.has(key)
+      ? ''
+      : `${key} ${obj.metadata?.name}: kind has no schema in the test`;
   }
   try {
     new Model(obj as never).validate();
@@ -94,5 +108,7 @@ export function schemaProblems(obj: K8sObject): string {
   const type = modelType(obj);
   if (!typeMap(type)) return `${key} ${obj.metadata.name}: no field list for ${type}`;
   const unknown = unknownFields(obj, type);
-  return unknown.length > 0 ? `${key} ${obj.metadata.name}: unknown fields ${unknown.join(', ')}` : '';
+  return unknown.length > 0
+    ? `${key} ${obj.metadata.name}: unknown fields ${unknown.join(', ')}`
+    : '';
 }

@@ -95,7 +95,8 @@ export function deploymentTemplate(objects: K8sObject[]): PodTemplate {
 export function containerEnvNames(objects: K8sObject[], container: Container): string[] {
   const names = (container.env ?? []).map((e) => e.name);
   for (const from of container.envFrom ?? []) {
-    if (from.secretRef) throw new Error('envFrom secretRef hides the variable names; use secretKeyRef per variable');
+    if (from.secretRef)
+      throw new Error('envFrom secretRef hides the variable names; use secretKeyRef per variable');
     const ref = from.configMapRef?.name;
     const cm = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === ref);
     if (!cm) throw new Error(`envFrom ConfigMap ${ref} is not rendered by the chart`);
@@ -105,11 +106,17 @@ export function containerEnvNames(objects: K8sObject[], container: Container): s
 }
 
 /** The value of an env var, resolving `envFrom` ConfigMaps; undefined when not a plain value. */
-export function envValue(objects: K8sObject[], container: Container, name: string): string | undefined {
+export function envValue(
+  objects: K8sObject[],
+  container: Container,
+  name: string,
+): string | undefined {
   const direct = container.env?.find((e) => e.name === name);
   if (direct) return direct.value;
   for (const from of container.envFrom ?? []) {
-    const cm = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === from.configMapRef?.name);
+    const cm = ofKind(objects, 'ConfigMap').find(
+      (c) => c.metadata.name === from.configMapRef?.name,
+    );
     const data = (cm?.data as Record<string, string> | undefined) ?? {};
     if (name in data) return data[name];
   }

@@ -9,7 +9,11 @@ let agents: FakeAgent[];
 beforeAll(async () => {
   stack = await startStack({ SYNC_BUDGET_MS: '1500' });
   agents = await Promise.all([
-    startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: (job) => (job.resource.name.includes('slow') ? 2500 : 50), fail: (job) => job.resource.name.includes('doomed') }),
+    startFakeAgent(stack.nats.url, {
+      region: 'us-east',
+      delayMs: (job) => (job.resource.name.includes('slow') ? 2500 : 50),
+      fail: (job) => job.resource.name.includes('doomed'),
+    }),
     startFakeAgent(stack.nats.url, { region: 'eu-west', delayMs: 50 }),
   ]);
 });
@@ -19,7 +23,11 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const grant = { code: 'grant-code-123', expires_at: new Date(Date.now() + 300_000).toISOString(), type: 'authorization_code' };
+const grant = {
+  code: 'grant-code-123',
+  expires_at: new Date(Date.now() + 300_000).toISOString(),
+  type: 'authorization_code',
+};
 
 function provisionBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const uuid = randomUUID();
@@ -36,7 +44,11 @@ function provisionBody(overrides: Record<string, unknown> = {}): Record<string, 
 }
 
 const post = (body: unknown) =>
-  request(stack.url).post('/heroku/resources').set('Authorization', DEV_AUTH).set('Accept', 'application/vnd.heroku-addons+json; version=3').send(body as object);
+  request(stack.url)
+    .post('/heroku/resources')
+    .set('Authorization', DEV_AUTH)
+    .set('Accept', 'application/vnd.heroku-addons+json; version=3')
+    .send(body as object);
 
 describe('provision', () => {
   it('answers 200 with config when the agent is fast', async () => {
@@ -65,7 +77,10 @@ describe('provision', () => {
     const b = await post(body);
     expect(b.status).toBe(a.status);
     expect(b.body).toEqual(a.body);
-    const ops = await stack.plane.pool.query('select count(*)::int as n from operations where resource_uuid = $1', [body.uuid]);
+    const ops = await stack.plane.pool.query(
+      'select count(*)::int as n from operations where resource_uuid = $1',
+      [body.uuid],
+    );
     expect(ops.rows[0].n).toBe(1);
   });
 
@@ -75,14 +90,19 @@ describe('provision', () => {
     for (const a of answers) expect(a.status).toBe(200);
     const configs = new Set(answers.map((a) => a.body.config.TLSREDIS_URL));
     expect(configs.size).toBe(1);
-    const r = await stack.plane.pool.query('select (select count(*)::int from resources where uuid = $1) as res, (select count(*)::int from operations where resource_uuid = $1) as ops', [body.uuid]);
+    const r = await stack.plane.pool.query(
+      'select (select count(*)::int from resources where uuid = $1) as res, (select count(*)::int from operations where resource_uuid = $1) as ops',
+      [body.uuid],
+    );
     expect(r.rows[0]).toEqual({ res: 1, ops: 1 });
     const jobs = agents[0]!.jobs.filter((j) => j.resource.uuid === body.uuid);
     expect(jobs).toHaveLength(1);
   });
 
   it('refuses a plan not available in Private Spaces with 422 naming the plans that are', async () => {
-    const res = await post(provisionBody({ plan: 'mini', region: 'amazon-web-services::eu-central-1' }));
+    const res = await post(
+      provisionBody({ plan: 'mini', region: 'amazon-web-services::eu-central-1' }),
+    );
     expect(res.status).toBe(422);
     expect(res.body.message).toMatch(/not available in Private Spaces.*standard, premium/);
   });
@@ -95,7 +115,9 @@ describe('provision', () => {
   });
 
   it('refuses a plan that cannot be placed with 422', async () => {
-    const r = await post(provisionBody({ plan: 'premium', region: 'amazon-web-services::ap-northeast-1' }));
+    const r = await post(
+      provisionBody({ plan: 'premium', region: 'amazon-web-services::ap-northeast-1' }),
+    );
     expect(r.status).toBe(422);
     expect(r.body.message).toContain('cannot be placed');
   });
@@ -107,7 +129,9 @@ describe('provision', () => {
   });
 
   it('tolerates unknown fields', async () => {
-    const r = await post(provisionBody({ some_new_field: { nested: true }, log_drain_token: 'd.abc' }));
+    const r = await post(
+      provisionBody({ some_new_field: { nested: true }, log_drain_token: 'd.abc' }),
+    );
     expect(r.status).toBe(200);
   });
 
@@ -117,13 +141,19 @@ describe('provision', () => {
     const job = agents[1]!.jobs.find((j) => j.resource.uuid === body.uuid)!;
     expect(job.kind).toBe('provision');
     expect(job.resource.agentRegion).toBe('eu-west');
-    const op = await stack.plane.pool.query('select id from operations where resource_uuid = $1', [body.uuid]);
+    const op = await stack.plane.pool.query('select id from operations where resource_uuid = $1', [
+      body.uuid,
+    ]);
     expect(job.operationId).toBe(op.rows[0].id);
   });
 });
 
 describe('plan change', () => {
-  const put = (id: string, body: unknown) => request(stack.url).put(`/heroku/resources/${id}`).set('Authorization', DEV_AUTH).send(body as object);
+  const put = (id: string, body: unknown) =>
+    request(stack.url)
+      .put(`/heroku/resources/${id}`)
+      .set('Authorization', DEV_AUTH)
+      .send(body as object);
 
   it('changes the plan and returns the new config', async () => {
     const body = provisionBody();
@@ -131,7 +161,9 @@ describe('plan change', () => {
     const r = await put(body.uuid as string, { plan: 'premium', uuid: randomUUID() });
     expect(r.status).toBe(200);
     expect(r.body.config.TLSREDIS_URL).toContain('premium');
-    const res = await stack.plane.pool.query('select plan from resources where uuid = $1', [body.uuid]);
+    const res = await stack.plane.pool.query('select plan from resources where uuid = $1', [
+      body.uuid,
+    ]);
     expect(res.rows[0].plan).toBe('premium');
   });
 
@@ -140,9 +172,15 @@ describe('plan change', () => {
     await post(body);
     const r = await put(body.uuid as string, { plan: 'standard' });
     expect(r.status).toBe(200);
-    const ops = await stack.plane.pool.query('select count(*)::int as n from operations where resource_uuid = $1', [body.uuid]);
+    const ops = await stack.plane.pool.query(
+      'select count(*)::int as n from operations where resource_uuid = $1',
+      [body.uuid],
+    );
     expect(ops.rows[0].n).toBe(1);
-    const audit = await stack.plane.pool.query(`select count(*)::int as n from audit_events where resource_uuid = $1 and action = 'plan_change_noop'`, [body.uuid]);
+    const audit = await stack.plane.pool.query(
+      `select count(*)::int as n from audit_events where resource_uuid = $1 and action = 'plan_change_noop'`,
+      [body.uuid],
+    );
     expect(audit.rows[0].n).toBe(1);
   });
 
@@ -152,7 +190,10 @@ describe('plan change', () => {
     const body = provisionBody();
     await post(body);
     expect((await put(body.uuid as string, { plan: 'gold' })).status).toBe(422);
-    await request(stack.url).delete(`/heroku/resources/${body.uuid}`).set('Authorization', DEV_AUTH).expect(204);
+    await request(stack.url)
+      .delete(`/heroku/resources/${body.uuid}`)
+      .set('Authorization', DEV_AUTH)
+      .expect(204);
     const gone = await put(body.uuid as string, { plan: 'premium' });
     expect(gone.status).toBe(410);
     expect(gone.body.message).toContain('deprovisioned');
@@ -164,22 +205,32 @@ describe('plan change', () => {
     const r = await put(body.uuid as string, { plan: 'premium' });
     expect([200, 202]).toContain(r.status);
     await new Promise((resolve) => setTimeout(resolve, 6000));
-    const ops = await stack.plane.pool.query('select kind, state from operations where resource_uuid = $1 order by generation', [body.uuid]);
-    expect(ops.rows).toEqual([{ kind: 'provision', state: 'succeeded' }, { kind: 'change_plan', state: 'succeeded' }]);
+    const ops = await stack.plane.pool.query(
+      'select kind, state from operations where resource_uuid = $1 order by generation',
+      [body.uuid],
+    );
+    expect(ops.rows).toEqual([
+      { kind: 'provision', state: 'succeeded' },
+      { kind: 'change_plan', state: 'succeeded' },
+    ]);
     const jobs = agents[0]!.jobs.filter((j) => j.resource.uuid === body.uuid).map((j) => j.kind);
     expect(jobs).toEqual(['provision', 'change_plan']);
   });
 });
 
 describe('deprovision', () => {
-  const del = (id: string) => request(stack.url).delete(`/heroku/resources/${id}`).set('Authorization', DEV_AUTH);
+  const del = (id: string) =>
+    request(stack.url).delete(`/heroku/resources/${id}`).set('Authorization', DEV_AUTH);
 
   it('answers 204 and the resource ends deprovisioned', async () => {
     const body = provisionBody();
     await post(body);
     expect((await del(body.uuid as string)).status).toBe(204);
     await new Promise((r) => setTimeout(r, 500));
-    const res = await stack.plane.pool.query('select state, deprovisioned_at from resources where uuid = $1', [body.uuid]);
+    const res = await stack.plane.pool.query(
+      'select state, deprovisioned_at from resources where uuid = $1',
+      [body.uuid],
+    );
     expect(res.rows[0].state).toBe('deprovisioned');
     expect(res.rows[0].deprovisioned_at).not.toBeNull();
   });
@@ -190,7 +241,10 @@ describe('deprovision', () => {
     await post(body);
     await del(body.uuid as string);
     expect((await del(body.uuid as string)).status).toBe(204);
-    const ops = await stack.plane.pool.query(`select count(*)::int as n from operations where resource_uuid = $1 and kind = 'deprovision'`, [body.uuid]);
+    const ops = await stack.plane.pool.query(
+      `select count(*)::int as n from operations where resource_uuid = $1 and kind = 'deprovision'`,
+      [body.uuid],
+    );
     expect(ops.rows[0].n).toBe(1);
   });
 
@@ -220,7 +274,9 @@ describe('logs', () => {
   });
 
   it('stores config and grant codes encrypted at rest', async () => {
-    const rows = await stack.plane.pool.query(`select config_enc, oauth_grant_enc from resources where config_enc is not null limit 5`);
+    const rows = await stack.plane.pool.query(
+      `select config_enc, oauth_grant_enc from resources where config_enc is not null limit 5`,
+    );
     expect(rows.rows.length).toBeGreaterThan(0);
     for (const r of rows.rows) {
       expect(r.config_enc).toMatch(/^v1\.dev\./);

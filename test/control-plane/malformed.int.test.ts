@@ -12,10 +12,26 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const good = (): Record<string, unknown> => ({ uuid: randomUUID(), name: 'x', plan: 'standard', region: 'amazon-web-services::us-east-1', oauth_grant: { code: 'c', expires_at: new Date().toISOString(), type: 'authorization_code' } });
+const good = (): Record<string, unknown> => ({
+  uuid: randomUUID(),
+  name: 'x',
+  plan: 'standard',
+  region: 'amazon-web-services::us-east-1',
+  oauth_grant: { code: 'c', expires_at: new Date().toISOString(), type: 'authorization_code' },
+});
 const deep = (n: number): unknown => (n === 0 ? 1 : { a: deep(n - 1) });
 
-type Case = [string, { method?: 'post' | 'put' | 'delete'; path?: string; raw?: string; json?: unknown; type?: string }, number];
+type Case = [
+  string,
+  {
+    method?: 'post' | 'put' | 'delete';
+    path?: string;
+    raw?: string;
+    json?: unknown;
+    type?: string;
+  },
+  number,
+];
 
 const cases: Case[] = [
   ['empty body', { raw: '' }, 400],
@@ -41,19 +57,41 @@ const cases: Case[] = [
   ['options an array', { json: { ...good(), options: ['a'] } }, 400],
   ['options with nested object', { json: { ...good(), options: { a: { b: 1 } } } }, 400],
   ['oauth_grant a string', { json: { ...good(), oauth_grant: 'code' } }, 400],
-  ['oauth_grant without code', { json: { ...good(), oauth_grant: { expires_at: 'x', type: 'y' } } }, 400],
+  [
+    'oauth_grant without code',
+    { json: { ...good(), oauth_grant: { expires_at: 'x', type: 'y' } } },
+    400,
+  ],
   ['callback_url not a URL', { json: { ...good(), callback_url: 'not a url' } }, 400],
   ['absurdly nested', { json: { ...good(), extra: deep(200) } }, 400],
   ['oversized body', { json: { ...good(), extra: 'x'.repeat(40_000) } }, 413],
   ['huge plan string', { json: { ...good(), plan: 'p'.repeat(5000) } }, 400],
   ['text/plain body', { raw: JSON.stringify(good()), type: 'text/plain' }, 400],
   ['form body', { raw: 'uuid=1&plan=x', type: 'application/x-www-form-urlencoded' }, 400],
-  ['prototype pollution keys', { raw: `{"__proto__":{"admin":true},"uuid":"${randomUUID()}","plan":"standard","region":"amazon-web-services::us-east-1","name":"p"}` }, 400],
+  [
+    'prototype pollution keys',
+    {
+      raw: `{"__proto__":{"admin":true},"uuid":"${randomUUID()}","plan":"standard","region":"amazon-web-services::us-east-1","name":"p"}`,
+    },
+    400,
+  ],
   ['unicode plan', { json: { ...good(), plan: 'ständard' } }, 422],
   ['PUT with no body', { method: 'put', path: `/heroku/resources/${randomUUID()}`, raw: '' }, 400],
-  ['PUT with plan a number', { method: 'put', path: `/heroku/resources/${randomUUID()}`, json: { plan: 1 } }, 400],
-  ['PUT with broken JSON', { method: 'put', path: `/heroku/resources/${randomUUID()}`, raw: '{"plan":' }, 400],
-  ['PUT on a non-uuid id', { method: 'put', path: '/heroku/resources/%00%ff', json: { plan: 'standard' } }, 404],
+  [
+    'PUT with plan a number',
+    { method: 'put', path: `/heroku/resources/${randomUUID()}`, json: { plan: 1 } },
+    400,
+  ],
+  [
+    'PUT with broken JSON',
+    { method: 'put', path: `/heroku/resources/${randomUUID()}`, raw: '{"plan":' },
+    400,
+  ],
+  [
+    'PUT on a non-uuid id',
+    { method: 'put', path: '/heroku/resources/%00%ff', json: { plan: 'standard' } },
+    404,
+  ],
   ['DELETE on a non-uuid id', { method: 'delete', path: '/heroku/resources/..%2F..%2Fetc' }, 204],
   ['POST to a resource path', { path: `/heroku/resources/${randomUUID()}`, json: good() }, 405],
 ];
@@ -61,9 +99,12 @@ const cases: Case[] = [
 describe('malformed inputs never produce a 5xx', () => {
   it.each(cases)('%s', async (_name, c, expected) => {
     const method = c.method ?? 'post';
-    let req = request(stack.url)[method](c.path ?? '/heroku/resources').set('Authorization', DEV_AUTH);
+    const agent = request(stack.url);
+    let req = agent[method](c.path ?? '/heroku/resources').set('Authorization', DEV_AUTH);
     if (c.raw !== undefined || c.json !== undefined) {
-      req = req.set('Content-Type', c.type ?? 'application/json').send(c.raw ?? JSON.stringify(c.json));
+      req = req
+        .set('Content-Type', c.type ?? 'application/json')
+        .send(c.raw ?? JSON.stringify(c.json));
     }
     const res = await req;
     expect(res.status).toBe(expected);
@@ -90,7 +131,11 @@ describe('authentication', () => {
     ['password prefix only', creds('tlsredis:dev-password')],
   ];
   it.each(bad)('%s → 401 on every route', async (_n, header) => {
-    for (const [method, path] of [['post', '/heroku/resources'], ['put', `/heroku/resources/${randomUUID()}`], ['delete', `/heroku/resources/${randomUUID()}`]] as const) {
+    for (const [method, path] of [
+      ['post', '/heroku/resources'],
+      ['put', `/heroku/resources/${randomUUID()}`],
+      ['delete', `/heroku/resources/${randomUUID()}`],
+    ] as const) {
       let req = request(stack.url)[method](path).set('Content-Type', 'application/json');
       if (header) req = req.set('Authorization', header);
       const res = await req.send(JSON.stringify(good()));
@@ -130,10 +175,26 @@ describe('requests Node cannot parse', () => {
   }
 
   it.each<[string, string, RegExp]>([
-    ['a bad chunk size', `${head('Transfer-Encoding: chunked\r\n')}\r\nzz\r\n{}\r\n0\r\n\r\n`, /^HTTP\/1\.1 400/],
-    ['a bad chunk size after a good chunk', `${head('Transfer-Encoding: chunked\r\n')}\r\n5\r\n{"a":\r\nzz\r\n`, /^HTTP\/1\.1 400/],
-    ['oversized headers', `${head(`X-Pad: ${'a'.repeat(20_000)}\r\n`)}Content-Length: 2\r\n\r\n{}`, /^HTTP\/1\.1 431/],
-    ['an invalid header character', `${head('X-Bad: a\u0001b\r\n')}Content-Length: 2\r\n\r\n{}`, /^HTTP\/1\.1 400/],
+    [
+      'a bad chunk size',
+      `${head('Transfer-Encoding: chunked\r\n')}\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'a bad chunk size after a good chunk',
+      `${head('Transfer-Encoding: chunked\r\n')}\r\n5\r\n{"a":\r\nzz\r\n`,
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'oversized headers',
+      `${head(`X-Pad: ${'a'.repeat(20_000)}\r\n`)}Content-Length: 2\r\n\r\n{}`,
+      /^HTTP\/1\.1 431/,
+    ],
+    [
+      'an invalid header character',
+      `${head('X-Bad: a\u0001b\r\n')}Content-Length: 2\r\n\r\n{}`,
+      /^HTTP\/1\.1 400/,
+    ],
     ['an invalid Content-Length', `${head('Content-Length: 2x\r\n')}\r\n{}`, /^HTTP\/1\.1 400/],
   ])('answers %s with a 4xx and logs no credentials', async (_name, bytes, status) => {
     expect(await rawRequest(bytes)).toMatch(status);

@@ -25,7 +25,9 @@ afterAll(async () => {
 });
 
 it('two replicas migrating an empty database at once apply each migration once', async () => {
-  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${testPgPort()}/postgres` });
+  const admin = new pg.Client({
+    connectionString: `postgres://postgres@127.0.0.1:${testPgPort()}/postgres`,
+  });
   await admin.connect();
   const name = `fresh_${randomUUID().slice(0, 8)}`;
   await admin.query(`create database ${name}`);
@@ -69,14 +71,24 @@ describe('dispatch', () => {
     const published: string[] = [];
     const make = () =>
       createDispatcher({
-        pool, databaseUrl: db.url, js: nc.jetstream(), catalog: loadCatalog(), configVarsPrefix: 'TLSREDIS', log,
-        sweepMs: 50, operationTimeoutMs: 60_000, maxAttempts: 3, batchSize: 7,
+        pool,
+        databaseUrl: db.url,
+        js: nc.jetstream(),
+        catalog: loadCatalog(),
+        configVarsPrefix: 'TLSREDIS',
+        log,
+        sweepMs: 50,
+        operationTimeoutMs: 60_000,
+        maxAttempts: 3,
+        batchSize: 7,
         afterPublish: (ops) => published.push(...ops.map((o) => o.id)),
       });
     const [d1, d2] = [make(), make()];
     await Promise.all([d1.runOnce(), d2.runOnce(), d1.runOnce(), d2.runOnce()]);
     expect(published.sort()).toEqual([...ids].sort());
-    const states = await pool.query(`select state, attempts, count(*)::int as n from operations group by 1, 2`);
+    const states = await pool.query(
+      `select state, attempts, count(*)::int as n from operations group by 1, 2`,
+    );
     expect(states.rows).toEqual([{ state: 'dispatched', attempts: 1, n: 200 }]);
   });
 });

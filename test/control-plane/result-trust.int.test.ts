@@ -240,7 +240,10 @@ describe('agent results', () => {
         operationId: op.id,
         error: expect.stringContaining('refused for the test'),
       });
-      expect(stack.plane.results.counts().deadLettered).toBe(1);
+      await waitFor(
+        async () => stack.plane.results.counts().deadLettered === 1,
+        'dead letter counted',
+      );
     } finally {
       await stack.plane.pool.query(
         'drop trigger refuse_op on operations; drop function refuse_op()',

@@ -22,10 +22,22 @@ let dataDir: string;
 
 beforeAll(async () => {
   sim = await createHerokuSim();
-  stack = await startStack({ HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, SYNC_BUDGET_MS: '0' });
+  stack = await startStack({
+    HEROKU_API_URL: sim.url,
+    HEROKU_ID_URL: sim.url,
+    SYNC_BUDGET_MS: '0',
+  });
   dataDir = mkdtempSync(join(tmpdir(), 'cp-e2e-agent-'));
   agent = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'region-agent/src/main.ts'], {
-    env: { ...process.env, NATS_URL: stack.nats.url, AGENT_REGION: 'eu-west', AGENT_DRIVER: 'local', AGENT_DATA_DIR: dataDir, HEALTH_PORT: '0', LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      NATS_URL: stack.nats.url,
+      AGENT_REGION: 'eu-west',
+      AGENT_DRIVER: 'local',
+      AGENT_DATA_DIR: dataDir,
+      HEALTH_PORT: '0',
+      LOG_LEVEL: 'warn',
+    },
     stdio: 'ignore',
   });
 });
@@ -49,30 +61,60 @@ const portOpen = (port: number): Promise<boolean> =>
 it('provision through the simulator, connect over verified TLS, change plan, deprovision', async () => {
   const body = sim.createAddon({ plan: 'standard', region: 'eu' });
   expect((await sim.provision(stack.url, body, auth)).status).toBe(202);
-  await waitFor(() => sim.addon(body.uuid)?.state === 'provisioned', 'provisioned at Heroku', 45_000, 100);
+  await waitFor(
+    () => sim.addon(body.uuid)?.state === 'provisioned',
+    'provisioned at Heroku',
+    45_000,
+    100,
+  );
   const url = sim.addon(body.uuid)!.config.get('TLSREDIS_URL')!;
   const ca = sim.addon(body.uuid)!.config.get('TLSREDIS_TLS_CA')!;
   expect(url).toMatch(/^rediss:\/\//);
   const { hostname, port } = new URL(url);
-  const client = new Redis(url, { tls: { ca, servername: hostname }, lazyConnect: true, maxRetriesPerRequest: 1 });
+  const client = new Redis(url, {
+    tls: { ca, servername: hostname },
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
   await client.connect();
   await client.set('greeting', 'hello');
   expect(await client.get('greeting')).toBe('hello');
 
   const change = await sim.changePlan(stack.url, body.uuid, 'premium', auth);
   expect([200, 202]).toContain(change.status);
-  await waitFor(async () => (await stack.plane.pool.query(`select state from operations where resource_uuid = $1 and kind = 'change_plan'`, [body.uuid])).rows[0]?.state === 'succeeded', 'plan change', 30_000);
+  await waitFor(
+    async () =>
+      (
+        await stack.plane.pool.query(
+          `select state from operations where resource_uuid = $1 and kind = 'change_plan'`,
+          [body.uuid],
+        )
+      ).rows[0]?.state === 'succeeded',
+    'plan change',
+    30_000,
+  );
   expect(await client.get('greeting')).toBe('hello');
   client.disconnect();
 
   // A client that does not trust the region CA is refused.
-  const untrusting = new Redis(url, { tls: { servername: hostname }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const untrusting = new Redis(url, {
+    tls: { servername: hostname },
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   untrusting.on('error', () => undefined);
   await expect(untrusting.connect()).rejects.toThrow();
   untrusting.disconnect();
 
   expect((await sim.deprovision(stack.url, body.uuid, auth)).status).toBe(204);
-  await waitFor(async () => (await stack.plane.pool.query('select state from resources where uuid = $1', [body.uuid])).rows[0]?.state === 'deprovisioned', 'deprovisioned', 30_000);
+  await waitFor(
+    async () =>
+      (await stack.plane.pool.query('select state from resources where uuid = $1', [body.uuid]))
+        .rows[0]?.state === 'deprovisioned',
+    'deprovisioned',
+    30_000,
+  );
   expect(await portOpen(Number(port))).toBe(false);
   const password = decodeURIComponent(new URL(url).password);
   expect(password.length).toBeGreaterThan(8);

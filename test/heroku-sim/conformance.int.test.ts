@@ -10,8 +10,16 @@ let agents: FakeAgent[];
 
 beforeAll(async () => {
   sim = await createHerokuSim({ clientSecret: 'conformance-secret' });
-  stack = await startStack({ HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, OAUTH_CLIENT_SECRET: 'conformance-secret' });
-  agents = await Promise.all(['us-east', 'eu-west'].map((region) => startFakeAgent(stack.nats.url, { region, delayMs: () => 50 })));
+  stack = await startStack({
+    HEROKU_API_URL: sim.url,
+    HEROKU_ID_URL: sim.url,
+    OAUTH_CLIENT_SECRET: 'conformance-secret',
+  });
+  agents = await Promise.all(
+    ['us-east', 'eu-west'].map((region) =>
+      startFakeAgent(stack.nats.url, { region, delayMs: () => 50 }),
+    ),
+  );
 });
 
 afterAll(async () => {

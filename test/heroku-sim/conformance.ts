@@ -40,7 +40,10 @@ function expect(ok: boolean, detail: string): void {
   if (!ok) throw new Failed(detail);
 }
 
-export async function runConformance(cpUrl: string, opts: ConformanceOptions): Promise<ConformanceResult[]> {
+export async function runConformance(
+  cpUrl: string,
+  opts: ConformanceOptions,
+): Promise<ConformanceResult[]> {
   const sim = opts.sim ?? (await createHerokuSim());
   const auth: BasicAuth = { id: opts.id, password: opts.password };
   const wrong: BasicAuth = { id: 'wrong', password: 'secret' };
@@ -87,11 +90,18 @@ export async function runConformance(cpUrl: string, opts: ConformanceOptions): P
     }
     await run('provision replay (same uuid) returns the same id', async () => {
       const res = await sim.provision(cpUrl, a, auth);
-      expect(is2xx(res.status) && first !== undefined && idOf(res) === idOf(first), `first id ${first && idOf(first)}, replay ${describe(res)}`);
+      expect(
+        is2xx(res.status) && first !== undefined && idOf(res) === idOf(first),
+        `first id ${first && idOf(first)}, replay ${describe(res)}`,
+      );
     });
     const b = sim.createAddon({ plan: opts.plan, region: opts.region });
     await run('unknown fields in the provision body are tolerated', async () => {
-      const res = await sim.provision(cpUrl, { ...b, some_future_field: { nested: true }, log_drain_token: `d.${randomUUID()}` }, auth);
+      const res = await sim.provision(
+        cpUrl,
+        { ...b, some_future_field: { nested: true }, log_drain_token: `d.${randomUUID()}` },
+        auth,
+      );
       collect(res);
       expect(is2xx(res.status), describe(res));
     });
@@ -106,20 +116,34 @@ export async function runConformance(cpUrl: string, opts: ConformanceOptions): P
       expect(res.status === 200, describe(res));
     });
     await run('unknown plan → 422 with a message', async () => {
-      const res = await sim.provision(cpUrl, sim.createAddon({ plan: `no-such-plan-${randomUUID().slice(0, 8)}`, region: opts.region }), auth);
+      const res = await sim.provision(
+        cpUrl,
+        sim.createAddon({ plan: `no-such-plan-${randomUUID().slice(0, 8)}`, region: opts.region }),
+        auth,
+      );
       const message = (res.body as { message?: unknown } | undefined)?.message;
       expect(res.status === 422 && typeof message === 'string' && message !== '', describe(res));
     });
     await run('malformed JSON → 4xx', async () => {
-      const res = await sendToCp('POST', base, auth, undefined, { rawBody: '{"uuid": "x", "plan":' });
+      const res = await sendToCp('POST', base, auth, undefined, {
+        rawBody: '{"uuid": "x", "plan":',
+      });
       expect(res.status >= 400 && res.status < 500, describe(res));
     });
     await run(`config keys all start with ${prefix}_`, async () => {
-      const patched = sim.calls.filter((c) => c.method === 'PATCH' && /\/config$/.test(c.path)).flatMap((c) => ((c.body as { config?: Array<{ name: string }> } | undefined)?.config ?? []).map((e) => e.name));
+      const patched = sim.calls
+        .filter((c) => c.method === 'PATCH' && /\/config$/.test(c.path))
+        .flatMap((c) =>
+          ((c.body as { config?: Array<{ name: string }> } | undefined)?.config ?? []).map(
+            (e) => e.name,
+          ),
+        );
       const keys = [...configs.flatMap((c) => Object.keys(c)), ...patched];
       const bad = keys.filter((k) => !k.startsWith(`${prefix}_`));
       expect(bad.length === 0, `unprefixed keys: ${bad.join(', ')}`);
-      return keys.length === 0 ? 'no config seen yet (async provisioning?)' : `${new Set(keys).size} keys checked`;
+      return keys.length === 0
+        ? 'no config seen yet (async provisioning?)'
+        : `${new Set(keys).size} keys checked`;
     });
     await run('deprovision answers 2xx (204 accepted)', async () => {
       const res = await sim.deprovision(cpUrl, a.uuid, auth);

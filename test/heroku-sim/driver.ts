@@ -23,14 +23,34 @@ export interface SendOptions {
 }
 
 /** Sends one request the way Heroku does; the body is parsed as JSON when possible, else kept as text. */
-export async function sendToCp(method: string, url: string, auth: BasicAuth, body?: unknown, opts: SendOptions = {}): Promise<CpResponse & { text: string; json: boolean }> {
-  const headers: Record<string, string> = { Accept: PARTNER_ACCEPT, Authorization: basicAuthHeader(auth), 'User-Agent': 'heroku-sim/addons-v3' };
+export async function sendToCp(
+  method: string,
+  url: string,
+  auth: BasicAuth,
+  body?: unknown,
+  opts: SendOptions = {},
+): Promise<CpResponse & { text: string; json: boolean }> {
+  const headers: Record<string, string> = {
+    Accept: PARTNER_ACCEPT,
+    Authorization: basicAuthHeader(auth),
+    'User-Agent': 'heroku-sim/addons-v3',
+  };
   const payload = opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
   if (payload !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: payload,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+  });
   const text = await res.text();
   try {
-    return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), text, json: text !== '' };
+    return {
+      status: res.status,
+      body: text === '' ? undefined : (JSON.parse(text) as unknown),
+      text,
+      json: text !== '',
+    };
   } catch {
     return { status: res.status, body: text, text, json: false };
   }

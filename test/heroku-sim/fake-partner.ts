@@ -26,19 +26,25 @@ interface Reply {
 export async function startFakePartner(opts: FakePartnerOptions): Promise<FakePartner> {
   const resources = new Map<string, { plan: string }>();
   const expected = 'Basic ' + Buffer.from(`${opts.id}:${opts.password}`).toString('base64');
-  const config = (uuid: string): Record<string, string> => ({ [opts.faults?.unprefixedConfig ? 'REDIS_URL' : 'TLSREDIS_URL']: `rediss://${uuid}.example:6380` });
+  const config = (uuid: string): Record<string, string> => ({
+    [opts.faults?.unprefixedConfig ? 'REDIS_URL' : 'TLSREDIS_URL']: `rediss://${uuid}.example:6380`,
+  });
 
   function answer(method: string, id: string | undefined, body: Record<string, unknown>): Reply {
     if (method === 'POST' && id === undefined) {
       const uuid = String(body.uuid);
-      if (!opts.plans.includes(String(body.plan))) return { status: 422, body: { message: `Unknown plan ${String(body.plan)}` } };
+      if (!opts.plans.includes(String(body.plan)))
+        return { status: 422, body: { message: `Unknown plan ${String(body.plan)}` } };
       if (!resources.has(uuid)) resources.set(uuid, { plan: String(body.plan) });
-      return opts.async ? { status: 202, body: { id: uuid, message: 'creating' } } : { status: 200, body: { id: uuid, config: config(uuid) } };
+      return opts.async
+        ? { status: 202, body: { id: uuid, message: 'creating' } }
+        : { status: 200, body: { id: uuid, config: config(uuid) } };
     }
     const r = id === undefined ? undefined : resources.get(id);
     if (method === 'PUT' && id !== undefined) {
       if (!r) return { status: 404, body: { message: 'not found' } };
-      if (!opts.plans.includes(String(body.plan))) return { status: 422, body: { message: 'Unknown plan' } };
+      if (!opts.plans.includes(String(body.plan)))
+        return { status: 422, body: { message: 'Unknown plan' } };
       r.plan = String(body.plan);
       return { status: 200, body: { config: config(id) } };
     }
@@ -55,15 +61,23 @@ export async function startFakePartner(opts: FakePartnerOptions): Promise<FakePa
     const m = /^\/heroku\/resources(?:\/([^/]+))?\/?$/.exec(req.url ?? '');
     let reply: Reply;
     if (!m) reply = { status: 404, body: { message: 'not found' } };
-    else if (!opts.faults?.acceptAnyAuth && req.headers.authorization !== expected) reply = { status: 401, body: { message: 'unauthorized' } };
+    else if (!opts.faults?.acceptAnyAuth && req.headers.authorization !== expected)
+      reply = { status: 401, body: { message: 'unauthorized' } };
     else {
       try {
-        reply = answer(req.method ?? 'GET', m[1], raw ? (JSON.parse(raw) as Record<string, unknown>) : {});
+        reply = answer(
+          req.method ?? 'GET',
+          m[1],
+          raw ? (JSON.parse(raw) as Record<string, unknown>) : {},
+        );
       } catch {
         reply = { status: 400, body: { message: 'malformed JSON' } };
       }
     }
-    res.writeHead(reply.status, reply.body === undefined ? {} : { 'Content-Type': 'application/json' });
+    res.writeHead(
+      reply.status,
+      reply.body === undefined ? {} : { 'Content-Type': 'application/json' },
+    );
     res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
   }
 

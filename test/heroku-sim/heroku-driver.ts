@@ -4,12 +4,24 @@ import { baseUrl, sendToCp, sha1Hex, sha256Hex } from './driver.js';
 import { SERVICE_NAME } from './platform-api.js';
 import { resolveRegion } from './regions.js';
 import type { SimState } from './state.js';
-import type { BasicAuth, CpResponse, CreateAddonInput, ProvisionBody, SimAddon, SsoFormFields, SsoInput } from './types.js';
+import type {
+  BasicAuth,
+  CpResponse,
+  CreateAddonInput,
+  ProvisionBody,
+  SimAddon,
+  SsoFormFields,
+  SsoInput,
+} from './types.js';
 
 export interface HerokuDriver {
   /** Registers app + add-on + grant code; returns the body Heroku would POST to base_url. */
   createAddon(input: CreateAddonInput): ProvisionBody;
-  provision(cpUrl: string, body: ProvisionBody | Record<string, unknown>, auth: BasicAuth): Promise<CpResponse>;
+  provision(
+    cpUrl: string,
+    body: ProvisionBody | Record<string, unknown>,
+    auth: BasicAuth,
+  ): Promise<CpResponse>;
   changePlan(cpUrl: string, uuid: string, plan: string, auth: BasicAuth): Promise<CpResponse>;
   deprovision(cpUrl: string, uuid: string, auth: BasicAuth): Promise<CpResponse>;
   ssoForm(uuid: string, input: SsoInput): SsoFormFields;
@@ -21,10 +33,15 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function applyConfig(addon: SimAddon | undefined, body: unknown): void {
   if (!addon || !isObject(body) || !isObject(body.config)) return;
-  for (const [k, v] of Object.entries(body.config)) if (typeof v === 'string') addon.config.set(k, v);
+  for (const [k, v] of Object.entries(body.config))
+    if (typeof v === 'string') addon.config.set(k, v);
 }
 
-export function createHerokuDriver(state: SimState, simUrl: string, now: () => number): HerokuDriver {
+export function createHerokuDriver(
+  state: SimState,
+  simUrl: string,
+  now: () => number,
+): HerokuDriver {
   return {
     createAddon(input) {
       const privateSpace = input.app?.privateSpace ?? false;
@@ -36,16 +53,32 @@ export function createHerokuDriver(state: SimState, simUrl: string, now: () => n
       const logToken = `t.${randomUUID()}`;
       const name = `${SERVICE_NAME}-${randomBytes(4).toString('hex')}`;
       state.addons.set(uuid, {
-        id: uuid, name, plan: input.plan, region: region.value, state: 'provisioning', appId, providerId: null,
-        config: new Map(), logToken, provisionActionCalls: 0, deprovisionActionCalls: 0,
+        id: uuid,
+        name,
+        plan: input.plan,
+        region: region.value,
+        state: 'provisioning',
+        appId,
+        providerId: null,
+        config: new Map(),
+        logToken,
+        provisionActionCalls: 0,
+        deprovisionActionCalls: 0,
       });
       state.addonByLogToken.set(logToken, uuid);
       state.logs.set(uuid, []);
       const grant = state.createGrant(uuid);
       return {
-        uuid, name, plan: input.plan, region: region.value,
+        uuid,
+        name,
+        plan: input.plan,
+        region: region.value,
         callback_url: `${simUrl}/addons/${uuid}`,
-        oauth_grant: { code: grant.code, expires_at: new Date(grant.expiresAt).toISOString(), type: 'authorization_code' },
+        oauth_grant: {
+          code: grant.code,
+          expires_at: new Date(grant.expiresAt).toISOString(),
+          type: 'authorization_code',
+        },
         options: {},
         log_input_url: `${simUrl}/logs/${logToken}`,
       };
@@ -63,7 +96,10 @@ export function createHerokuDriver(state: SimState, simUrl: string, now: () => n
     },
 
     async changePlan(cpUrl, uuid, plan, auth) {
-      const res = await sendToCp('PUT', `${baseUrl(cpUrl)}/${encodeURIComponent(uuid)}`, auth, { uuid, plan });
+      const res = await sendToCp('PUT', `${baseUrl(cpUrl)}/${encodeURIComponent(uuid)}`, auth, {
+        uuid,
+        plan,
+      });
       const addon = state.addons.get(uuid);
       if (addon && res.status >= 200 && res.status < 300) {
         addon.plan = plan;
@@ -87,11 +123,17 @@ export function createHerokuDriver(state: SimState, simUrl: string, now: () => n
       const addon = state.addons.get(uuid);
       const appName = addon ? (state.apps.get(addon.appId)?.name ?? '') : '';
       const timestamp = String(input.timestamp ?? Math.floor(now() / 1000));
-      const navData = { addon: addon?.name ?? uuid, appname: appName, addons: [{ slug: SERVICE_NAME, name: addon?.name ?? uuid, current: true }] };
+      const navData = {
+        addon: addon?.name ?? uuid,
+        appname: appName,
+        addons: [{ slug: SERVICE_NAME, name: addon?.name ?? uuid, current: true }],
+      };
       return {
         resource_id: uuid,
         resource_token: sha1Hex(`${uuid}:${input.salt}:${timestamp}`),
-        user_scoped_resource_token: sha256Hex(`${uuid}:${input.salt}:${timestamp}:${input.userId}:${input.email}`),
+        user_scoped_resource_token: sha256Hex(
+          `${uuid}:${input.salt}:${timestamp}:${input.userId}:${input.email}`,
+        ),
         timestamp,
         user_id: input.userId,
         email: input.email,

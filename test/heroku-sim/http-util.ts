@@ -11,7 +11,8 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 export function parseBody(contentType: string | undefined, raw: string): unknown {
   if (raw === '') return undefined;
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(raw));
+  if (type === 'application/x-www-form-urlencoded')
+    return Object.fromEntries(new URLSearchParams(raw));
   if (type === 'application/json' || type.endsWith('+json')) {
     try {
       return JSON.parse(raw) as unknown;
@@ -24,9 +25,17 @@ export function parseBody(contentType: string | undefined, raw: string): unknown
 
 export const invalidJson: unique symbol = Symbol('invalid JSON');
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { ...(text ? { 'Content-Type': 'application/json; charset=utf-8' } : {}), ...headers });
+  res.writeHead(status, {
+    ...(text ? { 'Content-Type': 'application/json; charset=utf-8' } : {}),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -36,7 +45,10 @@ const ERROR_IDS: Record<number, [string, string]> = {
   403: ['forbidden', 'You do not have access to this resource.'],
   404: ['not_found', 'Not found.'],
   422: ['invalid_params', 'Invalid params.'],
-  429: ['rate_limit', 'Your account reached the API rate limit\nPlease wait a few minutes before making new requests'],
+  429: [
+    'rate_limit',
+    'Your account reached the API rate limit\nPlease wait a few minutes before making new requests',
+  ],
   500: ['internal_server_error', 'Internal server error.'],
   503: ['service_unavailable', 'API is temporarily unavailable.'],
 };

@@ -16,10 +16,14 @@ export function parseLogplexBody(body: string): LogLine[] {
     }
     const space = buf.indexOf(0x20, pos);
     const lenText = space < 0 ? '' : buf.subarray(pos, space).toString('ascii');
-    if (!/^\d+$/.test(lenText)) throw new LogplexParseError(`expected a frame length at byte ${pos}`);
+    if (!/^\d+$/.test(lenText))
+      throw new LogplexParseError(`expected a frame length at byte ${pos}`);
     const len = Number(lenText);
     const end = space + 1 + len;
-    if (end > buf.length) throw new LogplexParseError(`frame at byte ${pos} claims ${len} bytes, only ${buf.length - space - 1} left`);
+    if (end > buf.length)
+      throw new LogplexParseError(
+        `frame at byte ${pos} claims ${len} bytes, only ${buf.length - space - 1} left`,
+      );
     lines.push(parseSyslogFrame(buf.subarray(space + 1, end).toString('utf8')));
     pos = end;
   }
@@ -28,7 +32,8 @@ export function parseLogplexBody(body: string): LogLine[] {
 
 export function parseSyslogFrame(frame: string): LogLine {
   const m = HEADER.exec(frame);
-  if (!m) throw new LogplexParseError(`not an RFC 5424 frame: ${JSON.stringify(frame.slice(0, 60))}`);
+  if (!m)
+    throw new LogplexParseError(`not an RFC 5424 frame: ${JSON.stringify(frame.slice(0, 60))}`);
   const rest = frame.slice(m[0].length);
   const { sd, msg } = splitStructuredData(rest);
   return {
@@ -64,7 +69,10 @@ function findClose(s: string, start: number): number {
 }
 
 /** Builds a logplex-1 body (what a partner sends), for tests and the driver. */
-export function formatLogplexBody(messages: string[], opts: { host?: string; app?: string; procId?: string; time?: Date } = {}): string {
+export function formatLogplexBody(
+  messages: string[],
+  opts: { host?: string; app?: string; procId?: string; time?: Date } = {},
+): string {
   const ts = (opts.time ?? new Date()).toISOString();
   return messages
     .map((msg) => {

@@ -7,9 +7,15 @@ import { DEV_ADDON } from '../support/control-plane.js';
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
 const creds = DEV_ADDON;
 
-function run(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  onStdout?: (text: string, kill: () => void) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['test/heroku-sim/main.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, ['test/heroku-sim/main.ts', ...args], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -26,7 +32,10 @@ it('serve prints its URL, answers like the Platform API, and exits 0 on SIGINT',
   let checked: Promise<number> | undefined;
   const result = await run(['serve', '--port', '0'], (text, kill) => {
     const m = /listening on (http:\/\/\S+)/.exec(text);
-    if (m && !checked) checked = fetch(`${m[1]}/addons/x`).then((r) => r.status).finally(kill);
+    if (m && !checked)
+      checked = fetch(`${m[1]}/addons/x`)
+        .then((r) => r.status)
+        .finally(kill);
   });
   expect(await checked).toBe(400); // no `Accept: …version=3`
   expect(result.code).toBe(0);
@@ -34,13 +43,27 @@ it('serve prints its URL, answers like the Platform API, and exits 0 on SIGINT',
 
 it('conformance prints PASS/FAIL per item and exits non-zero on a failure', async () => {
   const good = await startFakePartner({ ...creds, plans: ['standard', 'premium'] });
-  const bad = await startFakePartner({ ...creds, plans: ['standard', 'premium'], faults: { deleteTwiceFails: true } });
+  const bad = await startFakePartner({
+    ...creds,
+    plans: ['standard', 'premium'],
+    faults: { deleteTwiceFails: true },
+  });
   try {
     const ok = await run(['conformance', '--url', good.url, '--password', creds.password]);
     expect(ok.stdout).toMatch(/^PASS {2}provision answers 2xx with an id/m);
     expect(ok.stdout).not.toMatch(/^FAIL/m);
     expect(ok.code).toBe(0);
-    const ko = await run(['conformance', '--url', bad.url, '--plan', 'standard', '--other-plan', 'premium', '--region', 'amazon-web-services::eu-west-1']);
+    const ko = await run([
+      'conformance',
+      '--url',
+      bad.url,
+      '--plan',
+      'standard',
+      '--other-plan',
+      'premium',
+      '--region',
+      'amazon-web-services::eu-west-1',
+    ]);
     expect(ko.stdout).toMatch(/^FAIL {2}repeated deprovision answers 2xx — status 500/m);
     expect(ko.code).toBe(1);
   } finally {

@@ -15,7 +15,9 @@ interface Manifest {
 
 function readManifest(): Manifest {
   try {
-    return JSON.parse(readFileSync(new URL('../../addon-manifest.json', import.meta.url), 'utf8')) as Manifest;
+    return JSON.parse(
+      readFileSync(new URL('../../addon-manifest.json', import.meta.url), 'utf8'),
+    ) as Manifest;
   } catch {
     return {};
   }
@@ -23,13 +25,25 @@ function readManifest(): Manifest {
 
 function portOf(value: string | undefined): number {
   const port = Number(value ?? '0');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad port ${JSON.stringify(value)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`bad port ${JSON.stringify(value)}`);
   return port;
 }
 
 async function serve(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string' }, host: { type: 'string' }, 'client-secret': { type: 'string' } } });
-  const sim = await createHerokuSim({ port: portOf(values.port), host: values.host ?? '127.0.0.1', clientSecret: values['client-secret'] });
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'client-secret': { type: 'string' },
+    },
+  });
+  const sim = await createHerokuSim({
+    port: portOf(values.port),
+    host: values.host ?? '127.0.0.1',
+    clientSecret: values['client-secret'],
+  });
   console.log(`heroku-sim listening on ${sim.url} (HEROKU_ID_URL=HEROKU_API_URL=${sim.url})`);
   let stopping = false;
   const stop = (): void => {
@@ -55,14 +69,29 @@ async function conformance(args: string[]): Promise<number> {
       'sim-port': { type: 'string' },
     },
   });
-  if (!values.url) throw new Error('--url is required (the control plane, e.g. http://127.0.0.1:5000)');
+  if (!values.url)
+    throw new Error('--url is required (the control plane, e.g. http://127.0.0.1:5000)');
   // A fixed --sim-port lets the control plane be started with HEROKU_API_URL pointing here.
   const sim = await createHerokuSim({ port: portOf(values['sim-port']) });
   try {
-    const results = await runConformance(values.url, { id: values.id, password: values.password, plan: values.plan, otherPlan: values['other-plan'], region: values.region, sim });
-    for (const r of results) console.log(`${r.pass ? 'PASS' : 'FAIL'}  ${r.item}${r.pass && r.detail === 'ok' ? '' : ` — ${r.detail}`}`);
+    const results = await runConformance(values.url, {
+      id: values.id,
+      password: values.password,
+      plan: values.plan,
+      otherPlan: values['other-plan'],
+      region: values.region,
+      sim,
+    });
+    for (const r of results)
+      console.log(
+        `${r.pass ? 'PASS' : 'FAIL'}  ${r.item}${r.pass && r.detail === 'ok' ? '' : ` — ${r.detail}`}`,
+      );
     const failed = results.filter((r) => !r.pass).length;
-    console.log(failed === 0 ? `all ${results.length} checks passed` : `${failed} of ${results.length} checks failed`);
+    console.log(
+      failed === 0
+        ? `all ${results.length} checks passed`
+        : `${failed} of ${results.length} checks failed`,
+    );
     return failed === 0 ? 0 : 1;
   } finally {
     await sim.close();
@@ -76,7 +105,9 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await conformance(rest);
     return;
   }
-  console.error('usage: heroku-sim serve [--port N] | conformance --url URL [--plan P --other-plan P --region R]');
+  console.error(
+    'usage: heroku-sim serve [--port N] | conformance --url URL [--plan P --other-plan P --region R]',
+  );
   process.exitCode = 2;
 }
 

@@ -29,7 +29,9 @@ export function appJson(app: SimApp): Record<string, unknown> {
     id: app.id,
     name: app.name,
     region: { id: `region-${app.region}`, name: app.region },
-    space: app.privateSpace ? { id: `space-${app.id}`, name: `${app.name}-space`, shield: false } : null,
+    space: app.privateSpace
+      ? { id: `space-${app.id}`, name: `${app.name}-space`, shield: false }
+      : null,
     generation: { id: 'generation-cedar', name: 'cedar' },
   };
 }
@@ -39,25 +41,53 @@ function configArray(addon: SimAddon): Array<{ name: string; value: string }> {
 }
 
 /** 400 for a missing version, 401 for a bad token; resolves the add-on the token is scoped to. */
-function authorize(state: SimState, headers: IncomingHttpHeaders): SimResponse | { addonId: string } {
+function authorize(
+  state: SimState,
+  headers: IncomingHttpHeaders,
+): SimResponse | { addonId: string } {
   if (!ACCEPT_RE.test(headers.accept ?? '')) {
-    return { status: 400, body: herokuError(400, `Please specify a version along with Heroku's API MIME type. For example, \`Accept: ${API_ACCEPT}\`.`) };
+    return {
+      status: 400,
+      body: herokuError(
+        400,
+        `Please specify a version along with Heroku's API MIME type. For example, \`Accept: ${API_ACCEPT}\`.`,
+      ),
+    };
   }
   const m = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '');
   if (!m) return { status: 401, body: herokuError(401, 'No credentials provided.') };
   const check = state.checkAccessToken(m[1]!);
-  if (!check.ok) return { status: 401, body: herokuError(401, check.reason === 'expired' ? 'Your access token has expired.' : 'Invalid credentials provided.') };
+  if (!check.ok)
+    return {
+      status: 401,
+      body: herokuError(
+        401,
+        check.reason === 'expired'
+          ? 'Your access token has expired.'
+          : 'Invalid credentials provided.',
+      ),
+    };
   return { addonId: check.addonId };
 }
 
 function forbidden(): SimResponse {
-  return { status: 403, body: herokuError(403, 'This OAuth authorization does not have access to that resource.') };
+  return {
+    status: 403,
+    body: herokuError(403, 'This OAuth authorization does not have access to that resource.'),
+  };
 }
 
-export function handlePlatformApi(state: SimState, method: string, path: string, headers: IncomingHttpHeaders, body: unknown): SimResponse {
+export function handlePlatformApi(
+  state: SimState,
+  method: string,
+  path: string,
+  headers: IncomingHttpHeaders,
+  body: unknown,
+): SimResponse {
   const auth = authorize(state, headers);
   if ('status' in auth) return auth;
-  const addonRoute = /^\/addons\/([^/]+)(\/config|\/actions\/provision|\/actions\/deprovision)?$/.exec(path);
+  const addonRoute =
+    /^\/addons\/([^/]+)(\/config|\/actions\/provision|\/actions\/deprovision)?$/.exec(path);
   if (addonRoute) {
     const ref = decodeURIComponent(addonRoute[1]!);
     // Like the real API, an add-on is addressed by id or by name.
@@ -68,7 +98,9 @@ export function handlePlatformApi(state: SimState, method: string, path: string,
   }
   const appRoute = /^\/apps\/([^/]+)$/.exec(path);
   if (appRoute && method === 'GET') {
-    const app = [...state.apps.values()].find((a) => a.id === appRoute[1] || a.name === appRoute[1]);
+    const app = [...state.apps.values()].find(
+      (a) => a.id === appRoute[1] || a.name === appRoute[1],
+    );
     if (!app) return { status: 404, body: herokuError(404, "Couldn't find that app.") };
     if (state.addons.get(auth.addonId)?.appId !== app.id) return forbidden();
     return { status: 200, body: appJson(app) };
@@ -76,7 +108,13 @@ export function handlePlatformApi(state: SimState, method: string, path: string,
   return { status: 404, body: herokuError(404, 'The requested API endpoint was not found.') };
 }
 
-function addonAction(state: SimState, addon: SimAddon, method: string, sub: string, body: unknown): SimResponse {
+function addonAction(
+  state: SimState,
+  addon: SimAddon,
+  method: string,
+  sub: string,
+  body: unknown,
+): SimResponse {
   const key = `${method} ${sub}`;
   switch (key) {
     case 'GET ':
@@ -88,7 +126,13 @@ function addonAction(state: SimState, addon: SimAddon, method: string, sub: stri
     case 'POST /actions/provision':
       addon.provisionActionCalls += 1;
       if (addon.state !== 'provisioning') {
-        return { status: 422, body: herokuError(422, `Add-on ${addon.name} is ${addon.state}; only add-ons that are provisioning can be marked provisioned.`) };
+        return {
+          status: 422,
+          body: herokuError(
+            422,
+            `Add-on ${addon.name} is ${addon.state}; only add-ons that are provisioning can be marked provisioned.`,
+          ),
+        };
       }
       addon.state = 'provisioned';
       return { status: 200, body: addonJson(addon, state.apps.get(addon.appId)) };
@@ -102,7 +146,8 @@ function addonAction(state: SimState, addon: SimAddon, method: string, sub: stri
 }
 
 function patchConfig(addon: SimAddon, body: unknown): SimResponse {
-  if (body === invalidJson) return { status: 400, body: herokuError(400, 'Request body is not valid JSON.') };
+  if (body === invalidJson)
+    return { status: 400, body: herokuError(400, 'Request body is not valid JSON.') };
   const config = (body as { config?: unknown } | undefined)?.config;
   const valid =
     Array.isArray(config) &&
@@ -110,7 +155,11 @@ function patchConfig(addon: SimAddon, body: unknown): SimResponse {
       const e = c as { name?: unknown; value?: unknown } | null;
       return !!e && typeof e.name === 'string' && (typeof e.value === 'string' || e.value === null);
     });
-  if (!valid) return { status: 422, body: herokuError(422, 'Expected {"config":[{"name":string,"value":string|null}]}.') };
+  if (!valid)
+    return {
+      status: 422,
+      body: herokuError(422, 'Expected {"config":[{"name":string,"value":string|null}]}.'),
+    };
   for (const { name, value } of config as Array<{ name: string; value: string | null }>) {
     if (value === null) addon.config.delete(name);
     else addon.config.set(name, value);

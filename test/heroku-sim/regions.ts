@@ -14,13 +14,28 @@ export const REGION_VALUES: Record<string, string> = {
   mumbai: 'amazon-web-services::ap-south-1',
 };
 
-const PRIVATE_SPACE_REGIONS = new Set(['virginia', 'dublin', 'frankfurt', 'oregon', 'singapore', 'sydney', 'tokyo', 'london', 'montreal', 'mumbai']);
+const PRIVATE_SPACE_REGIONS = new Set([
+  'virginia',
+  'dublin',
+  'frankfurt',
+  'oregon',
+  'singapore',
+  'sydney',
+  'tokyo',
+  'london',
+  'montreal',
+  'mumbai',
+]);
 
 /** Returns the request value and the Heroku region name for either spelling. */
-export function resolveRegion(region: string, privateSpace: boolean): { value: string; name: string } {
+export function resolveRegion(
+  region: string,
+  privateSpace: boolean,
+): { value: string; name: string } {
   if (region.includes('::')) {
     const entries = Object.entries(REGION_VALUES).filter(([, v]) => v === region);
-    const match = entries.find(([n]) => PRIVATE_SPACE_REGIONS.has(n) === privateSpace) ?? entries[0];
+    const match =
+      entries.find(([n]) => PRIVATE_SPACE_REGIONS.has(n) === privateSpace) ?? entries[0];
     return { value: region, name: match?.[0] ?? region.split('::')[1] ?? region };
   }
   const value = REGION_VALUES[region];

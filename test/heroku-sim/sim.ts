@@ -8,7 +8,14 @@ import { handleToken, tokenParams, type SimResponse } from './oauth.js';
 import { handlePlatformApi } from './platform-api.js';
 import { SimState } from './state.js';
 import { createHerokuDriver, type HerokuDriver } from './heroku-driver.js';
-import type { HerokuSimOptions, Injection, LogLine, RecordedCall, SimAddon, SimApp } from './types.js';
+import type {
+  HerokuSimOptions,
+  Injection,
+  LogLine,
+  RecordedCall,
+  SimAddon,
+  SimApp,
+} from './types.js';
 
 export interface HerokuSim extends HerokuDriver {
   readonly url: string;
@@ -51,24 +58,49 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       body = parseBody(req.headers['content-type'], await readBody(req));
       answer = await answerFor(method, u, req, body);
     } catch (err) {
-      answer = { status: 500, body: herokuError(500, err instanceof Error ? err.message : String(err)) };
+      answer = {
+        status: 500,
+        body: herokuError(500, err instanceof Error ? err.message : String(err)),
+      };
     }
-    calls.push({ method, path: u.pathname, query: Object.fromEntries(u.searchParams), headers: req.headers, body, status: answer.status, time: new Date(now()) });
+    calls.push({
+      method,
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: req.headers,
+      body,
+      status: answer.status,
+      time: new Date(now()),
+    });
     sendJson(res, answer.status, answer.body, { 'RateLimit-Remaining': '4500', ...answer.headers });
   }
 
-  async function answerFor(method: string, u: URL, req: IncomingMessage, body: unknown): Promise<SimResponse> {
+  async function answerFor(
+    method: string,
+    u: URL,
+    req: IncomingMessage,
+    body: unknown,
+  ): Promise<SimResponse> {
     const injected = takeInjection(method, u.pathname);
     if (injected?.delayMs) await sleep(injected.delayMs);
     if (injected?.status !== undefined) {
-      return { status: injected.status, body: injected.body ?? herokuError(injected.status), headers: injected.headers ?? {} };
+      return {
+        status: injected.status,
+        body: injected.body ?? herokuError(injected.status),
+        headers: injected.headers ?? {},
+      };
     }
     const answer = route(method, u, req, body);
-    return injected?.headers ? { ...answer, headers: { ...answer.headers, ...injected.headers } } : answer;
+    return injected?.headers
+      ? { ...answer, headers: { ...answer.headers, ...injected.headers } }
+      : answer;
   }
 
   function takeInjection(method: string, path: string): ActiveInjection | undefined {
-    const i = injections.findIndex((x) => x.remaining > 0 && (!x.method || x.method.toUpperCase() === method) && x.path.test(path));
+    const i = injections.findIndex(
+      (x) =>
+        x.remaining > 0 && (!x.method || x.method.toUpperCase() === method) && x.path.test(path),
+    );
     if (i < 0) return undefined;
     const inj = injections[i]!;
     inj.remaining -= 1;
@@ -82,7 +114,8 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       return handleToken(state, clientSecret, tokenParams(u.searchParams, body));
     }
     const logs = /^\/logs(?:\/([^/]+))?$/.exec(u.pathname);
-    if (logs && method === 'POST') return acceptLogs(logs[1] ?? basicPassword(req.headers.authorization), req, body);
+    if (logs && method === 'POST')
+      return acceptLogs(logs[1] ?? basicPassword(req.headers.authorization), req, body);
     return handlePlatformApi(state, method, u.pathname, req.headers, body);
   }
 
@@ -104,7 +137,8 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       state.logs.get(addonId)?.push(...lines);
       return { status: 204 };
     } catch (err) {
-      if (err instanceof LogplexParseError) return { status: 400, body: herokuError(400, err.message) };
+      if (err instanceof LogplexParseError)
+        return { status: 400, body: herokuError(400, err.message) };
       throw err;
     }
   }

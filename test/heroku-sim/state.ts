@@ -25,7 +25,8 @@ export interface IssuedTokens {
   session_nonce: null;
 }
 
-export type TokenCheck = { ok: true; addonId: string } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
+export type TokenCheck =
+  { ok: true; addonId: string } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
 
 export class SimState {
   readonly apps = new Map<string, SimApp>();
@@ -46,7 +47,12 @@ export class SimState {
   ) {}
 
   createGrant(addonId: string): Grant {
-    const grant: Grant = { code: randomUUID(), addonId, expiresAt: this.now() + this.grantTtlS * 1000, used: false };
+    const grant: Grant = {
+      code: randomUUID(),
+      addonId,
+      expiresAt: this.now() + this.grantTtlS * 1000,
+      used: false,
+    };
     this.grants.set(grant.code, grant);
     this.grantByAddon.set(addonId, grant.code);
     return grant;
@@ -68,7 +74,12 @@ export class SimState {
   }
 
   issueTokens(addonId: string, refreshToken?: string): IssuedTokens {
-    const access: AccessToken = { token: `sim-access-${randomUUID()}`, addonId, expiresAt: this.now() + this.accessTokenTtlS * 1000, revoked: false };
+    const access: AccessToken = {
+      token: `sim-access-${randomUUID()}`,
+      addonId,
+      expiresAt: this.now() + this.accessTokenTtlS * 1000,
+      revoked: false,
+    };
     this.accessTokens.set(access.token, access);
     const refresh = refreshToken ?? `sim-refresh-${randomUUID()}`;
     this.refreshTokens.set(refresh, addonId);
@@ -97,7 +108,8 @@ export class SimState {
   }
 
   expireAccessTokens(addonId?: string): void {
-    for (const t of this.accessTokens.values()) if (addonId === undefined || t.addonId === addonId) t.expiresAt = this.now() - 1;
+    for (const t of this.accessTokens.values())
+      if (addonId === undefined || t.addonId === addonId) t.expiresAt = this.now() - 1;
   }
 
   addonOrThrow(id: string): SimAddon {

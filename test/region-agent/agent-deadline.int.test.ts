@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
+import {
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Job,
+  type Result,
+} from '../../shared/src/messages.js';
 import { jobSubject, resultSubject } from '../../shared/src/subjects.js';
 import { createAgent, isExpired, type Agent } from '../../region-agent/src/agent/agent.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
@@ -21,7 +27,11 @@ import { killRecorded, makeJob, recordedPids } from './support.js';
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-deadline-'));
 const logLines: string[] = [];
-const log = createLogger({ name: 'deadline-test', level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
+const log = createLogger({
+  name: 'deadline-test',
+  level: 'debug',
+  destination: { write: (line: string) => void logLines.push(line) },
+});
 let server: TestNats;
 let nc: NatsConnection;
 let agent: Agent;
@@ -31,8 +41,24 @@ beforeAll(async () => {
   server = await startTestNats();
   nc = await connect({ servers: server.url });
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: REGION });
-  const driver = createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
-  agent = createAgent({ nc, region: REGION, agentId: 'deadline-agent', driver, log, concurrency: 4, maxDeliver: 3, heartbeatMs: 60_000, inventoryMs: 60_000 });
+  const driver = createLocalDriver({
+    dataDir,
+    hostname: 'localhost',
+    issuer,
+    redisBin: requireBinary('redis-server'),
+    log,
+  });
+  agent = createAgent({
+    nc,
+    region: REGION,
+    agentId: 'deadline-agent',
+    driver,
+    log,
+    concurrency: 4,
+    maxDeliver: 3,
+    heartbeatMs: 60_000,
+    inventoryMs: 60_000,
+  });
   await agent.start();
 });
 afterAll(async () => {
@@ -67,12 +93,15 @@ async function until(check: () => boolean, what: string): Promise<void> {
 describe('job deadlines', () => {
   it('treats only creating kinds as expiring, with a grace for clock skew', () => {
     const at = Date.parse('2026-01-01T00:00:00Z');
-    const job = (kind: Job['kind'], deadline: string): Job => makeJob(kind, randomUUID(), { deadline });
+    const job = (kind: Job['kind'], deadline: string): Job =>
+      makeJob(kind, randomUUID(), { deadline });
     expect(isExpired(job('provision', '2026-01-01T00:00:00Z'), at + 29_000)).toBe(false);
     expect(isExpired(job('provision', '2026-01-01T00:00:00Z'), at + 31_000)).toBe(true);
     expect(isExpired(job('rotate_credentials', '2026-01-01T00:00:00Z'), at + 31_000)).toBe(true);
     expect(isExpired(job('deprovision', '2026-01-01T00:00:00Z'), at + 3_600_000)).toBe(false);
-    expect(isExpired(job('revoke_credentials', '2026-01-01T00:00:00Z'), at + 3_600_000)).toBe(false);
+    expect(isExpired(job('revoke_credentials', '2026-01-01T00:00:00Z'), at + 3_600_000)).toBe(
+      false,
+    );
   });
 
   it('skips a stale provision without a result, and the re-sent copy completes the operation', async () => {
@@ -80,14 +109,19 @@ describe('job deadlines', () => {
     const results = collect(uuid);
     const stale = makeJob('provision', uuid, { deadline: past() });
     await send(stale, stale.operationId);
-    await until(() => logLines.some((l) => l.includes(stale.operationId) && l.includes('job skipped')), 'the skip to be logged');
+    await until(
+      () => logLines.some((l) => l.includes(stale.operationId) && l.includes('job skipped')),
+      'the skip to be logged',
+    );
     expect(recordedPids(join(dataDir, 'instances', uuid))).toEqual([]);
     expect(results).toEqual([]);
     // The control plane's redispatch: same operation, new deadline, new msgID.
     const fresh = { ...stale, deadline: new Date(Date.now() + 60_000).toISOString() };
     await send(fresh, `${stale.operationId}:2`);
     await until(() => results.some((r) => r.status === 'succeeded'), 'the re-sent copy to succeed');
-    expect(results.filter((r) => r.status !== 'progress').map((r) => [r.operationId, r.status])).toEqual([[stale.operationId, 'succeeded']]);
+    expect(
+      results.filter((r) => r.status !== 'progress').map((r) => [r.operationId, r.status]),
+    ).toEqual([[stale.operationId, 'succeeded']]);
     expect(recordedPids(join(dataDir, 'instances', uuid))).toHaveLength(1);
     // Nothing left pending or unacked for the skipped copy.
     const info = await (await nc.jetstreamManager()).consumers.info('JOBS', `agent-${REGION}`);
@@ -102,7 +136,10 @@ describe('job deadlines', () => {
     await until(() => results.some((r) => r.status === 'succeeded'), 'the provision');
     const late = makeJob('deprovision', uuid, { generation: 2, deadline: past() });
     await send(late, late.operationId);
-    await until(() => results.some((r) => r.operationId === late.operationId && r.status === 'succeeded'), 'the late deprovision');
+    await until(
+      () => results.some((r) => r.operationId === late.operationId && r.status === 'succeeded'),
+      'the late deprovision',
+    );
     expect(recordedPids(join(dataDir, 'instances', uuid))).toEqual([]);
   });
 });

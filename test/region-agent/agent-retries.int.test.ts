@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
 import { createLogger } from '../../shared/src/logger.js';
-import { ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
+import {
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Job,
+  type Result,
+} from '../../shared/src/messages.js';
 import { JOBS_STREAM, jobSubject, jobsConsumerName } from '../../shared/src/subjects.js';
 import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
 import type { Driver, InstanceOutcome } from '../../region-agent/src/driver.js';
@@ -27,7 +33,10 @@ const known = new Set<string>();
 let running = 0;
 let maxRunning = 0;
 
-const outcome: InstanceOutcome = { config: { MYREDIS_URL: 'rediss://u:p@h:1' }, endpoint: { host: 'h', port: 1 } };
+const outcome: InstanceOutcome = {
+  config: { MYREDIS_URL: 'rediss://u:p@h:1' },
+  endpoint: { host: 'h', port: 1 },
+};
 
 async function scripted(job: Job): Promise<InstanceOutcome> {
   known.add(job.resource.uuid);
@@ -57,7 +66,8 @@ const driver: Driver = {
   },
   rotateCredentials: scripted,
   revokeCredentials: scripted,
-  inventory: async () => [...known].map((uuid) => ({ uuid, generation: 1, plan: 'mini', ready: true })),
+  inventory: async () =>
+    [...known].map((uuid) => ({ uuid, generation: 1, plan: 'mini', ready: true })),
   maintain: async (uuid) => {
     calls.push({ uuid, event: 'maintain' });
   },
@@ -73,17 +83,34 @@ async function finalFor(operationId: string): Promise<Result> {
 }
 
 async function send(job: Job): Promise<void> {
-  await js.publish(jobSubject(REGION, job.kind), encodeMessage({ ...job, resource: { ...job.resource, agentRegion: REGION } }), {
-    msgID: job.operationId,
-  });
+  await js.publish(
+    jobSubject(REGION, job.kind),
+    encodeMessage({ ...job, resource: { ...job.resource, agentRegion: REGION } }),
+    {
+      msgID: job.operationId,
+    },
+  );
 }
 
 beforeAll(async () => {
   server = await startTestNats();
   nc = await connect({ servers: server.url });
   js = nc.jetstream();
-  nc.subscribe(`results.${REGION}.>`, { callback: (_e, m) => results.push(decodeMessage(ResultSchema, m.data)) });
-  agent = createAgent({ nc, region: REGION, agentId: 'a', driver, log, concurrency: 2, maxDeliver: 3, heartbeatMs: 60_000, inventoryMs: 60_000, backoffMs: () => 50 });
+  nc.subscribe(`results.${REGION}.>`, {
+    callback: (_e, m) => results.push(decodeMessage(ResultSchema, m.data)),
+  });
+  agent = createAgent({
+    nc,
+    region: REGION,
+    agentId: 'a',
+    driver,
+    log,
+    concurrency: 2,
+    maxDeliver: 3,
+    heartbeatMs: 60_000,
+    inventoryMs: 60_000,
+    backoffMs: () => 50,
+  });
   await agent.start();
 });
 
@@ -100,7 +127,9 @@ describe('agent delivery semantics', () => {
     await send(job);
     const result = await finalFor(job.operationId);
     expect(result.status).toBe('succeeded');
-    expect(calls.filter((c) => c.uuid === job.resource.uuid && c.event === 'start')).toHaveLength(2);
+    expect(calls.filter((c) => c.uuid === job.resource.uuid && c.event === 'start')).toHaveLength(
+      2,
+    );
   });
 
   it('reports failed, not retryable, on the last delivery and terminates', async () => {
@@ -108,8 +137,13 @@ describe('agent delivery semantics', () => {
     failuresLeft.set(job.resource.uuid, 10);
     await send(job);
     const result = await finalFor(job.operationId);
-    expect(result).toMatchObject({ status: 'failed', error: { code: 'agent_error', message: 'transient failure', retryable: false } });
-    expect(calls.filter((c) => c.uuid === job.resource.uuid && c.event === 'start')).toHaveLength(3);
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { code: 'agent_error', message: 'transient failure', retryable: false },
+    });
+    expect(calls.filter((c) => c.uuid === job.resource.uuid && c.event === 'start')).toHaveLength(
+      3,
+    );
     const jsm = await nc.jetstreamManager();
     const info = await jsm.consumers.info(JOBS_STREAM, jobsConsumerName(REGION));
     expect(info.num_ack_pending).toBe(0);
@@ -118,14 +152,21 @@ describe('agent delivery semantics', () => {
 
   it('runs one operation per resource at a time, within the concurrency bound', async () => {
     const uuid = randomUUID();
-    const jobs = [1, 2, 3].map((generation) => makeJob('change_plan', uuid, { region: REGION, generation }));
-    const others = [randomUUID(), randomUUID()].map((u) => makeJob('provision', u, { region: REGION }));
+    const jobs = [1, 2, 3].map((generation) =>
+      makeJob('change_plan', uuid, { region: REGION, generation }),
+    );
+    const others = [randomUUID(), randomUUID()].map((u) =>
+      makeJob('provision', u, { region: REGION }),
+    );
     maxRunning = 0;
     for (const job of [...jobs, ...others]) await send(job);
-    for (const job of [...jobs, ...others]) expect((await finalFor(job.operationId)).status).toBe('succeeded');
+    for (const job of [...jobs, ...others])
+      expect((await finalFor(job.operationId)).status).toBe('succeeded');
     const mine = calls.filter((c) => c.uuid === uuid).map((c) => c.event);
     expect(mine).toEqual(['start', 'end', 'start', 'end', 'start', 'end']);
-    const order = results.filter((r) => r.uuid === uuid && r.status === 'succeeded').map((r) => r.generation);
+    const order = results
+      .filter((r) => r.uuid === uuid && r.status === 'succeeded')
+      .map((r) => r.generation);
     expect(order).toEqual([1, 2, 3]);
     expect(maxRunning).toBeLessThanOrEqual(2);
   });
@@ -137,10 +178,15 @@ describe('agent delivery semantics', () => {
     const slow = send(job);
     await slow;
     // Wait until the job has started, then ask for upkeep: it must queue behind the job.
-    for (let i = 0; i < 100 && !calls.some((c) => c.uuid === uuid && c.event === 'start'); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && !calls.some((c) => c.uuid === uuid && c.event === 'start'); i++)
+      await new Promise((r) => setTimeout(r, 10));
     const count = await agent.upkeep();
     expect(count).toBe(known.size);
-    expect(calls.filter((c) => c.uuid === uuid).map((c) => c.event)).toEqual(['start', 'end', 'maintain']);
+    expect(calls.filter((c) => c.uuid === uuid).map((c) => c.event)).toEqual([
+      'start',
+      'end',
+      'maintain',
+    ]);
     expect((await finalFor(job.operationId)).status).toBe('succeeded');
   });
 });

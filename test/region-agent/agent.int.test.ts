@@ -10,8 +10,20 @@ import { Redis } from 'ioredis';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { JobSchema, ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
-import { jobSubject, resultSubject, heartbeatSubject, inventoryRequestSubject } from '../../shared/src/subjects.js';
+import {
+  JobSchema,
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Job,
+  type Result,
+} from '../../shared/src/messages.js';
+import {
+  jobSubject,
+  resultSubject,
+  heartbeatSubject,
+  inventoryRequestSubject,
+} from '../../shared/src/subjects.js';
 import { HeartbeatSchema, InventorySchema } from '../../shared/src/messages.js';
 import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
@@ -23,7 +35,11 @@ import { killRecorded, makeJob, processExists, recordedPids } from './support.js
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-agent-int-'));
 const logLines: string[] = [];
-const log = createLogger({ name: 'agent-test', level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
+const log = createLogger({
+  name: 'agent-test',
+  level: 'debug',
+  destination: { write: (line: string) => void logLines.push(line) },
+});
 let server: TestNats;
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -31,12 +47,32 @@ let agent: Agent;
 
 function startAgent(): Agent {
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: REGION });
-  const driver = createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
-  return createAgent({ nc, region: REGION, agentId: 'test-agent', driver, log, concurrency: 4, maxDeliver: 2, heartbeatMs: 200, inventoryMs: 60_000, backoffMs: () => 100 });
+  const driver = createLocalDriver({
+    dataDir,
+    hostname: 'localhost',
+    issuer,
+    redisBin: requireBinary('redis-server'),
+    log,
+  });
+  return createAgent({
+    nc,
+    region: REGION,
+    agentId: 'test-agent',
+    driver,
+    log,
+    concurrency: 4,
+    maxDeliver: 2,
+    heartbeatMs: 200,
+    inventoryMs: 60_000,
+    backoffMs: () => 100,
+  });
 }
 
 /** Collects every result for a resource from now on. */
-function watchResults(uuid: string): { all: Result[]; final: (operationId: string) => Promise<Result> } {
+function watchResults(uuid: string): {
+  all: Result[];
+  final: (operationId: string) => Promise<Result>;
+} {
   const all: Result[] = [];
   const sub = nc.subscribe(resultSubject(REGION, uuid));
   void (async () => {
@@ -95,11 +131,16 @@ describe('region agent with the local driver', () => {
 
   it('heartbeats and answers inventory requests', async () => {
     const hb = await new Promise<unknown>((resolve) => {
-      const sub = nc.subscribe(heartbeatSubject(REGION), { max: 1, callback: (_e, m) => resolve(decodeMessage(HeartbeatSchema, m.data)) });
+      const sub = nc.subscribe(heartbeatSubject(REGION), {
+        max: 1,
+        callback: (_e, m) => resolve(decodeMessage(HeartbeatSchema, m.data)),
+      });
       void sub;
     });
     expect(hb).toMatchObject({ agentRegion: REGION, agentId: 'test-agent', driver: 'local' });
-    const reply = await nc.request(inventoryRequestSubject(REGION), new Uint8Array(), { timeout: 5_000 });
+    const reply = await nc.request(inventoryRequestSubject(REGION), new Uint8Array(), {
+      timeout: 5_000,
+    });
     expect(decodeMessage(InventorySchema, reply.data).instances).toEqual([]);
   });
 
@@ -108,10 +149,20 @@ describe('region agent with the local driver', () => {
     const job = makeJob('provision', uuid);
     await send(job);
     provisionResult = await results().final(job.operationId);
-    expect(provisionResult).toMatchObject({ status: 'succeeded', uuid, generation: 1, kind: 'provision', agentRegion: REGION });
+    expect(provisionResult).toMatchObject({
+      status: 'succeeded',
+      uuid,
+      generation: 1,
+      kind: 'provision',
+      agentRegion: REGION,
+    });
     expect(provisionResult.endpoint?.host).toBe('localhost');
     expect(provisionResult.certificate?.fingerprint).toMatch(/^[0-9A-F:]+$/);
-    expect(results().all.filter((r) => r.status === 'progress').map((r) => r.step)).toContain('issuing certificate');
+    expect(
+      results()
+        .all.filter((r) => r.status === 'progress')
+        .map((r) => r.step),
+    ).toContain('issuing certificate');
     const client = await redisFor(provisionResult);
     await client.set('greeting', 'hello');
     expect(await client.get('greeting')).toBe('hello');
@@ -134,7 +185,10 @@ describe('region agent with the local driver', () => {
     expect(result.status).toBe('succeeded');
     const client = await redisFor(result);
     expect(await client.get('greeting')).toBe('hello');
-    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+    expect(await client.config('GET', 'maxmemory')).toEqual([
+      'maxmemory',
+      String(64 * 1024 * 1024),
+    ]);
     client.disconnect();
   });
 
@@ -144,11 +198,16 @@ describe('region agent with the local driver', () => {
     const job = makeJob('change_plan', other, { generation: 2 });
     await send(job);
     const result = await w.final(job.operationId);
-    expect(result).toMatchObject({ status: 'failed', error: { code: 'instance_not_found', retryable: false } });
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { code: 'instance_not_found', retryable: false },
+    });
   });
 
   it('terminates unparseable jobs without stopping the loop', async () => {
-    await js.publish(jobSubject(REGION, 'provision'), new TextEncoder().encode('{"nope":1}'), { msgID: randomUUID() });
+    await js.publish(jobSubject(REGION, 'provision'), new TextEncoder().encode('{"nope":1}'), {
+      msgID: randomUUID(),
+    });
     const job = makeJob('provision', uuid);
     await send(job);
     expect((await results().final(job.operationId)).status).toBe('succeeded');

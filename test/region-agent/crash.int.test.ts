@@ -7,14 +7,34 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { waitFor } from '../../shared/src/ports.js';
-import { ResultSchema, decodeMessage, encodeMessage, type Job, type Result } from '../../shared/src/messages.js';
-import { JOBS_STREAM, RESULTS_STREAM, jobSubject, jobsConsumerName, resultSubject } from '../../shared/src/subjects.js';
+import {
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Job,
+  type Result,
+} from '../../shared/src/messages.js';
+import {
+  JOBS_STREAM,
+  RESULTS_STREAM,
+  jobSubject,
+  jobsConsumerName,
+  resultSubject,
+} from '../../shared/src/subjects.js';
 import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
 import { withResp } from '../../region-agent/src/engines/redis/resp-client.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
@@ -63,7 +83,11 @@ async function startAgent(): Promise<AgentProcess> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const p: AgentProcess = { child, lines: [], exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  const p: AgentProcess = {
+    child,
+    lines: [],
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+  };
   createInterface({ input: child.stdout! }).on('line', (line) => p.lines.push(line));
   createInterface({ input: child.stderr! }).on('line', (line) => p.lines.push(line));
   started.push(p);
@@ -109,7 +133,10 @@ async function killAtStep(uuid: string, step: string): Promise<{ killed: Promise
   });
   await nc.flush();
   const timeout = new Promise<never>((_resolve, reject) => {
-    setTimeout(() => reject(new Error(`no progress step "${step}" for ${uuid}`)), STEP_TIMEOUT_MS).unref();
+    setTimeout(
+      () => reject(new Error(`no progress step "${step}" for ${uuid}`)),
+      STEP_TIMEOUT_MS,
+    ).unref();
   });
   // Wrapped: an async function returning the bare promise would wait for the kill itself.
   return { killed: Promise.race([done, timeout]).then(() => victim.exited) };
@@ -118,7 +145,9 @@ async function killAtStep(uuid: string, step: string): Promise<{ killed: Promise
 /** Every result published for the uuid from now on, as subscribers see them (not deduped). */
 function observe(uuid: string): Result[] {
   const seen: Result[] = [];
-  nc.subscribe(resultSubject(REGION, uuid), { callback: (_err, m) => seen.push(decodeMessage(ResultSchema, m.data)) });
+  nc.subscribe(resultSubject(REGION, uuid), {
+    callback: (_err, m) => seen.push(decodeMessage(ResultSchema, m.data)),
+  });
   return seen;
 }
 
@@ -176,14 +205,23 @@ function redisProcessesIn(dir: string, prefix = false): number[] {
 
 const instanceDir = (uuid: string): string => join(instancesDir, uuid);
 const statePath = (uuid: string): string => join(instanceDir(uuid), 'state.json');
-const recordedPid = (uuid: string): number | undefined => (JSON.parse(readFileSync(statePath(uuid), 'utf8')) as { pid?: number }).pid;
+const recordedPid = (uuid: string): number | undefined =>
+  (JSON.parse(readFileSync(statePath(uuid), 'utf8')) as { pid?: number }).pid;
 
 /** AUTH + SET/GET over TLS that verifies the CA chain and the URL's host name. */
 async function expectUrlWorks(result: Result): Promise<void> {
   const url = new URL(result.config?.MYREDIS_URL ?? '');
   expect(url.protocol).toBe('rediss:');
-  const target = { host: url.hostname, port: Number(url.port), servername: url.hostname, ca: result.config?.MYREDIS_TLS_CA ?? '' };
-  const auth = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+  const target = {
+    host: url.hostname,
+    port: Number(url.port),
+    servername: url.hostname,
+    ca: result.config?.MYREDIS_TLS_CA ?? '',
+  };
+  const auth = {
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  };
   const value = randomUUID();
   const reply = await withResp(target, auth, async (c) => {
     await c.command('SET', 'crash-test', value);
@@ -207,7 +245,9 @@ async function deprovision(uuid: string, port: number): Promise<void> {
   const job = makeJob('deprovision', uuid, { generation: 2 });
   await publish(job, job.operationId);
   await settled();
-  expect(finals(await storedResults(uuid), job.operationId).map((r) => r.status)).toEqual(['succeeded']);
+  expect(finals(await storedResults(uuid), job.operationId).map((r) => r.status)).toEqual([
+    'succeeded',
+  ]);
   expect(redisProcessesIn(instanceDir(uuid))).toEqual([]);
   expect(await isPortOpen(port)).toBe(false);
 }
@@ -216,7 +256,10 @@ async function deprovision(uuid: string, port: number): Promise<void> {
  * Provisions and kills the agent at `step`, then restarts it. An agent faster than the kill
  * (its final result already stored) makes the attempt worthless: try again with a new uuid.
  */
-async function provisionAndKill(step: string, onKilled?: (uuid: string) => Promise<void>): Promise<{ uuid: string; job: Job }> {
+async function provisionAndKill(
+  step: string,
+  onKilled?: (uuid: string) => Promise<void>,
+): Promise<{ uuid: string; job: Job }> {
   for (let attempt = 1; attempt <= 3; attempt++) {
     const uuid = randomUUID();
     const job = makeJob('provision', uuid);
@@ -263,63 +306,93 @@ describe('region agent killed in the middle of a provision', () => {
   it.each([
     ['while the certificate is issued', 'issuing certificate', false],
     ['after the certificate is written, before redis-server starts', 'starting instance', false],
-    ['after redis-server is spawned and recorded, before it is ready or reported', 'waiting for TLS readiness', true],
-  ])('%s: one instance, one success, a working URL', async (_name, step, spawned) => {
-    let survivor: number[] = [];
-    const { uuid, job } = await provisionAndKill(step, async (id) => {
-      if (!spawned) return;
-      await waitFor(() => redisProcessesIn(instanceDir(id)).length === 1, 'spawned redis-server outliving the agent', 10_000);
-      survivor = redisProcessesIn(instanceDir(id));
-    });
-    const success = await expectOneHealthyInstance(uuid, job.operationId);
-    // The process that outlived the agent is adopted, not replaced.
-    if (spawned) expect(redisProcessesIn(instanceDir(uuid))).toEqual(survivor);
-    expect(logged(agent, 'job started').some((e) => e.operationId === job.operationId && Number(e.attempt) >= 2)).toBe(true);
-    await deprovision(uuid, success.endpoint?.port ?? 0);
-  }, TEST_TIMEOUT_MS);
+    [
+      'after redis-server is spawned and recorded, before it is ready or reported',
+      'waiting for TLS readiness',
+      true,
+    ],
+  ])(
+    '%s: one instance, one success, a working URL',
+    async (_name, step, spawned) => {
+      let survivor: number[] = [];
+      const { uuid, job } = await provisionAndKill(step, async (id) => {
+        if (!spawned) return;
+        await waitFor(
+          () => redisProcessesIn(instanceDir(id)).length === 1,
+          'spawned redis-server outliving the agent',
+          10_000,
+        );
+        survivor = redisProcessesIn(instanceDir(id));
+      });
+      const success = await expectOneHealthyInstance(uuid, job.operationId);
+      // The process that outlived the agent is adopted, not replaced.
+      if (spawned) expect(redisProcessesIn(instanceDir(uuid))).toEqual(survivor);
+      expect(
+        logged(agent, 'job started').some(
+          (e) => e.operationId === job.operationId && Number(e.attempt) >= 2,
+        ),
+      ).toBe(true);
+      await deprovision(uuid, success.endpoint?.port ?? 0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('between the spawn and the pid record: the orphan is adopted, not doubled', async () => {
-    // Too narrow to hit with a signal from outside: kill just after it, then put state.json
-    // back to what it held before the pid was written.
-    const { uuid, job } = await provisionAndKill('waiting for TLS readiness', async (id) => {
-      await waitFor(() => redisProcessesIn(instanceDir(id)).length === 1, 'spawned redis-server outliving the agent', 10_000);
-      const state = JSON.parse(readFileSync(statePath(id), 'utf8')) as Record<string, unknown>;
-      delete state.pid;
-      delete state.everReady;
-      writeFileSync(statePath(id), JSON.stringify(state, null, 2));
-    });
-    const orphan = redisProcessesIn(instanceDir(uuid));
-    const success = await expectOneHealthyInstance(uuid, job.operationId);
-    expect(redisProcessesIn(instanceDir(uuid))).toEqual(orphan);
-    expect(logged(agent, 'unrecorded instance process adopted').map((e) => e.resourceId)).toEqual([uuid]);
-    await deprovision(uuid, success.endpoint?.port ?? 0);
-  }, TEST_TIMEOUT_MS);
+  it(
+    'between the spawn and the pid record: the orphan is adopted, not doubled',
+    async () => {
+      // Too narrow to hit with a signal from outside: kill just after it, then put state.json
+      // back to what it held before the pid was written.
+      const { uuid, job } = await provisionAndKill('waiting for TLS readiness', async (id) => {
+        await waitFor(
+          () => redisProcessesIn(instanceDir(id)).length === 1,
+          'spawned redis-server outliving the agent',
+          10_000,
+        );
+        const state = JSON.parse(readFileSync(statePath(id), 'utf8')) as Record<string, unknown>;
+        delete state.pid;
+        delete state.everReady;
+        writeFileSync(statePath(id), JSON.stringify(state, null, 2));
+      });
+      const orphan = redisProcessesIn(instanceDir(uuid));
+      const success = await expectOneHealthyInstance(uuid, job.operationId);
+      expect(redisProcessesIn(instanceDir(uuid))).toEqual(orphan);
+      expect(logged(agent, 'unrecorded instance process adopted').map((e) => e.resourceId)).toEqual(
+        [uuid],
+      );
+      await deprovision(uuid, success.endpoint?.port ?? 0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('duplicates JetStream does not dedupe and a redelivery share one instance and its credentials', async () => {
-    const uuid = randomUUID();
-    const seen = observe(uuid);
-    const job = makeJob('provision', uuid);
-    const { killed } = await killAtStep(uuid, 'issuing certificate');
-    await publish(job, `${job.operationId}:first`);
-    await killed;
-    // While the agent is down: the same job again under another msgID, and a re-dispatch of
-    // the provision as a new operation (what a control plane retry after a timeout sends).
-    await publish(job, `${job.operationId}:second`);
-    const redispatch = makeJob('provision', uuid);
-    await publish(redispatch, redispatch.operationId);
-    agent = await startAgent();
+  it(
+    'duplicates JetStream does not dedupe and a redelivery share one instance and its credentials',
+    async () => {
+      const uuid = randomUUID();
+      const seen = observe(uuid);
+      const job = makeJob('provision', uuid);
+      const { killed } = await killAtStep(uuid, 'issuing certificate');
+      await publish(job, `${job.operationId}:first`);
+      await killed;
+      // While the agent is down: the same job again under another msgID, and a re-dispatch of
+      // the provision as a new operation (what a control plane retry after a timeout sends).
+      await publish(job, `${job.operationId}:second`);
+      const redispatch = makeJob('provision', uuid);
+      await publish(redispatch, redispatch.operationId);
+      agent = await startAgent();
 
-    const success = await expectOneHealthyInstance(uuid, job.operationId);
-    const stored = await storedResults(uuid);
-    expect(finals(stored, redispatch.operationId).map((r) => r.status)).toEqual(['succeeded']);
-    // The killed delivery came back (attempt 2) besides the fresh copy (attempt 1).
-    const starts = logged(agent, 'job started').filter((e) => e.operationId === job.operationId);
-    expect(starts.map((e) => e.attempt).sort()).toEqual([1, 2]);
-    const successes = seen.filter((r) => r.status === 'succeeded');
-    expect(successes.length).toBeGreaterThanOrEqual(3);
-    for (const r of successes) expect(r.config).toEqual(success.config);
-    await deprovision(uuid, success.endpoint?.port ?? 0);
-  }, TEST_TIMEOUT_MS);
+      const success = await expectOneHealthyInstance(uuid, job.operationId);
+      const stored = await storedResults(uuid);
+      expect(finals(stored, redispatch.operationId).map((r) => r.status)).toEqual(['succeeded']);
+      // The killed delivery came back (attempt 2) besides the fresh copy (attempt 1).
+      const starts = logged(agent, 'job started').filter((e) => e.operationId === job.operationId);
+      expect(starts.map((e) => e.attempt).sort()).toEqual([1, 2]);
+      const successes = seen.filter((r) => r.status === 'succeeded');
+      expect(successes.length).toBeGreaterThanOrEqual(3);
+      for (const r of successes) expect(r.config).toEqual(success.config);
+      await deprovision(uuid, success.endpoint?.port ?? 0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
   it('leaves no redis-server behind', () => {
     expect(redisProcessesIn(dataDir, true)).toEqual([]);

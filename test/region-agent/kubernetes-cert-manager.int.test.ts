@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { createCertManagerCertificates, type IssuerRef } from '../../region-agent/src/drivers/kubernetes/certificates.js';
+import {
+  createCertManagerCertificates,
+  type IssuerRef,
+} from '../../region-agent/src/drivers/kubernetes/certificates.js';
 import { createKubeApi } from '../../region-agent/src/drivers/kubernetes/client.js';
 import { createKubernetesDriver } from '../../region-agent/src/drivers/kubernetes/driver.js';
 import { tlsProbe } from '../../region-agent/src/drivers/probe.js';
@@ -30,13 +33,26 @@ let fake: FakeKubeApiServer;
 let kubelet: FakeKubelet;
 let certManager: FakeCertManager;
 
-function driver(issuerRef: IssuerRef = { name: 'letsencrypt', kind: 'ClusterIssuer' }, timeoutMs = 20_000): ReturnType<typeof createKubernetesDriver> {
+function driver(
+  issuerRef: IssuerRef = { name: 'letsencrypt', kind: 'ClusterIssuer' },
+  timeoutMs = 20_000,
+): ReturnType<typeof createKubernetesDriver> {
   const kube = createKubeApi(kubeConfig(fake.url, NS));
   return createKubernetesDriver({
     kube,
     namespace: NS,
     hostname: ZONE,
-    tls: { mode: 'cert-manager', certificates: createCertManagerCertificates({ kube, namespace: NS, issuerRef, log, pollMs: 50, timeoutMs }) },
+    tls: {
+      mode: 'cert-manager',
+      certificates: createCertManagerCertificates({
+        kube,
+        namespace: NS,
+        issuerRef,
+        log,
+        pollMs: 50,
+        timeoutMs,
+      }),
+    },
     log,
     probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
     pollMs: 50,
@@ -46,8 +62,16 @@ function driver(issuerRef: IssuerRef = { name: 'letsencrypt', kind: 'ClusterIssu
 
 beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
-  kubelet = startFakeKubelet(fake, { namespace: NS, redisBin: requireBinary('redis-server'), dir: join(dir, 'pods') });
-  certManager = startFakeCertManager(fake, { dir: join(dir, 'issuer'), issuers: ['letsencrypt'], delayMs: 100 });
+  kubelet = startFakeKubelet(fake, {
+    namespace: NS,
+    redisBin: requireBinary('redis-server'),
+    dir: join(dir, 'pods'),
+  });
+  certManager = startFakeCertManager(fake, {
+    dir: join(dir, 'issuer'),
+    issuers: ['letsencrypt'],
+    delayMs: 100,
+  });
 });
 afterAll(async () => {
   await kubelet.stop();
@@ -76,9 +100,18 @@ describe('kubernetes driver with cert-manager', () => {
     // A client trusting the issuer (as it would trust a public CA) verifies chain and host name.
     const url = new URL(out.config.MYREDIS_URL ?? '');
     const target = { ...kubelet.endpoint(host), servername: host, ca: await certManager.caPem() };
-    const got = await withResp(target, { user: url.username, password: decodeURIComponent(url.password) }, async (c) => [await c.command('SET', 'k', 'v'), await c.command('GET', 'k')]);
+    const got = await withResp(
+      target,
+      { user: url.username, password: decodeURIComponent(url.password) },
+      async (c) => [await c.command('SET', 'k', 'v'), await c.command('GET', 'k')],
+    );
     expect(got).toEqual(['OK', 'v']);
-    const served = new X509Certificate(Buffer.from((fake.get('secrets', NS, `${name}-tls`)?.data as Record<string, string>)['tls.crt'] ?? '', 'base64'));
+    const served = new X509Certificate(
+      Buffer.from(
+        (fake.get('secrets', NS, `${name}-tls`)?.data as Record<string, string>)['tls.crt'] ?? '',
+        'base64',
+      ),
+    );
     expect(out.certificate?.fingerprint).toBe(served.fingerprint256);
   });
 
@@ -89,7 +122,8 @@ describe('kubernetes driver with cert-manager', () => {
   });
 
   it('rolls the pod onto a leaf cert-manager renewed, on the next job', async () => {
-    const before = (await driver().provision(makeJob('provision', uuid), progress)).certificate?.fingerprint;
+    const before = (await driver().provision(makeJob('provision', uuid), progress)).certificate
+      ?.fingerprint;
     await certManager.renew(NS, name);
     const after = await driver().provision(makeJob('provision', uuid), progress);
     expect(after.certificate?.fingerprint).not.toBe(before);
@@ -104,9 +138,14 @@ describe('kubernetes driver with cert-manager', () => {
     expect(seen).toBe(after.certificate?.fingerprint);
   });
 
-  it('fails with cert-manager\'s own words when the issuer does not exist', async () => {
+  it("fails with cert-manager's own words when the issuer does not exist", async () => {
     const other = randomUUID();
-    await expect(driver({ name: 'no-such-issuer', kind: 'ClusterIssuer' }, 1_000).provision(makeJob('provision', other), progress)).rejects.toThrow(
+    await expect(
+      driver({ name: 'no-such-issuer', kind: 'ClusterIssuer' }, 1_000).provision(
+        makeJob('provision', other),
+        progress,
+      ),
+    ).rejects.toThrow(
       /cert-manager did not issue the certificate .* \(DoesNotExist: .*"no-such-issuer" not found\)/,
     );
     expect(fake.get('statefulsets', NS, `redis-${other}`)).toBeUndefined();
@@ -115,7 +154,9 @@ describe('kubernetes driver with cert-manager', () => {
 
   it('deprovision removes the Certificate and its Secret too', async () => {
     await driver().deprovision(makeJob('deprovision', uuid, { generation: 3 }), progress);
-    expect([...fake.objects.keys()].filter((k) => k.includes(uuid) && !k.startsWith('configmaps/'))).toEqual([]);
+    expect(
+      [...fake.objects.keys()].filter((k) => k.includes(uuid) && !k.startsWith('configmaps/')),
+    ).toEqual([]);
     await kubelet.idle();
     expect(kubelet.running()).not.toContain(name);
   });

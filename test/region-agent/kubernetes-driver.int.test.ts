@@ -13,7 +13,10 @@ import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import { secretCaStore } from '../../region-agent/src/drivers/kubernetes/ca-secret.js';
 import { createKubeApi, type KubeApi } from '../../region-agent/src/drivers/kubernetes/client.js';
-import { createKubernetesDriver, type KubernetesDriverDeps } from '../../region-agent/src/drivers/kubernetes/driver.js';
+import {
+  createKubernetesDriver,
+  type KubernetesDriverDeps,
+} from '../../region-agent/src/drivers/kubernetes/driver.js';
 import { tlsProbe } from '../../region-agent/src/drivers/probe.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
@@ -35,13 +38,22 @@ function kube(): KubeApi {
 }
 
 /** A driver on `server` with the regional CA in its Secret; `probe` answers true unless overridden. */
-function driverOn(server: FakeKubeApiServer, overrides: Partial<KubernetesDriverDeps>): ReturnType<typeof createKubernetesDriver> {
+function driverOn(
+  server: FakeKubeApiServer,
+  overrides: Partial<KubernetesDriverDeps>,
+): ReturnType<typeof createKubernetesDriver> {
   const api = createKubeApi(kubeConfig(server.url, NS));
   return createKubernetesDriver({
     kube: api,
     namespace: NS,
     hostname: ZONE,
-    tls: { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(api, NS, 'region-agent-ca-us-east'), region: 'us-east' }) },
+    tls: {
+      mode: 'private-ca',
+      issuer: createPrivateCa({
+        store: secretCaStore(api, NS, 'region-agent-ca-us-east'),
+        region: 'us-east',
+      }),
+    },
     log,
     probe: async () => true,
     pollMs: 25,
@@ -50,15 +62,24 @@ function driverOn(server: FakeKubeApiServer, overrides: Partial<KubernetesDriver
 }
 
 /** The shared fake with its kubelet: the real probe, the kubelet playing DNS and the load balancer. */
-function driver(overrides: Partial<KubernetesDriverDeps> = {}): ReturnType<typeof createKubernetesDriver> {
-  return driverOn(fake, { probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }), readyTimeoutMs: 20_000, ...overrides });
+function driver(
+  overrides: Partial<KubernetesDriverDeps> = {},
+): ReturnType<typeof createKubernetesDriver> {
+  return driverOn(fake, {
+    probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
+    readyTimeoutMs: 20_000,
+    ...overrides,
+  });
 }
 
 /** A driver on its own fake apiserver, without a kubelet: for cases about one API behaviour. */
 const standaloneDriver = driverOn;
 
 const secretText = (name: string, key: string): string =>
-  Buffer.from((fake.get('secrets', NS, name)?.data as Record<string, string>)[key] ?? '', 'base64').toString();
+  Buffer.from(
+    (fake.get('secrets', NS, name)?.data as Record<string, string>)[key] ?? '',
+    'base64',
+  ).toString();
 
 beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
@@ -85,20 +106,42 @@ describe('kubernetes driver', () => {
 
   it('applies labelled objects server-side with its own field manager', async () => {
     const out = await driver().provision(makeJob('provision', uuid), progress);
-    expect(out.config.MYREDIS_URL).toMatch(new RegExp(`^rediss://u1:[^@]+@${name}\\.us-east\\.redis\\.example\\.com:6379$`));
+    expect(out.config.MYREDIS_URL).toMatch(
+      new RegExp(`^rediss://u1:[^@]+@${name}\\.us-east\\.redis\\.example\\.com:6379$`),
+    );
     expect(out.endpoint).toEqual({ host: `${name}.${ZONE}`, port: 6379 });
-    for (const resource of ['secrets', 'services', 'statefulsets', 'networkpolicies', 'poddisruptionbudgets']) {
-      expect(fake.get(resource, NS, name)?.metadata.labels).toMatchObject({ 'addons.example.com/uuid': uuid, 'addons.example.com/plan': 'mini', 'addons.example.com/generation': '1' });
+    for (const resource of [
+      'secrets',
+      'services',
+      'statefulsets',
+      'networkpolicies',
+      'poddisruptionbudgets',
+    ]) {
+      expect(fake.get(resource, NS, name)?.metadata.labels).toMatchObject({
+        'addons.example.com/uuid': uuid,
+        'addons.example.com/plan': 'mini',
+        'addons.example.com/generation': '1',
+      });
     }
     const patches = fake.calls.filter((c) => c.verb === 'patch' && c.name === name);
     expect(patches.length).toBe(5);
-    for (const p of patches) expect(p).toMatchObject({ contentType: 'application/apply-patch+yaml', fieldManager: 'region-agent' });
+    for (const p of patches)
+      expect(p).toMatchObject({
+        contentType: 'application/apply-patch+yaml',
+        fieldManager: 'region-agent',
+      });
     // A load balancer named for external-dns; the leaf also names the in-cluster Service.
-    expect(fake.get('services', NS, name)?.metadata.annotations).toEqual({ 'external-dns.alpha.kubernetes.io/hostname': `${name}.${ZONE}` });
+    expect(fake.get('services', NS, name)?.metadata.annotations).toEqual({
+      'external-dns.alpha.kubernetes.io/hostname': `${name}.${ZONE}`,
+    });
     const sans = new X509Certificate(secretText(name, 'tls.crt')).subjectAltName;
-    expect(sans).toBe(`DNS:${name}.${ZONE}, DNS:${name}.${NS}.svc, DNS:${name}.${NS}.svc.cluster.local`);
+    expect(sans).toBe(
+      `DNS:${name}.${ZONE}, DNS:${name}.${NS}.svc, DNS:${name}.${NS}.svc.cluster.local`,
+    );
     // Only the TLS port is open to the pod.
-    const np = fake.get('networkpolicies', NS, name) as unknown as { spec: { ingress: Array<{ ports: Array<{ port: number }> }> } };
+    const np = fake.get('networkpolicies', NS, name) as unknown as {
+      spec: { ingress: Array<{ ports: Array<{ port: number }> }> };
+    };
     expect(np.spec.ingress.flatMap((i) => i.ports.map((p) => p.port))).toEqual([6379]);
   });
 
@@ -109,10 +152,17 @@ describe('kubernetes driver', () => {
     expect(new X509Certificate(caPem).ca).toBe(true);
     expect(secretText(name, 'ca.crt')).toBe(caPem);
     // Two fresh agents racing on an empty cluster end up with one CA.
-    const stores = [secretCaStore(kube(), 'other-ns', 'ca'), secretCaStore(kube(), 'other-ns', 'ca')];
-    const pems = await Promise.all(stores.map((store) => createPrivateCa({ store, region: 'us-east' }).caPem()));
+    const stores = [
+      secretCaStore(kube(), 'other-ns', 'ca'),
+      secretCaStore(kube(), 'other-ns', 'ca'),
+    ];
+    const pems = await Promise.all(
+      stores.map((store) => createPrivateCa({ store, region: 'us-east' }).caPem()),
+    );
     expect(pems[0]).toBe(pems[1]);
-    expect(fake.calls.filter((c) => c.verb === 'create' && c.resource === 'secrets').length).toBeGreaterThanOrEqual(2);
+    expect(
+      fake.calls.filter((c) => c.verb === 'create' && c.resource === 'secrets').length,
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('is ready only once the pod is Ready and TLS answers, and says what it waited for', async () => {
@@ -121,11 +171,17 @@ describe('kubernetes driver', () => {
       const other = randomUUID();
       let answers = false;
       const d = standaloneDriver(manual, { probe: async () => answers, readyTimeoutMs: 500 });
-      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(pod not ready\)/);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(
+        /did not become ready in time \(pod not ready\)/,
+      );
       manual.markReady(NS, `redis-${other}`);
-      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/did not become ready in time \(TLS probe did not answer/);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(
+        /did not become ready in time \(TLS probe did not answer/,
+      );
       answers = true;
-      await expect(d.provision(makeJob('provision', other), progress)).resolves.toMatchObject({ endpoint: { port: 6379 } });
+      await expect(d.provision(makeJob('provision', other), progress)).resolves.toMatchObject({
+        endpoint: { port: 6379 },
+      });
     } finally {
       await manual.stop();
     }
@@ -134,13 +190,20 @@ describe('kubernetes driver', () => {
   it('waits for the load balancer address, and ClusterIP instances need none', async () => {
     const pending = await startFakeKubeApiServer({ loadBalancers: 'pending' });
     try {
-      const make = (serviceType: 'LoadBalancer' | 'ClusterIP'): ReturnType<typeof createKubernetesDriver> =>
+      const make = (
+        serviceType: 'LoadBalancer' | 'ClusterIP',
+      ): ReturnType<typeof createKubernetesDriver> =>
         standaloneDriver(pending, { serviceType, readyTimeoutMs: 400 });
-      await expect(make('LoadBalancer').provision(makeJob('provision', randomUUID()), progress)).rejects.toThrow(/load balancer has no address yet/);
+      await expect(
+        make('LoadBalancer').provision(makeJob('provision', randomUUID()), progress),
+      ).rejects.toThrow(/load balancer has no address yet/);
       const other = randomUUID();
       const out = await make('ClusterIP').provision(makeJob('provision', other), progress);
       expect(out.endpoint.host).toBe(`redis-${other}.${ZONE}`);
-      const svc = pending.get('services', NS, `redis-${other}`) as unknown as { spec: { type: string }; metadata: { annotations?: unknown } };
+      const svc = pending.get('services', NS, `redis-${other}`) as unknown as {
+        spec: { type: string };
+        metadata: { annotations?: unknown };
+      };
       expect([svc.spec.type, svc.metadata.annotations]).toEqual(['ClusterIP', undefined]);
     } finally {
       await pending.stop();
@@ -149,8 +212,13 @@ describe('kubernetes driver', () => {
 
   it('surfaces API errors so the agent retries, then succeeds once the API recovers', async () => {
     fake.fail({ verb: 'patch', resource: 'statefulsets', code: 503, times: 1 });
-    await expect(driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress)).rejects.toMatchObject({ code: 503 });
-    const out = await driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress);
+    await expect(
+      driver().changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress),
+    ).rejects.toMatchObject({ code: 503 });
+    const out = await driver().changePlan(
+      makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }),
+      progress,
+    );
     expect(secretText(name, 'redis.conf')).toContain('maxmemory 48mb');
     expect(out.config.MYREDIS_URL).toMatch(/^rediss:\/\/u1:/);
   });
@@ -158,9 +226,14 @@ describe('kubernetes driver', () => {
   it('renews a leaf close to expiry and rolls the pod onto it', async () => {
     const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
     const soon = Date.now() + 80 * 86_400_000; // leaves are 90 days: inside the 30-day window then
-    const out = await driver({ now: () => soon }).changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }), progress);
+    const out = await driver({ now: () => soon }).changePlan(
+      makeJob('change_plan', uuid, { generation: 2, memoryMb: 48 }),
+      progress,
+    );
     expect(out.certificate?.fingerprint).not.toBe(before);
-    expect(new X509Certificate(secretText(name, 'tls.crt')).fingerprint256).toBe(out.certificate?.fingerprint);
+    expect(new X509Certificate(secretText(name, 'tls.crt')).fingerprint256).toBe(
+      out.certificate?.fingerprint,
+    );
   });
 
   it('upkeep renews a leaf due for renewal without a job, and the pod serves it', async () => {
@@ -175,10 +248,13 @@ describe('kubernetes driver', () => {
     await kubelet.idle();
     const host = `${name}.${ZONE}`;
     const seen = await new Promise<string>((resolve, reject) => {
-      const s = tlsConnect({ ...kubelet.endpoint(host), servername: host, ca: secretText(name, 'ca.crt') }, () => {
-        resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
-        s.destroy();
-      });
+      const s = tlsConnect(
+        { ...kubelet.endpoint(host), servername: host, ca: secretText(name, 'ca.crt') },
+        () => {
+          resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+          s.destroy();
+        },
+      );
       s.once('error', reject);
     });
     expect(seen).toBe(after);
@@ -194,8 +270,12 @@ describe('kubernetes driver', () => {
       const started = Date.now();
       await d.deprovision(makeJob('deprovision', other, { generation: 2 }), progress);
       expect(Date.now() - started).toBeGreaterThanOrEqual(5 * 300 * 0.9);
-      expect([...slow.objects.keys()].filter((k) => k.includes(other))).toEqual([`configmaps/${NS}/redis-${other}-deprovisioned`]);
-      await expect(d.provision(makeJob('provision', other), progress)).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+      expect([...slow.objects.keys()].filter((k) => k.includes(other))).toEqual([
+        `configmaps/${NS}/redis-${other}-deprovisioned`,
+      ]);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toMatchObject({
+        code: 'instance_deprovisioned',
+      });
     } finally {
       await slow.stop();
     }
@@ -210,14 +290,21 @@ describe('kubernetes driver', () => {
   });
 
   it('only makes the calls KUBE_CALLS declares', () => {
-    const declared = new Set(KUBE_CALLS.flatMap((c) => c.verbs.map((v) => `${c.group}/${c.resource}:${v}`)));
+    const declared = new Set(
+      KUBE_CALLS.flatMap((c) => c.verbs.map((v) => `${c.group}/${c.resource}:${v}`)),
+    );
     const made = new Set(fake.calls.map((c) => `${c.group}/${c.resource}:${c.verb}`));
     expect([...made].filter((c) => !declared.has(c))).toEqual([]);
     expect(made.size).toBeGreaterThan(5);
   });
 
   it('is rejected by the fake like a real API server would reject an invalid object', async () => {
-    const bad = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'bad', namespace: NS }, spec: { replicas: 'one' } };
+    const bad = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'bad', namespace: NS },
+      spec: { replicas: 'one' },
+    };
     await expect(kube().apply(bad)).rejects.toMatchObject({ code: 422 });
   });
 });

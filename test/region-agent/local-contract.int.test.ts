@@ -20,7 +20,13 @@ afterAll(() => {
 });
 
 const driver = (): ReturnType<typeof createLocalDriver> =>
-  createLocalDriver({ dataDir, hostname: 'localhost', issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }), redisBin: requireBinary('redis-server'), log });
+  createLocalDriver({
+    dataDir,
+    hostname: 'localhost',
+    issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }),
+    redisBin: requireBinary('redis-server'),
+    log,
+  });
 
 driverContract('local', () => ({
   driver,
@@ -35,7 +41,8 @@ describe('local driver upkeep', () => {
     const [pid] = recordedPids(join(dataDir, 'instances', uuid));
     process.kill(pid ?? 0, 'SIGKILL');
     // The kernel closes the socket a moment after the process stops counting as alive.
-    for (let i = 0; i < 100 && (isRedisAlive(pid) || (await isPortOpen(out.endpoint.port))); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && (isRedisAlive(pid) || (await isPortOpen(out.endpoint.port))); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(await isPortOpen(out.endpoint.port)).toBe(false);
     await driver().maintain(uuid);
     const [restarted] = recordedPids(join(dataDir, 'instances', uuid));

@@ -19,11 +19,21 @@ const log = createLogger({ name: 'test', level: 'silent' });
 
 function driver(): ReturnType<typeof createLocalDriver> {
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' });
-  return createLocalDriver({ dataDir, hostname: 'localhost', issuer, redisBin: requireBinary('redis-server'), log });
+  return createLocalDriver({
+    dataDir,
+    hostname: 'localhost',
+    issuer,
+    redisBin: requireBinary('redis-server'),
+    log,
+  });
 }
 
 async function connect(url: string, ca: string): Promise<Redis> {
-  const client = new Redis(url, { tls: { ca, servername: 'localhost' }, lazyConnect: true, maxRetriesPerRequest: 0 });
+  const client = new Redis(url, {
+    tls: { ca, servername: 'localhost' },
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
   await client.connect();
   return client;
 }
@@ -46,7 +56,10 @@ describe('local redis driver', () => {
     const client = await connect(url, ca);
     await client.set('k', 'v');
     expect(await client.get('k')).toBe('v');
-    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(32 * 1024 * 1024)]);
+    expect(await client.config('GET', 'maxmemory')).toEqual([
+      'maxmemory',
+      String(32 * 1024 * 1024),
+    ]);
     client.disconnect();
 
     const again = await d.provision(makeJob('provision', uuid), progress);
@@ -60,11 +73,14 @@ describe('local redis driver', () => {
     const url = new URL(config.MYREDIS_URL ?? '');
     const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost' };
     // Another CA's certificate, and the right CA with the wrong host name, both fail the handshake.
-    const otherCa = await createPrivateCa({ dir: join(dataDir, 'other-ca'), region: 'elsewhere' }).caPem();
+    const otherCa = await createPrivateCa({
+      dir: join(dataDir, 'other-ca'),
+      region: 'elsewhere',
+    }).caPem();
     await expect(connectResp({ ...target, ca: otherCa })).rejects.toThrow(/certificate/i);
-    await expect(connectResp({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' })).rejects.toThrow(
-      /altnames|Hostname/i,
-    );
+    await expect(
+      connectResp({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' }),
+    ).rejects.toThrow(/altnames|Hostname/i);
   });
 
   it('re-adopts the running process after an agent restart', async () => {
@@ -77,24 +93,44 @@ describe('local redis driver', () => {
 
   it('changes maxmemory live and keeps the data', async () => {
     const d = driver();
-    const out = await d.changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 64, plan: 'big' }), progress);
+    const out = await d.changePlan(
+      makeJob('change_plan', uuid, { generation: 2, memoryMb: 64, plan: 'big' }),
+      progress,
+    );
     const client = await connect(out.config.MYREDIS_URL ?? '', out.config.MYREDIS_TLS_CA ?? '');
     expect(await client.get('k')).toBe('v');
-    expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+    expect(await client.config('GET', 'maxmemory')).toEqual([
+      'maxmemory',
+      String(64 * 1024 * 1024),
+    ]);
     client.disconnect();
   });
 
   it('rotates and revokes credentials', async () => {
     const d = driver();
     const before = await d.provision(makeJob('provision', uuid), progress);
-    const rotated = await d.rotateCredentials(makeJob('rotate_credentials', uuid, { generation: 3 }), progress);
+    const rotated = await d.rotateCredentials(
+      makeJob('rotate_credentials', uuid, { generation: 3 }),
+      progress,
+    );
     expect(rotated.config.MYREDIS_URL).toMatch(/^rediss:\/\/u3:/);
-    const fresh = await connect(rotated.config.MYREDIS_URL ?? '', rotated.config.MYREDIS_TLS_CA ?? '');
+    const fresh = await connect(
+      rotated.config.MYREDIS_URL ?? '',
+      rotated.config.MYREDIS_TLS_CA ?? '',
+    );
     expect(await fresh.get('k')).toBe('v');
     fresh.disconnect();
-    await d.revokeCredentials(makeJob('revoke_credentials', uuid, { generation: 4, params: { revokeUser: 'u1' } }), progress);
+    await d.revokeCredentials(
+      makeJob('revoke_credentials', uuid, { generation: 4, params: { revokeUser: 'u1' } }),
+      progress,
+    );
     const url = new URL(before.config.MYREDIS_URL ?? '');
-    const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost', ca: before.config.MYREDIS_TLS_CA ?? '' };
+    const target = {
+      host: '127.0.0.1',
+      port: Number(url.port),
+      servername: 'localhost',
+      ca: before.config.MYREDIS_TLS_CA ?? '',
+    };
     const creds = { user: 'u1', password: decodeURIComponent(url.password) };
     await expect(withResp(target, creds, (c) => c.command('PING'))).rejects.toThrow(/WRONGPASS/);
   });
@@ -103,7 +139,9 @@ describe('local redis driver', () => {
     const d = driver();
     const before = await d.provision(makeJob('provision', uuid), progress);
     const stateFile = join(dataDir, 'instances', uuid, 'state.json');
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { certificate: { notAfter: string } };
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      certificate: { notAfter: string };
+    };
     state.certificate.notAfter = new Date(Date.now() + 86_400_000).toISOString();
     writeFileSync(stateFile, JSON.stringify(state));
     const [pid] = recordedPids(dataDir);
@@ -112,10 +150,18 @@ describe('local redis driver', () => {
     const after = await d.provision(makeJob('provision', uuid), progress);
     expect(after.certificate?.fingerprint).not.toBe(before.certificate?.fingerprint);
     const seen = await new Promise<string>((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: after.endpoint.port, servername: 'localhost', ca: after.config.MYREDIS_TLS_CA ?? '' }, () => {
-        resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
-        s.destroy();
-      });
+      const s = tlsConnect(
+        {
+          host: '127.0.0.1',
+          port: after.endpoint.port,
+          servername: 'localhost',
+          ca: after.config.MYREDIS_TLS_CA ?? '',
+        },
+        () => {
+          resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+          s.destroy();
+        },
+      );
       s.once('error', reject);
     });
     expect(seen).toBe(after.certificate?.fingerprint);
@@ -128,11 +174,29 @@ describe('local redis driver', () => {
     const taken = (blocker.address() as AddressInfo).port;
     const dir = join(dataDir, 'instances', other);
     mkdirSync(dir, { recursive: true });
-    const state = { uuid: other, plan: 'mini', generation: 1, memoryMb: 16, port: taken, prefix: 'MYREDIS', users: { u1: 'pw-0123456789abcdef' }, currentUser: 'u1' };
+    const state = {
+      uuid: other,
+      plan: 'mini',
+      generation: 1,
+      memoryMb: 16,
+      port: taken,
+      prefix: 'MYREDIS',
+      users: { u1: 'pw-0123456789abcdef' },
+      currentUser: 'u1',
+    };
     writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
-    const d = createLocalDriver({ dataDir, hostname: 'localhost', issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }), redisBin: requireBinary('redis-server'), log, readyTimeoutMs: 3_000 });
+    const d = createLocalDriver({
+      dataDir,
+      hostname: 'localhost',
+      issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }),
+      redisBin: requireBinary('redis-server'),
+      log,
+      readyTimeoutMs: 3_000,
+    });
     try {
-      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(/exited|ready/);
+      await expect(d.provision(makeJob('provision', other), progress)).rejects.toThrow(
+        /exited|ready/,
+      );
       const out = await d.provision(makeJob('provision', other), progress);
       expect(out.endpoint.port).not.toBe(taken);
     } finally {
@@ -151,7 +215,9 @@ describe('local redis driver', () => {
     expect(await d.inventory()).toEqual([]);
     await d.deprovision(makeJob('deprovision', uuid, { generation: 5 }), progress);
     // A provision retry arriving after the deprovision must not bring the instance back.
-    await expect(d.provision(makeJob('provision', uuid), progress)).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+    await expect(d.provision(makeJob('provision', uuid), progress)).rejects.toMatchObject({
+      code: 'instance_deprovisioned',
+    });
     expect(recordedPids(dataDir)).toEqual([]);
   });
 });

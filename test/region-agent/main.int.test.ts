@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { freePort, waitFor } from '../../shared/src/ports.js';
-import { ResultSchema, decodeMessage, encodeMessage, type Result } from '../../shared/src/messages.js';
+import {
+  ResultSchema,
+  decodeMessage,
+  encodeMessage,
+  type Result,
+} from '../../shared/src/messages.js';
 import { jobSubject, resultSubject } from '../../shared/src/subjects.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
 import { killRecorded, makeJob } from './support.js';
@@ -39,7 +44,12 @@ beforeAll(async () => {
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, 'agent /readyz', 30_000, 200);
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok,
+    'agent /readyz',
+    30_000,
+    200,
+  );
 });
 
 afterAll(async () => {
@@ -63,16 +73,24 @@ describe('region-agent main', () => {
         }
         return undefined;
       })();
-      await nc.jetstream().publish(jobSubject(region, 'provision'), encodeMessage(job), { msgID: job.operationId });
+      await nc
+        .jetstream()
+        .publish(jobSubject(region, 'provision'), encodeMessage(job), { msgID: job.operationId });
       const result = await final;
-      expect(result).toMatchObject({ status: 'succeeded', agentRegion: region, agentId: 'main-test' });
+      expect(result).toMatchObject({
+        status: 'succeeded',
+        agentRegion: region,
+        agentId: 'main-test',
+      });
       expect(result?.config?.MYREDIS_URL).toMatch(/^rediss:\/\//);
       sub.unsubscribe();
     }
   });
 
   it('exits 0 on SIGTERM without logging credentials', async () => {
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output).toContain('shutdown complete');

@@ -7,7 +7,11 @@ import { MESSAGE_VERSION, type Job, type OperationKind } from '../../shared/src/
 export function makeJob(
   kind: OperationKind,
   uuid: string,
-  overrides: Partial<Omit<Job, 'resource'>> & { memoryMb?: number; plan?: string; region?: string } = {},
+  overrides: Partial<Omit<Job, 'resource'>> & {
+    memoryMb?: number;
+    plan?: string;
+    region?: string;
+  } = {},
 ): Job {
   const { memoryMb = 32, plan = 'mini', region = 'us-east', ...rest } = overrides;
   return {

@@ -1,8 +1,21 @@
 /** One definition of the streams: whichever side starts first, the streams come out the same. */
-import { connect, nanos, RetentionPolicy, StorageType, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
+import {
+  connect,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
 import { ensureAgentStreams } from '../../region-agent/src/agent/streams.js';
 import { ensureStreams, StreamConfigError } from '../../shared/src/streams.js';
-import { JOBS_STREAM, JOBS_SUBJECTS, RESULTS_STREAM, RESULTS_SUBJECTS } from '../../shared/src/subjects.js';
+import {
+  JOBS_STREAM,
+  JOBS_SUBJECTS,
+  RESULTS_STREAM,
+  RESULTS_SUBJECTS,
+} from '../../shared/src/subjects.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
 
 const ensureControlPlaneStreams = (jsm: JetStreamManager): Promise<void> => ensureStreams(jsm);
@@ -55,7 +68,10 @@ it('agent first or control plane first, the streams come out the same', async ()
 it('both sides starting at once converge without an error', async () => {
   const other = await connect({ servers: nats.url });
   try {
-    await Promise.all([ensureAgentStreams(await other.jetstreamManager()), ensureControlPlaneStreams(jsm)]);
+    await Promise.all([
+      ensureAgentStreams(await other.jetstreamManager()),
+      ensureControlPlaneStreams(jsm),
+    ]);
   } finally {
     await other.drain();
   }
@@ -83,15 +99,24 @@ it('raises a smaller duplicate window and leaves the other settings alone', asyn
 
   const after = await configs();
   expect(after[JOBS_STREAM]!.duplicate_window).toBe(nanos(10 * 60_000));
-  expect(after[RESULTS_STREAM]).toMatchObject({ duplicate_window: nanos(20 * 60_000), max_age: nanos(24 * 3600_000) });
+  expect(after[RESULTS_STREAM]).toMatchObject({
+    duplicate_window: nanos(20 * 60_000),
+    max_age: nanos(24 * 3600_000),
+  });
 });
 
 it('refuses a stream with the wrong retention, saying which and why', async () => {
-  await jsm.streams.add({ name: JOBS_STREAM, subjects: [JOBS_SUBJECTS], retention: RetentionPolicy.Limits });
+  await jsm.streams.add({
+    name: JOBS_STREAM,
+    subjects: [JOBS_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+  });
 
   const err = await ensureControlPlaneStreams(jsm).catch((e: unknown) => e);
 
   expect(err).toBeInstanceOf(StreamConfigError);
-  expect((err as Error).message).toMatch(/stream JOBS exists with retention "limits" but must have "workqueue"/);
+  expect((err as Error).message).toMatch(
+    /stream JOBS exists with retention "limits" but must have "workqueue"/,
+  );
   expect((await jsm.streams.info(JOBS_STREAM)).config.retention).toBe(RetentionPolicy.Limits);
 });

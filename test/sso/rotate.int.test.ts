@@ -31,15 +31,34 @@ async function provision(): Promise<string> {
   const prov = await request(stack.url)
     .post('/heroku/resources')
     .set('Authorization', DEV_AUTH)
-    .send({ uuid, name: 'acme', plan: 'standard', region: 'amazon-web-services::us-east-1', callback_url: `https://api.heroku.com/addons/${uuid}`, options: {} });
+    .send({
+      uuid,
+      name: 'acme',
+      plan: 'standard',
+      region: 'amazon-web-services::us-east-1',
+      callback_url: `https://api.heroku.com/addons/${uuid}`,
+      options: {},
+    });
   expect(prov.status).toBe(200);
   return uuid;
 }
 
 /** Logs in through `url` (over https as the proxy reports it); returns the cookie and the page's CSRF token. */
-async function signIn(url: string, uuid: string): Promise<{ cookie: string; csrf: string; raw: string }> {
-  const fields = sim.ssoForm(uuid, { email: 'dev@example.com', userId: randomUUID(), salt: stack.config.addon.ssoSalt });
-  const res = await request(url).post('/sso/login').set('X-Forwarded-Proto', 'https').type('form').send({ ...fields }).redirects(0);
+async function signIn(
+  url: string,
+  uuid: string,
+): Promise<{ cookie: string; csrf: string; raw: string }> {
+  const fields = sim.ssoForm(uuid, {
+    email: 'dev@example.com',
+    userId: randomUUID(),
+    salt: stack.config.addon.ssoSalt,
+  });
+  const res = await request(url)
+    .post('/sso/login')
+    .set('X-Forwarded-Proto', 'https')
+    .type('form')
+    .send({ ...fields })
+    .redirects(0);
   expect(res.status).toBe(302);
   const raw = (res.headers['set-cookie'] as unknown as string[])[0]!;
   const cookie = raw.split(';')[0]!;
@@ -52,21 +71,42 @@ it('sets a Secure cookie over https; the rotate button starts a rotation operati
   const uuid = await provision();
   const { cookie, csrf, raw } = await signIn(stack.url, uuid);
   expect(raw).toMatch(/; Secure/);
-  const res = await request(stack.url).post(`/dashboard/${uuid}/rotate`).set('Cookie', cookie).type('form').send({ csrf }).redirects(0);
+  const res = await request(stack.url)
+    .post(`/dashboard/${uuid}/rotate`)
+    .set('Cookie', cookie)
+    .type('form')
+    .send({ csrf })
+    .redirects(0);
   expect(res.status).toBe(303);
   expect(res.headers.location).toBe(`/dashboard/${uuid}`);
-  const ops = await stack.plane.pool.query('select kind from operations where resource_uuid = $1 order by generation', [uuid]);
+  const ops = await stack.plane.pool.query(
+    'select kind from operations where resource_uuid = $1 order by generation',
+    [uuid],
+  );
   expect(ops.rows.map((r) => r.kind)).toEqual(['provision', 'rotate_credentials']);
-  const audit = await stack.plane.pool.query("select actor from audit_events where resource_uuid = $1 and action = 'credentials_rotation_requested'", [uuid]);
+  const audit = await stack.plane.pool.query(
+    "select actor from audit_events where resource_uuid = $1 and action = 'credentials_rotation_requested'",
+    [uuid],
+  );
   expect(audit.rows).toEqual([{ actor: 'sso:dev@example.com' }]);
 });
 
 describe('with routes mounted by hand', () => {
-  async function withRoutes(rotateCredentials: RotateCredentials | undefined, fn: (url: string) => Promise<void>): Promise<void> {
+  async function withRoutes(
+    rotateCredentials: RotateCredentials | undefined,
+    fn: (url: string) => Promise<void>,
+  ): Promise<void> {
     const app = new Koa({ proxy: true });
     const router = ssoRoutes({
-      pool: stack.plane.pool, sealer: createSealer(stack.config.encryption), log: createLogger({ name: 'sso-test', level: 'silent' }),
-      salt: stack.config.addon.ssoSalt, configVarsPrefix: stack.config.addon.configVarsPrefix, sessionSecret: 'another-secret-of-at-least-32-characters', windowS: 300, maxSkewS: 60, rotateCredentials,
+      pool: stack.plane.pool,
+      sealer: createSealer(stack.config.encryption),
+      log: createLogger({ name: 'sso-test', level: 'silent' }),
+      salt: stack.config.addon.ssoSalt,
+      configVarsPrefix: stack.config.addon.configVarsPrefix,
+      sessionSecret: 'another-secret-of-at-least-32-characters',
+      windowS: 300,
+      maxSkewS: 60,
+      rotateCredentials,
     });
     app.use(router.routes());
     const server = app.listen(0, '127.0.0.1');
@@ -82,7 +122,11 @@ describe('with routes mounted by hand', () => {
     const uuid = await provision();
     await withRoutes(undefined, async (url) => {
       const { cookie, csrf } = await signIn(url, uuid);
-      const res = await request(url).post(`/dashboard/${uuid}/rotate`).set('Cookie', cookie).type('form').send({ csrf });
+      const res = await request(url)
+        .post(`/dashboard/${uuid}/rotate`)
+        .set('Cookie', cookie)
+        .type('form')
+        .send({ csrf });
       expect(res.status).toBe(501);
       expect(res.text).toContain('Credential rotation is not available yet');
     });
@@ -91,15 +135,27 @@ describe('with routes mounted by hand', () => {
   it('shows a refused rotation on a page, and does not accept cookies signed with another secret', async () => {
     const uuid = await provision();
     const mainCookie = (await signIn(stack.url, uuid)).cookie;
-    await withRoutes(async () => {
-      throw new ConflictError('not_ready', 'Credentials can be rotated once the add-on is provisioned.');
-    }, async (url) => {
-      expect((await request(url).get(`/dashboard/${uuid}`).set('Cookie', mainCookie)).status).toBe(403);
-      const { cookie, csrf } = await signIn(url, uuid);
-      const res = await request(url).post(`/dashboard/${uuid}/rotate`).set('Cookie', cookie).type('form').send({ csrf });
-      expect(res.status).toBe(409);
-      expect(res.headers['content-type']).toMatch(/^text\/html/);
-      expect(res.text).toContain('once the add-on is provisioned');
-    });
+    await withRoutes(
+      async () => {
+        throw new ConflictError(
+          'not_ready',
+          'Credentials can be rotated once the add-on is provisioned.',
+        );
+      },
+      async (url) => {
+        expect(
+          (await request(url).get(`/dashboard/${uuid}`).set('Cookie', mainCookie)).status,
+        ).toBe(403);
+        const { cookie, csrf } = await signIn(url, uuid);
+        const res = await request(url)
+          .post(`/dashboard/${uuid}/rotate`)
+          .set('Cookie', cookie)
+          .type('form')
+          .send({ csrf });
+        expect(res.status).toBe(409);
+        expect(res.headers['content-type']).toMatch(/^text\/html/);
+        expect(res.text).toContain('once the add-on is provisioned');
+      },
+    );
   });
 });

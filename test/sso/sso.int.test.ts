@@ -12,11 +12,14 @@ let salt: string;
 const rotations: Array<{ uuid: string; actor: string }> = [];
 
 beforeAll(async () => {
-  stack = await startStack({ SYNC_BUDGET_MS: '1500', SSO_WINDOW_S: '300', SSO_MAX_SKEW_S: '60' }, {
-    rotateCredentials: async (uuid, actor) => {
-      rotations.push({ uuid, actor });
+  stack = await startStack(
+    { SYNC_BUDGET_MS: '1500', SSO_WINDOW_S: '300', SSO_MAX_SKEW_S: '60' },
+    {
+      rotateCredentials: async (uuid, actor) => {
+        rotations.push({ uuid, actor });
+      },
     },
-  });
+  );
   agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 20 });
   sim = await createHerokuSim();
   salt = stack.config.addon.ssoSalt;
@@ -34,20 +37,42 @@ async function provision(name = `acme-${randomUUID().slice(0, 6)}`): Promise<str
     .post('/heroku/resources')
     .set('Authorization', DEV_AUTH)
     .set('Accept', 'application/vnd.heroku-addons+json; version=3')
-    .send({ uuid, name, plan: 'standard', region: 'amazon-web-services::us-east-1', callback_url: `https://api.heroku.com/addons/${uuid}`, options: {} });
+    .send({
+      uuid,
+      name,
+      plan: 'standard',
+      region: 'amazon-web-services::us-east-1',
+      callback_url: `https://api.heroku.com/addons/${uuid}`,
+      options: {},
+    });
   expect(res.status).toBe(200);
   return uuid;
 }
 
 const now = (): number => Math.floor(Date.now() / 1000);
 let userN = 0;
-function form(uuid: string, over: Record<string, string | undefined> = {}, timestamp = now()): Record<string, string> {
+function form(
+  uuid: string,
+  over: Record<string, string | undefined> = {},
+  timestamp = now(),
+): Record<string, string> {
   userN += 1;
-  const f: Record<string, string | undefined> = { ...sim.ssoForm(uuid, { email: `dev${userN}@example.com`, userId: randomUUID(), salt, timestamp }), ...over };
-  return Object.fromEntries(Object.entries(f).filter((e): e is [string, string] => e[1] !== undefined));
+  const f: Record<string, string | undefined> = {
+    ...sim.ssoForm(uuid, {
+      email: `dev${userN}@example.com`,
+      userId: randomUUID(),
+      salt,
+      timestamp,
+    }),
+    ...over,
+  };
+  return Object.fromEntries(
+    Object.entries(f).filter((e): e is [string, string] => e[1] !== undefined),
+  );
 }
 
-const login = (fields: Record<string, string>) => request(stack.url).post('/sso/login').type('form').send(fields).redirects(0);
+const login = (fields: Record<string, string>) =>
+  request(stack.url).post('/sso/login').type('form').send(fields).redirects(0);
 
 function cookieOf(res: request.Response): string {
   const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
@@ -82,7 +107,10 @@ describe('POST /sso/login', () => {
     expect(raw).toContain('Path=/');
     expect(raw).toMatch(/Max-Age=7200/);
     expect(raw).not.toContain('Secure'); // plain HTTP, no trusted proxy
-    const audit = await stack.plane.pool.query('select actor, action from audit_events where resource_uuid = $1 and action = $2', [uuid, 'sso_login']);
+    const audit = await stack.plane.pool.query(
+      'select actor, action from audit_events where resource_uuid = $1 and action = $2',
+      [uuid, 'sso_login'],
+    );
     expect(audit.rows).toEqual([{ actor: `sso:${f.email}`, action: 'sso_login' }]);
   });
 
@@ -98,13 +126,19 @@ describe('POST /sso/login', () => {
       ['bad user-scoped token', { ...good, user_scoped_resource_token: 'f'.repeat(64) }],
       ['user-scoped token for another email', { ...good, email: 'mallory@example.com' }],
       ['user-scoped token for another user id', { ...good, user_id: randomUUID() }],
-      ['bad resource token, no user-scoped token', form(uuid, { user_scoped_resource_token: undefined, resource_token: 'a'.repeat(40) })],
+      [
+        'bad resource token, no user-scoped token',
+        form(uuid, { user_scoped_resource_token: undefined, resource_token: 'a'.repeat(40) }),
+      ],
       ['timestamp 6 minutes old', form(uuid, {}, now() - 360)],
       ['timestamp 2 minutes in the future', form(uuid, {}, now() + 120)],
       ['unknown resource', form(randomUUID())],
       ['missing timestamp', form(uuid, { timestamp: undefined })],
       ['missing email', form(uuid, { email: undefined })],
-      ['missing tokens', form(uuid, { user_scoped_resource_token: undefined, resource_token: undefined })],
+      [
+        'missing tokens',
+        form(uuid, { user_scoped_resource_token: undefined, resource_token: undefined }),
+      ],
       ['missing resource_id', form(uuid, { resource_id: undefined })],
     ];
     const pages = new Set<string>();
@@ -118,7 +152,12 @@ describe('POST /sso/login', () => {
       pages.add(res.text);
     }
     expect(pages.size).toBe(1);
-    expectRefused(await request(stack.url).post('/sso/login').send({ ...good }).redirects(0)); // JSON, not a form
+    expectRefused(
+      await request(stack.url)
+        .post('/sso/login')
+        .send({ ...good })
+        .redirects(0),
+    ); // JSON, not a form
   });
 
   it('accepts a timestamp a little in the future (clock skew) and 4 minutes old', async () => {
@@ -134,7 +173,10 @@ describe('POST /sso/login', () => {
     expectRefused(await login(f));
     const { user_scoped_resource_token: _drop, ...plain } = f;
     expectRefused(await login(plain));
-    const rows = await stack.plane.pool.query('select count(*)::int as n from sso_tokens_used where resource_uuid = $1', [uuid]);
+    const rows = await stack.plane.pool.query(
+      'select count(*)::int as n from sso_tokens_used where resource_uuid = $1',
+      [uuid],
+    );
     expect(rows.rows[0].n).toBe(2); // the user-scoped proof, and the resource token beside it
   });
 
@@ -168,10 +210,14 @@ describe('POST /sso/login', () => {
   it('refuses a deprovisioned resource', async () => {
     const uuid = await provision();
     const cookie = await session(uuid);
-    const del = await request(stack.url).delete(`/heroku/resources/${uuid}`).set('Authorization', DEV_AUTH);
+    const del = await request(stack.url)
+      .delete(`/heroku/resources/${uuid}`)
+      .set('Authorization', DEV_AUTH);
     expect(del.status).toBeLessThan(300);
     expectRefused(await login(form(uuid)));
-    expect((await request(stack.url).get(`/dashboard/${uuid}`).set('Cookie', cookie)).status).toBe(403);
+    expect((await request(stack.url).get(`/dashboard/${uuid}`).set('Cookie', cookie)).status).toBe(
+      403,
+    );
   });
 });
 
@@ -184,7 +230,8 @@ describe('GET /dashboard/:uuid', () => {
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
-    const r = (await stack.plane.pool.query('select * from resources where uuid = $1', [uuid])).rows[0];
+    const r = (await stack.plane.pool.query('select * from resources where uuid = $1', [uuid]))
+      .rows[0];
     expect(res.text).toContain(uuid);
     expect(res.text).toContain('my-&#60;b&#62;cache&#60;/b&#62;');
     expect(res.text).not.toContain('<b>cache');
@@ -215,8 +262,16 @@ describe('GET /dashboard/:uuid', () => {
     expect((await request(stack.url).get(`/dashboard/${uuid}`)).status).toBe(403);
     const [name, value] = cookie.split('=') as [string, string];
     const [payload, mac] = value.split('.') as [string, string];
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), exp: Date.now() + 1e9 })).toString('base64url');
-    expect((await request(stack.url).get(`/dashboard/${uuid}`).set('Cookie', `${name}=${forged}.${mac}`)).status).toBe(403);
+    const forged = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(payload, 'base64url').toString()),
+        exp: Date.now() + 1e9,
+      }),
+    ).toString('base64url');
+    expect(
+      (await request(stack.url).get(`/dashboard/${uuid}`).set('Cookie', `${name}=${forged}.${mac}`))
+        .status,
+    ).toBe(403);
 
     // A session issued 2 h 1 min ago with the stack's own secret: signed right, but expired.
     const codec = createSessionCodec(stack.config.sso.sessionSecret, 7_200_000);
@@ -236,7 +291,13 @@ describe('POST /dashboard/:uuid/rotate', () => {
     const other = await session(uuid);
     const page = await request(stack.url).get(`/dashboard/${uuid}`).set('Cookie', cookie);
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
-    const rotate = (c: string, fields: Record<string, string>) => request(stack.url).post(`/dashboard/${uuid}/rotate`).set('Cookie', c).type('form').send(fields).redirects(0);
+    const rotate = (c: string, fields: Record<string, string>) =>
+      request(stack.url)
+        .post(`/dashboard/${uuid}/rotate`)
+        .set('Cookie', c)
+        .type('form')
+        .send(fields)
+        .redirects(0);
     expect((await rotate(cookie, {})).status).toBe(403);
     expect((await rotate(cookie, { csrf: 'x' + csrf.slice(1) })).status).toBe(403);
     expect((await rotate(other, { csrf })).status).toBe(403); // another session's token
@@ -244,7 +305,9 @@ describe('POST /dashboard/:uuid/rotate', () => {
     const ok = await rotate(cookie, { csrf });
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe(`/dashboard/${uuid}`);
-    expect(rotations).toEqual([{ uuid, actor: expect.stringMatching(/^sso:dev\d+@example\.com$/) }]);
+    expect(rotations).toEqual([
+      { uuid, actor: expect.stringMatching(/^sso:dev\d+@example\.com$/) },
+    ]);
   });
 });
 
@@ -257,12 +320,23 @@ describe('a configured config var prefix', () => {
       const res = await request(custom.url)
         .post('/heroku/resources')
         .set('Authorization', DEV_AUTH)
-        .send({ uuid, name: 'prefixed', plan: 'standard', region: 'amazon-web-services::us-east-1' });
+        .send({
+          uuid,
+          name: 'prefixed',
+          plan: 'standard',
+          region: 'amazon-web-services::us-east-1',
+        });
       expect(res.status).toBe(200);
       expect(Object.keys(res.body.config)).toEqual(['MYCACHE_URL']);
-      const signedIn = await request(custom.url).post('/sso/login').type('form').send(form(uuid)).redirects(0);
+      const signedIn = await request(custom.url)
+        .post('/sso/login')
+        .type('form')
+        .send(form(uuid))
+        .redirects(0);
       expect(signedIn.status).toBe(302);
-      const page = await request(custom.url).get(`/dashboard/${uuid}`).set('Cookie', cookieOf(signedIn));
+      const page = await request(custom.url)
+        .get(`/dashboard/${uuid}`)
+        .set('Cookie', cookieOf(signedIn));
       expect(page.status).toBe(200);
       expect(page.text).toContain('••••••••@localhost');
     } finally {

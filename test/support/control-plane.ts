@@ -1,14 +1,23 @@
 /** Starts an in-process control plane on a per-file database and nats-server. */
 import { Writable } from 'node:stream';
 import { createLogger } from '../../shared/src/logger.js';
-import { loadConfig, readDevManifest, type ControlPlaneConfig } from '../../control-plane/src/config.js';
-import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/src/server.js';
+import {
+  loadConfig,
+  readDevManifest,
+  type ControlPlaneConfig,
+} from '../../control-plane/src/config.js';
+import {
+  createControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from '../../control-plane/src/server.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startTestNats, type TestNats } from './nats.js';
 
 /** The add-on's dev credentials, as addon-manifest.json (the dev manifest) holds them. */
 export const DEV_ADDON = { id: readDevManifest().id, password: readDevManifest().api.password };
-export const DEV_AUTH = 'Basic ' + Buffer.from(`${DEV_ADDON.id}:${DEV_ADDON.password}`).toString('base64');
+export const DEV_AUTH =
+  'Basic ' + Buffer.from(`${DEV_ADDON.id}:${DEV_ADDON.password}`).toString('base64');
 
 export interface TestStack {
   db: TestDatabase;
@@ -20,7 +29,10 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startStack(env: Record<string, string> = {}, options: ControlPlaneOptions = {}): Promise<TestStack> {
+export async function startStack(
+  env: Record<string, string> = {},
+  options: ControlPlaneOptions = {},
+): Promise<TestStack> {
   const db = await createTestDatabase();
   const nats = await startTestNats();
   const logs: string[] = [];
@@ -30,12 +42,25 @@ export async function startStack(env: Record<string, string> = {}, options: Cont
       cb();
     },
   });
-  const config = loadConfig({ DATABASE_URL: db.url, NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', OUTBOX_SWEEP_MS: '200', PRIVATE_SPACE_LOOKUP: 'assume-common-runtime', ...env });
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    OUTBOX_SWEEP_MS: '200',
+    PRIVATE_SPACE_LOOKUP: 'assume-common-runtime',
+    ...env,
+  });
   const log = createLogger({ name: 'control-plane', level: 'info', destination: sink });
   const plane = await createControlPlane(config, log, options);
   await plane.start();
   return {
-    db, nats, plane, config, logs, url: plane.url(),
+    db,
+    nats,
+    plane,
+    config,
+    logs,
+    url: plane.url(),
     async stop() {
       await plane.stop();
       await nats.stop();

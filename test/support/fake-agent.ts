@@ -3,8 +3,20 @@
  * results after a configurable delay, over the real wire contract.
  */
 import { AckPolicy, connect, type NatsConnection } from 'nats';
-import { decodeMessage, encodeMessage, JobSchema, MESSAGE_VERSION, type Job, type Result } from '../../shared/src/messages.js';
-import { JOBS_STREAM, jobsConsumerName, jobsFilter, resultSubject } from '../../shared/src/subjects.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  JobSchema,
+  MESSAGE_VERSION,
+  type Job,
+  type Result,
+} from '../../shared/src/messages.js';
+import {
+  JOBS_STREAM,
+  jobsConsumerName,
+  jobsFilter,
+  resultSubject,
+} from '../../shared/src/subjects.js';
 
 export interface FakeAgent {
   jobs: Job[];
@@ -33,11 +45,17 @@ export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
     agentRegion: job.resource.agentRegion,
     agentId: 'fake-agent',
     status,
-    config: status === 'succeeded' && job.kind !== 'deprovision'
-      ? { [`${prefix}_URL`]: `rediss://${user(job)}:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}${job.kind === 'rotate_credentials' ? `-g${job.generation}` : ''}@localhost:6380` }
-      : undefined,
+    config:
+      status === 'succeeded' && job.kind !== 'deprovision'
+        ? {
+            [`${prefix}_URL`]: `rediss://${user(job)}:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}${job.kind === 'rotate_credentials' ? `-g${job.generation}` : ''}@localhost:6380`,
+          }
+        : undefined,
     endpoint: { host: 'localhost', port: 6380 },
-    error: status === 'failed' ? { code: 'boom', message: 'the instance did not start', retryable: false } : undefined,
+    error:
+      status === 'failed'
+        ? { code: 'boom', message: 'the instance did not start', retryable: false }
+        : undefined,
     at: new Date().toISOString(),
   };
 }
@@ -46,7 +64,11 @@ export async function startFakeAgent(natsUrl: string, opts: FakeAgentOptions): P
   const nc: NatsConnection = await connect({ servers: natsUrl });
   const jsm = await nc.jetstreamManager();
   const name = jobsConsumerName(opts.region);
-  await jsm.consumers.add(JOBS_STREAM, { durable_name: name, filter_subject: jobsFilter(opts.region), ack_policy: AckPolicy.Explicit });
+  await jsm.consumers.add(JOBS_STREAM, {
+    durable_name: name,
+    filter_subject: jobsFilter(opts.region),
+    ack_policy: AckPolicy.Explicit,
+  });
   const js = nc.jetstream();
   const consumer = await js.consumers.get(JOBS_STREAM, name);
   const messages = await consumer.consume();
@@ -60,9 +82,13 @@ export async function startFakeAgent(natsUrl: string, opts: FakeAgentOptions): P
       const p = (async () => {
         await new Promise((r) => setTimeout(r, delay));
         const status = opts.fail?.(job) ? 'failed' : 'succeeded';
-        await js.publish(resultSubject(opts.region, job.resource.uuid), encodeMessage(resultFor(job, status)), {
-          msgID: `${job.operationId}:${job.attempt}:${status}`,
-        });
+        await js.publish(
+          resultSubject(opts.region, job.resource.uuid),
+          encodeMessage(resultFor(job, status)),
+          {
+            msgID: `${job.operationId}:${job.attempt}:${status}`,
+          },
+        );
         msg.ack();
       })()
         .catch(() => msg.nak())

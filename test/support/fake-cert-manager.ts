@@ -24,13 +24,31 @@ export interface FakeCertManager {
   idle(): Promise<void>;
 }
 
-export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: string; issuers: string[]; delayMs?: number }): FakeCertManager {
+export function startFakeCertManager(
+  fake: FakeKubeApiServer,
+  opts: { dir: string; issuers: string[]; delayMs?: number },
+): FakeCertManager {
   const ca: TlsIssuer = createPrivateCa({ dir: opts.dir, region: 'cert-manager-issuer' });
   const work = createSerialWork('fake cert-manager');
 
-  function setReady(cert: Obj, status: 'True' | 'False', reason: string, message: string, notAfter?: string): void {
+  function setReady(
+    cert: Obj,
+    status: 'True' | 'False',
+    reason: string,
+    message: string,
+    notAfter?: string,
+  ): void {
     cert.status = {
-      conditions: [{ type: 'Ready', status, reason, message, lastTransitionTime: new Date().toISOString(), observedGeneration: cert.metadata.generation }],
+      conditions: [
+        {
+          type: 'Ready',
+          status,
+          reason,
+          message,
+          lastTransitionTime: new Date().toISOString(),
+          observedGeneration: cert.metadata.generation,
+        },
+      ],
       ...(notAfter ? { notAfter } : {}),
     };
     fake.put('certificates', cert);
@@ -38,7 +56,8 @@ export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: strin
 
   /** True when the Secret already holds a leaf for exactly these names. */
   function upToDate(namespace: string, spec: CertificateSpec): boolean {
-    const data = fake.get('secrets', namespace, spec.secretName)?.data as Record<string, string> | undefined;
+    const data = fake.get('secrets', namespace, spec.secretName)?.data as
+      Record<string, string> | undefined;
     if (!data?.['tls.crt']) return false;
     const cert = new X509Certificate(Buffer.from(data['tls.crt'], 'base64'));
     return spec.dnsNames.every((n) => cert.checkHost(n) !== undefined);
@@ -50,7 +69,12 @@ export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: strin
     if (!cert) return;
     const spec = cert.spec as CertificateSpec;
     if (!opts.issuers.includes(spec.issuerRef.name)) {
-      return setReady(cert, 'False', 'DoesNotExist', `Issuing certificate as Secret does not exist: ${spec.issuerRef.kind ?? 'Issuer'} "${spec.issuerRef.name}" not found`);
+      return setReady(
+        cert,
+        'False',
+        'DoesNotExist',
+        `Issuing certificate as Secret does not exist: ${spec.issuerRef.kind ?? 'Issuer'} "${spec.issuerRef.name}" not found`,
+      );
     }
     if (!force && upToDate(namespace, spec)) return;
     const issued = await ca.issue(name.slice(0, 64), spec.dnsNames); // CN is at most 64 bytes
@@ -59,19 +83,38 @@ export function startFakeCertManager(fake: FakeKubeApiServer, opts: { dir: strin
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'kubernetes.io/tls',
-      metadata: { name: spec.secretName, namespace, labels: { 'controller.cert-manager.io/fao': 'true' }, annotations: { 'cert-manager.io/certificate-name': name } },
-      data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem), 'ca.crt': b64(issued.caPem) },
+      metadata: {
+        name: spec.secretName,
+        namespace,
+        labels: { 'controller.cert-manager.io/fao': 'true' },
+        annotations: { 'cert-manager.io/certificate-name': name },
+      },
+      data: {
+        'tls.crt': b64(issued.certPem),
+        'tls.key': b64(issued.keyPem),
+        'ca.crt': b64(issued.caPem),
+      },
     });
-    setReady(cert, 'True', 'Ready', 'Certificate is up to date and has not expired', issued.notAfter);
+    setReady(
+      cert,
+      'True',
+      'Ready',
+      'Certificate is up to date and has not expired',
+      issued.notAfter,
+    );
   }
 
-  const enqueue = (namespace: string, name: string, force: boolean): Promise<void> => work.enqueue(() => reconcile(namespace, name, force));
+  const enqueue = (namespace: string, name: string, force: boolean): Promise<void> =>
+    work.enqueue(() => reconcile(namespace, name, force));
 
   fake.onWrite((e) => {
     if (e.resource !== 'certificates' || e.type === 'deleted') return;
     // Our own status writes come back through put(); only a spec not yet observed needs work.
-    const observed = (e.obj.status as { conditions?: Array<{ observedGeneration?: number }> } | undefined)?.conditions?.[0]?.observedGeneration;
-    if (observed !== e.obj.metadata.generation) void enqueue(e.namespace, e.obj.metadata.name, false);
+    const observed = (
+      e.obj.status as { conditions?: Array<{ observedGeneration?: number }> } | undefined
+    )?.conditions?.[0]?.observedGeneration;
+    if (observed !== e.obj.metadata.generation)
+      void enqueue(e.namespace, e.obj.metadata.name, false);
   });
 
   return {

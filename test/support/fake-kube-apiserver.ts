@@ -23,7 +23,12 @@ import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 export type Obj = {
   apiVersion: string;
   kind: string;
-  metadata: Record<string, unknown> & { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  metadata: Record<string, unknown> & {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    resourceVersion?: string;
+  };
   [k: string]: unknown;
 };
 type Model = new (data: never) => { validate(): void };
@@ -40,11 +45,35 @@ const TYPES: ResourceType[] = [
   { group: '', version: 'v1', kind: 'Secret', resource: 'secrets', model: Secret },
   { group: '', version: 'v1', kind: 'Service', resource: 'services', model: Service },
   { group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', model: ConfigMap },
-  { group: 'apps', version: 'v1', kind: 'StatefulSet', resource: 'statefulsets', model: StatefulSet },
-  { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', resource: 'networkpolicies', model: NetworkPolicy },
-  { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', model: PodDisruptionBudget },
+  {
+    group: 'apps',
+    version: 'v1',
+    kind: 'StatefulSet',
+    resource: 'statefulsets',
+    model: StatefulSet,
+  },
+  {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    kind: 'NetworkPolicy',
+    resource: 'networkpolicies',
+    model: NetworkPolicy,
+  },
+  {
+    group: 'policy',
+    version: 'v1',
+    kind: 'PodDisruptionBudget',
+    resource: 'poddisruptionbudgets',
+    model: PodDisruptionBudget,
+  },
   // The cert-manager CRD, validated against its own OpenAPI schema.
-  { group: 'cert-manager.io', version: 'v1', kind: 'Certificate', resource: 'certificates', model: Certificate },
+  {
+    group: 'cert-manager.io',
+    version: 'v1',
+    kind: 'Certificate',
+    resource: 'certificates',
+    model: Certificate,
+  },
 ];
 
 export interface KubeCallRecord {
@@ -67,7 +96,12 @@ export interface InjectedFault {
   times?: number;
 }
 
-export type WriteEvent = { type: 'applied' | 'created' | 'deleted'; resource: string; namespace: string; obj: Obj };
+export type WriteEvent = {
+  type: 'applied' | 'created' | 'deleted';
+  resource: string;
+  namespace: string;
+  obj: Obj;
+};
 
 export interface FakeKubeApiServerOptions {
   /** `auto` (default): StatefulSets are Ready at once. `manual`: only after `markReady`. */
@@ -114,7 +148,17 @@ const REASONS: Record<number, string> = {
 
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   res.writeHead(code, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: code < 300 ? 'Success' : 'Failure', reason, message, code }));
+  res.end(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: code < 300 ? 'Success' : 'Failure',
+      reason,
+      message,
+      code,
+    }),
+  );
 }
 
 function json(res: ServerResponse, body: unknown, code = 200): void {
@@ -133,17 +177,26 @@ function gv(t: ResourceType): string {
 }
 
 function discovery(path: string): unknown {
-  const match = TYPES.filter((t) => (t.group ? `/apis/${t.group}/${t.version}` : `/api/${t.version}`) === path);
+  const match = TYPES.filter(
+    (t) => (t.group ? `/apis/${t.group}/${t.version}` : `/api/${t.version}`) === path,
+  );
   if (match.length === 0) return undefined;
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: gv(match[0]!),
-    resources: match.map((t) => ({ name: t.resource, singularName: '', namespaced: true, kind: t.kind, verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] })),
+    resources: match.map((t) => ({
+      name: t.resource,
+      singularName: '',
+      namespaced: true,
+      kind: t.kind,
+      verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    })),
   };
 }
 
-const ROUTE = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
+const ROUTE =
+  /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
 
 /** Equality-based selectors (`a=b,c=d`, also `a==b` and `a!=b`), as the driver uses them. */
 function matchesSelector(obj: Obj, selector: string | null): boolean {
@@ -157,22 +210,45 @@ function matchesSelector(obj: Obj, selector: string | null): boolean {
   });
 }
 
-const sansMeta = (o: Obj | undefined): unknown => o && { ...o, metadata: { ...o.metadata, resourceVersion: undefined, generation: undefined, uid: undefined, creationTimestamp: undefined, namespace: undefined }, status: undefined };
+const sansMeta = (o: Obj | undefined): unknown =>
+  o && {
+    ...o,
+    metadata: {
+      ...o.metadata,
+      resourceVersion: undefined,
+      generation: undefined,
+      uid: undefined,
+      creationTimestamp: undefined,
+      namespace: undefined,
+    },
+    status: undefined,
+  };
 
 /** What the API server does on write: Secret stringData → data, metadata.generation, uid. */
-function materialize(t: ResourceType, applied: Obj, previous: Obj | undefined, namespace: string): Obj {
+function materialize(
+  t: ResourceType,
+  applied: Obj,
+  previous: Obj | undefined,
+  namespace: string,
+): Obj {
   const next: Obj = { ...applied, metadata: { ...applied.metadata, namespace } };
   delete next.metadata.resourceVersion;
   if (t.kind === 'Secret' && applied.stringData) {
     const data: Record<string, string> = { ...((applied.data as Record<string, string>) ?? {}) };
-    for (const [k, v] of Object.entries(applied.stringData as Record<string, string>)) data[k] = Buffer.from(v).toString('base64');
+    for (const [k, v] of Object.entries(applied.stringData as Record<string, string>))
+      data[k] = Buffer.from(v).toString('base64');
     next.data = data;
     delete next.stringData;
   }
   const changed = JSON.stringify(sansMeta(previous)) !== JSON.stringify(sansMeta(next));
   const prevMeta: Record<string, unknown> = previous?.metadata ?? {};
   const generation = ((prevMeta.generation as number | undefined) ?? 0) + (changed ? 1 : 0);
-  next.metadata = { ...next.metadata, uid: prevMeta.uid ?? randomUUID(), generation, creationTimestamp: prevMeta.creationTimestamp ?? new Date().toISOString() };
+  next.metadata = {
+    ...next.metadata,
+    uid: prevMeta.uid ?? randomUUID(),
+    generation,
+    creationTimestamp: prevMeta.creationTimestamp ?? new Date().toISOString(),
+  };
   if (previous?.status !== undefined) next.status = previous.status;
   return next;
 }
@@ -183,14 +259,20 @@ interface Problem {
   message: string;
 }
 
-const isProblem = (x: Obj | Problem): x is Problem => typeof (x as Problem).code === 'number' && typeof (x as Problem).reason === 'string';
+const isProblem = (x: Obj | Problem): x is Problem =>
+  typeof (x as Problem).code === 'number' && typeof (x as Problem).reason === 'string';
 
 /** Checks a write the way the API server does; the parsed object when it passes. */
 function writeProblem(route: Route, raw: string): Obj | Problem {
   const { t, name, namespace, contentType, fieldManager, verb } = route;
   const bad = (message: string): Problem => ({ code: 400, reason: 'BadRequest', message });
   if (verb === 'patch') {
-    if (contentType !== 'application/apply-patch+yaml') return { code: 415, reason: 'UnsupportedMediaType', message: `unsupported patch type ${contentType}` };
+    if (contentType !== 'application/apply-patch+yaml')
+      return {
+        code: 415,
+        reason: 'UnsupportedMediaType',
+        message: `unsupported patch type ${contentType}`,
+      };
     if (!fieldManager) return bad('fieldManager is required for apply patch');
   }
   let body: Obj;
@@ -199,16 +281,27 @@ function writeProblem(route: Route, raw: string): Obj | Problem {
   } catch {
     return bad('body is not valid YAML/JSON');
   }
-  if (body.apiVersion !== gv(t) || body.kind !== t.kind) return bad('apiVersion/kind does not match the URL');
-  if (verb === 'patch' && body.metadata?.name !== name) return bad('metadata.name does not match the URL');
-  if (!body.metadata?.name) return { code: 422, reason: 'Invalid', message: `${t.kind} is invalid: metadata.name: Required value` };
+  if (body.apiVersion !== gv(t) || body.kind !== t.kind)
+    return bad('apiVersion/kind does not match the URL');
+  if (verb === 'patch' && body.metadata?.name !== name)
+    return bad('metadata.name does not match the URL');
+  if (!body.metadata?.name)
+    return {
+      code: 422,
+      reason: 'Invalid',
+      message: `${t.kind} is invalid: metadata.name: Required value`,
+    };
   if (body.metadata.namespace && body.metadata.namespace !== namespace) {
     return bad('the namespace of the object does not match the namespace on the request');
   }
   try {
     new t.model(body as never).validate();
   } catch (err) {
-    return { code: 422, reason: 'Invalid', message: `${t.kind} "${body.metadata.name}" is invalid: ${(err as Error).message}` };
+    return {
+      code: 422,
+      reason: 'Invalid',
+      message: `${t.kind} "${body.metadata.name}" is invalid: ${(err as Error).message}`,
+    };
   }
   return body;
 }
@@ -232,15 +325,31 @@ function parseRoute(req: IncomingMessage, url: URL): Route | undefined {
   if (!t) return undefined;
   const name = m[6];
   const method = req.method ?? '';
-  const verbs: Record<string, string> = { GET: name ? 'get' : 'list', POST: 'create', PATCH: 'patch', DELETE: 'delete', PUT: 'update' };
+  const verbs: Record<string, string> = {
+    GET: name ? 'get' : 'list',
+    POST: 'create',
+    PATCH: 'patch',
+    DELETE: 'delete',
+    PUT: 'update',
+  };
   const verb = verbs[method] ?? method.toLowerCase();
   const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
-  return { t, group, namespace: m[4] ?? '', name, verb, contentType: req.headers['content-type']?.split(';')[0], fieldManager };
+  return {
+    t,
+    group,
+    namespace: m[4] ?? '',
+    name,
+    verb,
+    contentType: req.headers['content-type']?.split(';')[0],
+    fieldManager,
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions = {}): Promise<FakeKubeApiServer> {
+export async function startFakeKubeApiServer(
+  options: FakeKubeApiServerOptions = {},
+): Promise<FakeKubeApiServer> {
   const objects = new Map<string, Obj>();
   const calls: KubeCallRecord[] = [];
   const faults: InjectedFault[] = [];
@@ -261,7 +370,10 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
   /** The cloud controller's view: a LoadBalancer Service gets an external address. */
   function serviceStatus(obj: Obj): void {
     const type = (obj.spec as { type?: string }).type;
-    const ingress = type === 'LoadBalancer' && options.loadBalancers !== 'pending' ? [{ ip: '203.0.113.10' }] : [];
+    const ingress =
+      type === 'LoadBalancer' && options.loadBalancers !== 'pending'
+        ? [{ ip: '203.0.113.10' }]
+        : [];
     obj.status = { loadBalancer: { ingress } };
   }
 
@@ -288,13 +400,20 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     const obj = objects.get(key);
     if (!obj) throw new Error(`no StatefulSet ${namespace}/${name}`);
     const st = obj.status as Record<string, unknown> | undefined;
-    obj.status = { ...st, readyReplicas: ready ? 1 : 0, ...(ready ? { currentRevision: st?.updateRevision } : {}) };
+    obj.status = {
+      ...st,
+      readyReplicas: ready ? 1 : 0,
+      ...(ready ? { currentRevision: st?.updateRevision } : {}),
+    };
     store('statefulsets', namespace, obj);
   }
 
   function takeFault(route: Route): InjectedFault | undefined {
     const i = faults.findIndex(
-      (f) => (!f.verb || f.verb === route.verb) && (!f.resource || f.resource === route.t.resource) && (!f.name || f.name === route.name),
+      (f) =>
+        (!f.verb || f.verb === route.verb) &&
+        (!f.resource || f.resource === route.t.resource) &&
+        (!f.name || f.name === route.name),
     );
     if (i < 0) return undefined;
     const fault = faults[i]!;
@@ -307,7 +426,12 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     const finish = (): void => {
       if (objects.get(key) !== existing) return;
       objects.delete(key);
-      emit({ type: 'deleted', resource: route.t.resource, namespace: route.namespace, obj: existing });
+      emit({
+        type: 'deleted',
+        resource: route.t.resource,
+        namespace: route.namespace,
+        obj: existing,
+      });
     };
     if (options.deletionDelayMs) {
       existing.metadata.deletionTimestamp = new Date().toISOString();
@@ -324,12 +448,32 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     const disc = req.method === 'GET' ? discovery(url.pathname) : undefined;
     if (disc) return json(res, disc);
     const route = parseRoute(req, url);
-    if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
+    if (!route)
+      return status(
+        res,
+        404,
+        'NotFound',
+        `the server could not find the requested resource ${url.pathname}`,
+      );
     const { t, group, name, verb, contentType, fieldManager } = route;
-    calls.push({ method: req.method ?? '', group, resource: t.resource, verb, name, contentType, fieldManager });
+    calls.push({
+      method: req.method ?? '',
+      group,
+      resource: t.resource,
+      verb,
+      name,
+      contentType,
+      fieldManager,
+    });
     const raw = await readBody(req);
     const fault = takeFault(route);
-    if (fault) return status(res, fault.code, REASONS[fault.code] ?? 'Unknown', fault.message ?? `injected ${fault.code} for ${verb} ${t.resource}`);
+    if (fault)
+      return status(
+        res,
+        fault.code,
+        REASONS[fault.code] ?? 'Unknown',
+        fault.message ?? `injected ${fault.code} for ${verb} ${t.resource}`,
+      );
 
     if (verb === 'list') return list(route, url, res);
     if (verb === 'create') return create(route, raw, res);
@@ -340,18 +484,34 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
   function list(route: Route, url: URL, res: ServerResponse): void {
     const { t, namespace } = route;
     const items = [...objects.entries()]
-      .filter(([k, o]) => k.startsWith(`${t.resource}/${namespace}/`) && matchesSelector(o, url.searchParams.get('labelSelector')))
+      .filter(
+        ([k, o]) =>
+          k.startsWith(`${t.resource}/${namespace}/`) &&
+          matchesSelector(o, url.searchParams.get('labelSelector')),
+      )
       .map(([, o]) => o);
-    json(res, { kind: `${t.kind}List`, apiVersion: gv(t), metadata: { resourceVersion: String(rv) }, items });
+    json(res, {
+      kind: `${t.kind}List`,
+      apiVersion: gv(t),
+      metadata: { resourceVersion: String(rv) },
+      items,
+    });
   }
 
   function create(route: Route, raw: string, res: ServerResponse): void {
     const { t, namespace } = route;
-    if (route.name) return status(res, 405, 'MethodNotAllowed', 'POST is only allowed on a collection');
+    if (route.name)
+      return status(res, 405, 'MethodNotAllowed', 'POST is only allowed on a collection');
     const body = writeProblem(route, raw);
     if (isProblem(body)) return status(res, body.code, body.reason, body.message);
     const key = `${t.resource}/${namespace}/${body.metadata.name}`;
-    if (objects.has(key)) return status(res, 409, 'AlreadyExists', `${t.resource} "${body.metadata.name}" already exists`);
+    if (objects.has(key))
+      return status(
+        res,
+        409,
+        'AlreadyExists',
+        `${t.resource} "${body.metadata.name}" already exists`,
+      );
     const created = store(t.resource, namespace, materialize(t, body, undefined, namespace));
     if (t.kind === 'StatefulSet') statefulSetStatus(created, undefined);
     if (t.kind === 'Service') serviceStatus(created);
@@ -363,19 +523,38 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     const { t, namespace, verb } = route;
     const key = `${t.resource}/${namespace}/${name}`;
     const existing = objects.get(key);
-    if (verb === 'get') return existing ? json(res, existing) : status(res, 404, 'NotFound', `${t.resource} "${name}" not found`);
+    if (verb === 'get')
+      return existing
+        ? json(res, existing)
+        : status(res, 404, 'NotFound', `${t.resource} "${name}" not found`);
     if (verb === 'delete') {
       if (!existing) return status(res, 404, 'NotFound', `${t.resource} "${name}" not found`);
       if (!existing.metadata.deletionTimestamp) remove(route, key, existing);
-      return json(res, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: t.resource, uid: existing.metadata.uid } });
+      return json(res, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { name, kind: t.resource, uid: existing.metadata.uid },
+      });
     }
-    if (verb !== 'patch') return status(res, 405, 'MethodNotAllowed', `${verb} not supported by the fake`);
+    if (verb !== 'patch')
+      return status(res, 405, 'MethodNotAllowed', `${verb} not supported by the fake`);
     const body = writeProblem(route, raw);
     if (isProblem(body)) return status(res, body.code, body.reason, body.message);
-    if (body.metadata.resourceVersion !== undefined && body.metadata.resourceVersion !== existing?.metadata.resourceVersion) {
-      return status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${t.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    if (
+      body.metadata.resourceVersion !== undefined &&
+      body.metadata.resourceVersion !== existing?.metadata.resourceVersion
+    ) {
+      return status(
+        res,
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${t.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     }
-    if (existing?.metadata.deletionTimestamp) return status(res, 409, 'Conflict', `${t.resource} "${name}" is being deleted`);
+    if (existing?.metadata.deletionTimestamp)
+      return status(res, 409, 'Conflict', `${t.resource} "${name}" is being deleted`);
     const stored = materialize(t, body, existing, namespace);
     if (t.kind === 'StatefulSet') statefulSetStatus(stored, existing);
     if (t.kind === 'Service') serviceStatus(stored);
@@ -385,7 +564,9 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => status(res, 500, 'InternalError', (err as Error).message));
+    handle(req, res).catch((err: unknown) =>
+      status(res, 500, 'InternalError', (err as Error).message),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

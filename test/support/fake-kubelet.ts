@@ -57,9 +57,16 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
 
   /** The Secrets behind the pod's config volume (a projected volume or a plain secret one). */
   function volumeSecrets(sts: Obj): string[] {
-    type Volume = { secret?: { secretName: string }; projected?: { sources: Array<{ secret?: { name: string } }> } };
-    const volumes = (sts.spec as { template: { spec: { volumes: Volume[] } } }).template.spec.volumes;
-    return volumes.flatMap((v) => [...(v.secret ? [v.secret.secretName] : []), ...(v.projected?.sources.flatMap((src) => (src.secret ? [src.secret.name] : [])) ?? [])]);
+    type Volume = {
+      secret?: { secretName: string };
+      projected?: { sources: Array<{ secret?: { name: string } }> };
+    };
+    const volumes = (sts.spec as { template: { spec: { volumes: Volume[] } } }).template.spec
+      .volumes;
+    return volumes.flatMap((v) => [
+      ...(v.secret ? [v.secret.secretName] : []),
+      ...(v.projected?.sources.flatMap((src) => (src.secret ? [src.secret.name] : [])) ?? []),
+    ]);
   }
 
   /** Writes the Secret volume and rewrites the in-pod paths to this pod's dirs. */
@@ -69,7 +76,10 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
     rmSync(configDir, { recursive: true, force: true });
     mkdirSync(configDir, { recursive: true, mode: 0o700 });
     mkdirSync(dataDir, { recursive: true });
-    const files = Object.assign({}, ...secrets.map((secret) => (secret.data as Record<string, string>) ?? {})) as Record<string, string>;
+    const files = Object.assign(
+      {},
+      ...secrets.map((secret) => (secret.data as Record<string, string>) ?? {}),
+    ) as Record<string, string>;
     for (const [key, value] of Object.entries(files)) {
       let text = Buffer.from(value, 'base64').toString('utf8');
       if (key === 'redis.conf') {
@@ -86,7 +96,9 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
 
   async function startPod(sts: Obj): Promise<void> {
     const name = sts.metadata.name;
-    const revision = String((sts.status as Record<string, unknown> | undefined)?.updateRevision ?? '');
+    const revision = String(
+      (sts.status as Record<string, unknown> | undefined)?.updateRevision ?? '',
+    );
     const old = pods.get(name);
     if (old?.revision === revision && old.child.exitCode === null) return;
     const secrets = volumeSecrets(sts).map((n) => fake.get('secrets', opts.namespace, n));
@@ -108,7 +120,8 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
       if (child.exitCode !== null || Date.now() > deadline) return; // CrashLoopBackOff: never Ready
       await new Promise((r) => setTimeout(r, 25));
     }
-    if (pods.get(name) === pod && fake.get('statefulsets', opts.namespace, name)) fake.markReady(opts.namespace, name);
+    if (pods.get(name) === pod && fake.get('statefulsets', opts.namespace, name))
+      fake.markReady(opts.namespace, name);
   }
 
   async function deletePod(name: string): Promise<void> {
@@ -129,7 +142,8 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
     } else if (e.resource === 'secrets') {
       // A pod waiting for its Secret starts when it appears.
       for (const [key, obj] of fake.objects) {
-        if (key.startsWith(`statefulsets/${opts.namespace}/`) && !pods.has(obj.metadata.name)) enqueue(() => startPod(obj));
+        if (key.startsWith(`statefulsets/${opts.namespace}/`) && !pods.has(obj.metadata.name))
+          enqueue(() => startPod(obj));
       }
     }
   });

@@ -12,7 +12,8 @@ export interface TestDatabase {
 
 export function testPgPort(): number {
   const port = Number(process.env.TEST_PG_PORT);
-  if (!port) throw new Error('TEST_PG_PORT unset: run through jest (globalSetup starts PostgreSQL)');
+  if (!port)
+    throw new Error('TEST_PG_PORT unset: run through jest (globalSetup starts PostgreSQL)');
   return port;
 }
 

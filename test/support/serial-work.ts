@@ -10,7 +10,9 @@ export function createSerialWork(name: string): SerialWork {
   let work: Promise<void> = Promise.resolve();
   return {
     enqueue(fn) {
-      work = work.then(fn).catch((err: unknown) => console.error(`${name}:`, (err as Error).message));
+      work = work
+        .then(fn)
+        .catch((err: unknown) => console.error(`${name}:`, (err as Error).message));
       return work;
     },
     async idle() {

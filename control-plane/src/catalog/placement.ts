@@ -38,7 +38,11 @@ function plansFor(catalog: Catalog, region: Region): string[] {
     .map((p) => p.name);
 }
 
-function pickAgentRegion(plan: Plan, region: Region, enabled: Set<string> | null): string | undefined {
+function pickAgentRegion(
+  plan: Plan,
+  region: Region,
+  enabled: Set<string> | null,
+): string | undefined {
   return [region.agentRegion, ...region.fallbackAgentRegions].find(
     (a) => (!plan.agentRegions || plan.agentRegions.includes(a)) && (!enabled || enabled.has(a)),
   );
@@ -114,20 +118,43 @@ export async function place(
   const flags = new Set(entries.map((e) => e.privateSpace));
   if (flags.size === 1) {
     const region = entries.find((e) => plan.regions.includes(e.name)) ?? entries[0]!;
-    return { plan, region, privateSpace: region.privateSpace, agentRegion: placeIn(catalog, plan, region, enabledAgentRegions) };
+    return {
+      plan,
+      region,
+      privateSpace: region.privateSpace,
+      agentRegion: placeIn(catalog, plan, region, enabledAgentRegions),
+    };
   }
   const common = entries.find((e) => !e.privateSpace)!;
   const space = entries.find((e) => e.privateSpace)!;
-  const sameOutcome = plan.privateSpaces && outcome(catalog, plan, common, enabledAgentRegions) === outcome(catalog, plan, space, enabledAgentRegions);
+  const sameOutcome =
+    plan.privateSpaces &&
+    outcome(catalog, plan, common, enabledAgentRegions) ===
+      outcome(catalog, plan, space, enabledAgentRegions);
   if (sameOutcome) {
-    return { plan, region: common, privateSpace: null, agentRegion: placeIn(catalog, plan, common, enabledAgentRegions) };
+    return {
+      plan,
+      region: common,
+      privateSpace: null,
+      agentRegion: placeIn(catalog, plan, common, enabledAgentRegions),
+    };
   }
   const isPrivate = await lookup();
   const region = isPrivate ? space : common;
-  return { plan, region, privateSpace: isPrivate, agentRegion: placeIn(catalog, plan, region, enabledAgentRegions) };
+  return {
+    plan,
+    region,
+    privateSpace: isPrivate,
+    agentRegion: placeIn(catalog, plan, region, enabledAgentRegions),
+  };
 }
 
-function outcome(catalog: Catalog, plan: Plan, region: Region, enabled: Set<string> | null): string {
+function outcome(
+  catalog: Catalog,
+  plan: Plan,
+  region: Region,
+  enabled: Set<string> | null,
+): string {
   try {
     return `ok:${placeIn(catalog, plan, region, enabled)}`;
   } catch (err) {

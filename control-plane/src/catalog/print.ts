@@ -2,4 +2,6 @@
 import { describeCatalog, loadCatalog } from './load.js';
 
 const path = process.env.CATALOG_PATH;
-process.stdout.write(`${JSON.stringify(describeCatalog(loadCatalog(path || undefined)), null, 2)}\n`);
+process.stdout.write(
+  `${JSON.stringify(describeCatalog(loadCatalog(path || undefined)), null, 2)}\n`,
+);

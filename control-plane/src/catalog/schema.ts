@@ -46,29 +46,49 @@ export const CatalogSchema = z
     const names = new Set<string>();
     catalog.regions.forEach((region, i) => {
       if (names.has(region.name)) {
-        ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: `duplicate region name ${region.name}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i, 'name'],
+          message: `duplicate region name ${region.name}`,
+        });
       }
       names.add(region.name);
       for (const agent of [region.agentRegion, ...region.fallbackAgentRegions]) {
         if (!agents.has(agent)) {
-          ctx.addIssue({ code: 'custom', path: ['regions', i], message: `unknown agent region ${agent}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['regions', i],
+            message: `unknown agent region ${agent}`,
+          });
         }
       }
     });
     const plans = new Set<string>();
     catalog.plans.forEach((plan, i) => {
       if (plans.has(plan.name)) {
-        ctx.addIssue({ code: 'custom', path: ['plans', i, 'name'], message: `duplicate plan ${plan.name}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plans', i, 'name'],
+          message: `duplicate plan ${plan.name}`,
+        });
       }
       plans.add(plan.name);
       for (const r of plan.regions) {
         if (!names.has(r)) {
-          ctx.addIssue({ code: 'custom', path: ['plans', i, 'regions'], message: `unknown region ${r}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plans', i, 'regions'],
+            message: `unknown region ${r}`,
+          });
         }
       }
       for (const a of plan.agentRegions ?? []) {
         if (!agents.has(a)) {
-          ctx.addIssue({ code: 'custom', path: ['plans', i, 'agentRegions'], message: `unknown agent region ${a}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plans', i, 'agentRegions'],
+            message: `unknown agent region ${a}`,
+          });
         }
       }
     });

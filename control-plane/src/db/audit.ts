@@ -5,7 +5,13 @@ export type Actor = 'heroku' | 'agent' | 'operator' | 'system' | `sso:${string}`
 
 export async function audit(
   db: Queryable,
-  e: { uuid: string | null; actor: Actor; action: string; detail?: Record<string, unknown>; requestId?: string },
+  e: {
+    uuid: string | null;
+    actor: Actor;
+    action: string;
+    detail?: Record<string, unknown>;
+    requestId?: string;
+  },
 ): Promise<void> {
   await db.query(
     'insert into audit_events (resource_uuid, actor, action, detail, request_id) values ($1, $2, $3, $4, $5)',
@@ -22,5 +28,9 @@ export interface AuditRow {
 }
 
 export async function listAudit(db: Queryable, uuid: string): Promise<AuditRow[]> {
-  return (await db.query<AuditRow>('select * from audit_events where resource_uuid = $1 order by id', [uuid])).rows;
+  return (
+    await db.query<AuditRow>('select * from audit_events where resource_uuid = $1 order by id', [
+      uuid,
+    ])
+  ).rows;
 }

@@ -1,7 +1,13 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import type { Queryable } from './pool.js';
 
-export const CALL_KINDS = ['exchange_grant', 'config_update', 'provision_action', 'deprovision_action', 'app_log'] as const;
+export const CALL_KINDS = [
+  'exchange_grant',
+  'config_update',
+  'provision_action',
+  'deprovision_action',
+  'app_log',
+] as const;
 export type CallKind = (typeof CALL_KINDS)[number];
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
@@ -17,7 +23,10 @@ export interface CallRow {
 }
 
 /** Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. */
-export async function enqueueCall(db: Queryable, c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null }): Promise<void> {
+export async function enqueueCall(
+  db: Queryable,
+  c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null },
+): Promise<void> {
   await db.query(
     `insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc) values ($1, $2, $3, $4)
      on conflict (resource_uuid, kind, dedupe_key) do nothing`,
@@ -31,7 +40,10 @@ export async function enqueueCall(db: Queryable, c: { uuid: string; kind: CallKi
  * replica knows: during a rolling upgrade a kind added by a newer release waits for a newer
  * replica instead of being marked done unsent.
  */
-export async function claimDueCall(db: Queryable, kinds: readonly CallKind[] = CALL_KINDS): Promise<CallRow | undefined> {
+export async function claimDueCall(
+  db: Queryable,
+  kinds: readonly CallKind[] = CALL_KINDS,
+): Promise<CallRow | undefined> {
   const res = await db.query<CallRow>(
     `select c.* from heroku_calls c
       where c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any($1::text[])
@@ -43,7 +55,13 @@ export async function claimDueCall(db: Queryable, kinds: readonly CallKind[] = C
   return res.rows[0];
 }
 
-export async function finishCall(db: Queryable, id: string, state: 'succeeded' | 'failed', status: number | null, error: string | null): Promise<void> {
+export async function finishCall(
+  db: Queryable,
+  id: string,
+  state: 'succeeded' | 'failed',
+  status: number | null,
+  error: string | null,
+): Promise<void> {
   await db.query(
     `update heroku_calls set state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        completed_at = now(), updated_at = now() where id = $1`,
@@ -51,7 +69,13 @@ export async function finishCall(db: Queryable, id: string, state: 'succeeded' |
   );
 }
 
-export async function retryCall(db: Queryable, id: string, delayMs: number, status: number | null, error: string): Promise<void> {
+export async function retryCall(
+  db: Queryable,
+  id: string,
+  delayMs: number,
+  status: number | null,
+  error: string,
+): Promise<void> {
   await db.query(
     `update heroku_calls set attempts = attempts + 1, last_status = $3, last_error = $4,
        next_attempt_at = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = $1`,
@@ -60,14 +84,22 @@ export async function retryCall(db: Queryable, id: string, delayMs: number, stat
 }
 
 export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]> {
-  return (await db.query<CallRow>('select * from heroku_calls where resource_uuid = $1 order by id', [uuid])).rows;
+  return (
+    await db.query<CallRow>('select * from heroku_calls where resource_uuid = $1 order by id', [
+      uuid,
+    ])
+  ).rows;
 }
 
 /**
  * Hold every pending Platform API call of one add-on for `delayMs` (its token was rate
  * limited). Log lines go to Logplex, not the Platform API, and are not held.
  */
-export async function deferResourceCalls(db: Queryable, uuid: string, delayMs: number): Promise<void> {
+export async function deferResourceCalls(
+  db: Queryable,
+  uuid: string,
+  delayMs: number,
+): Promise<void> {
   await db.query(
     `update heroku_calls set next_attempt_at = greatest(next_attempt_at, now() + ($2::int * interval '1 millisecond')), updated_at = now()
       where resource_uuid = $1 and state = 'pending' and kind <> 'app_log'`,

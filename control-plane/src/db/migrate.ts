@@ -19,7 +19,11 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
   return readdirSync(dir)
     .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
     .sort()
-    .map((f) => ({ version: Number(f.slice(0, 3)), name: f, sql: readFileSync(`${dir}/${f}`, 'utf8') }));
+    .map((f) => ({
+      version: Number(f.slice(0, 3)),
+      name: f,
+      sql: readFileSync(`${dir}/${f}`, 'utf8'),
+    }));
 }
 
 export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
@@ -31,14 +35,19 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[
       'create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())',
     );
     const done = new Set(
-      (await client.query<{ version: number }>('select version from schema_migrations')).rows.map((r) => r.version),
+      (await client.query<{ version: number }>('select version from schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
     );
     for (const m of readMigrations(dir)) {
       if (done.has(m.version)) continue;
       await client.query('begin');
       try {
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+        await client.query('insert into schema_migrations (version, name) values ($1, $2)', [
+          m.version,
+          m.name,
+        ]);
         await client.query('commit');
         applied.push(m.name);
       } catch (err) {

@@ -28,12 +28,30 @@ export const OPERATION_DONE_CHANNEL = 'operation_done';
 
 export async function insertOperation(
   db: Queryable,
-  op: { id: string; uuid: string; kind: OperationKind; generation: number; plan: string; params?: Record<string, unknown>; notBefore?: Date; answerAsync?: boolean },
+  op: {
+    id: string;
+    uuid: string;
+    kind: OperationKind;
+    generation: number;
+    plan: string;
+    params?: Record<string, unknown>;
+    notBefore?: Date;
+    answerAsync?: boolean;
+  },
 ): Promise<void> {
   await db.query(
     `insert into operations (id, resource_uuid, kind, generation, state, plan, params, not_before, answer_async)
      values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)`,
-    [op.id, op.uuid, op.kind, op.generation, op.plan, JSON.stringify(op.params ?? {}), op.notBefore ?? null, op.answerAsync ?? false],
+    [
+      op.id,
+      op.uuid,
+      op.kind,
+      op.generation,
+      op.plan,
+      JSON.stringify(op.params ?? {}),
+      op.notBefore ?? null,
+      op.answerAsync ?? false,
+    ],
   );
   await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, op.id]);
 }
@@ -42,7 +60,11 @@ export async function getOperation(db: Queryable, id: string): Promise<Operation
   return (await db.query<OperationRow>('select * from operations where id = $1', [id])).rows[0];
 }
 
-export async function latestOperation(db: Queryable, uuid: string, kind?: OperationKind): Promise<OperationRow | undefined> {
+export async function latestOperation(
+  db: Queryable,
+  uuid: string,
+  kind?: OperationKind,
+): Promise<OperationRow | undefined> {
   const res = await db.query<OperationRow>(
     `select * from operations where resource_uuid = $1 and ($2::text is null or kind = $2) order by generation desc limit 1`,
     [uuid, kind ?? null],
@@ -59,7 +81,12 @@ export async function openOperations(db: Queryable, uuid: string): Promise<Opera
 }
 
 export async function listOperations(db: Queryable, uuid: string): Promise<OperationRow[]> {
-  return (await db.query<OperationRow>('select * from operations where resource_uuid = $1 order by generation', [uuid])).rows;
+  return (
+    await db.query<OperationRow>(
+      'select * from operations where resource_uuid = $1 order by generation',
+      [uuid],
+    )
+  ).rows;
 }
 
 /**
@@ -67,7 +94,10 @@ export async function listOperations(db: Queryable, uuid: string): Promise<Opera
  * same resource are finished (operations queue behind each other), and dispatched ones whose
  * deadline passed. SKIP LOCKED keeps replicas from dispatching the same row twice.
  */
-export async function claimDispatchable(db: Queryable, limit: number): Promise<Array<OperationRow & { r: ResourceRow }>> {
+export async function claimDispatchable(
+  db: Queryable,
+  limit: number,
+): Promise<Array<OperationRow & { r: ResourceRow }>> {
   const res = await db.query<OperationRow & { r: ResourceRow }>(
     `select o.*, to_jsonb(r) as r from operations o join resources r on r.uuid = o.resource_uuid
       where ((o.state = 'pending' and (o.not_before is null or o.not_before <= now()))
@@ -83,7 +113,11 @@ export async function claimDispatchable(db: Queryable, limit: number): Promise<A
   return res.rows;
 }
 
-export async function markDispatched(db: Queryable, ids: string[], timeoutMs: number): Promise<void> {
+export async function markDispatched(
+  db: Queryable,
+  ids: string[],
+  timeoutMs: number,
+): Promise<void> {
   await db.query(
     `update operations set state = 'dispatched', attempts = attempts + 1, dispatched_at = now(),
        deadline = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = any($1::uuid[])`,
@@ -91,7 +125,11 @@ export async function markDispatched(db: Queryable, ids: string[], timeoutMs: nu
   );
 }
 
-export async function failOperation(db: Queryable, id: string, error: { code: string; message: string }): Promise<void> {
+export async function failOperation(
+  db: Queryable,
+  id: string,
+  error: { code: string; message: string },
+): Promise<void> {
   await db.query(
     `update operations set state = 'failed', last_error = $2, completed_at = now(), updated_at = now()
       where id = $1 and state in ('pending', 'dispatched')`,
@@ -117,11 +155,19 @@ export async function completeOperation(
 }
 
 export async function recordProgress(db: Queryable, id: string, step: string): Promise<void> {
-  await db.query(`update operations set progress = $2, updated_at = now() where id = $1 and state = 'dispatched'`, [id, step]);
+  await db.query(
+    `update operations set progress = $2, updated_at = now() where id = $1 and state = 'dispatched'`,
+    [id, step],
+  );
 }
 
 /** Put an unfinished operation back in the outbox, to be dispatched again after a delay. */
-export async function rescheduleOperation(db: Queryable, id: string, error: { code: string; message: string }, delayMs: number): Promise<boolean> {
+export async function rescheduleOperation(
+  db: Queryable,
+  id: string,
+  error: { code: string; message: string },
+  delayMs: number,
+): Promise<boolean> {
   const res = await db.query(
     `update operations set state = 'pending', last_error = $2, progress = null, deadline = null,
        not_before = now() + ($3::int * interval '1 millisecond'), updated_at = now()

@@ -1,7 +1,8 @@
 /** SQL for the resources table. */
 import type { Queryable } from './pool.js';
 
-export type ResourceState = 'provisioning' | 'provisioned' | 'deprovisioning' | 'deprovisioned' | 'failed';
+export type ResourceState =
+  'provisioning' | 'provisioned' | 'deprovisioning' | 'deprovisioned' | 'failed';
 
 export interface ResourceRow {
   uuid: string;
@@ -47,14 +48,33 @@ export async function insertResource(db: Queryable, r: NewResource): Promise<boo
        generation, callback_url, log_input_url_enc, options, oauth_grant_enc, oauth_grant_expires_at)
      values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
      on conflict (uuid) do nothing`,
-    [r.uuid, r.name, r.plan, r.regionValue, r.herokuRegion, r.privateSpace, r.agentRegion, r.callbackUrl,
-      r.logInputUrlEnc, JSON.stringify(r.options), r.oauthGrantEnc, r.oauthGrantExpiresAt],
+    [
+      r.uuid,
+      r.name,
+      r.plan,
+      r.regionValue,
+      r.herokuRegion,
+      r.privateSpace,
+      r.agentRegion,
+      r.callbackUrl,
+      r.logInputUrlEnc,
+      JSON.stringify(r.options),
+      r.oauthGrantEnc,
+      r.oauthGrantExpiresAt,
+    ],
   );
   return res.rowCount === 1;
 }
 
-export async function getResource(db: Queryable, uuid: string, forUpdate = false): Promise<ResourceRow | undefined> {
-  const res = await db.query<ResourceRow>(`select * from resources where uuid = $1${forUpdate ? ' for update' : ''}`, [uuid]);
+export async function getResource(
+  db: Queryable,
+  uuid: string,
+  forUpdate = false,
+): Promise<ResourceRow | undefined> {
+  const res = await db.query<ResourceRow>(
+    `select * from resources where uuid = $1${forUpdate ? ' for update' : ''}`,
+    [uuid],
+  );
   return res.rows[0];
 }
 
@@ -86,15 +106,34 @@ export async function insertProvision(
        insert into heroku_calls (resource_uuid, kind, dedupe_key)
        select uuid, 'exchange_grant', 'grant' from r where $16::boolean)
      select pg_notify('outbox', id::text) from o`,
-    [r.uuid, r.name, r.plan, r.regionValue, r.herokuRegion, r.privateSpace, r.agentRegion, r.callbackUrl,
-      r.logInputUrlEnc, JSON.stringify(r.options), r.oauthGrantEnc, r.oauthGrantExpiresAt,
-      op.id, JSON.stringify(auditEvent.detail), auditEvent.requestId, exchangeGrant],
+    [
+      r.uuid,
+      r.name,
+      r.plan,
+      r.regionValue,
+      r.herokuRegion,
+      r.privateSpace,
+      r.agentRegion,
+      r.callbackUrl,
+      r.logInputUrlEnc,
+      JSON.stringify(r.options),
+      r.oauthGrantEnc,
+      r.oauthGrantExpiresAt,
+      op.id,
+      JSON.stringify(auditEvent.detail),
+      auditEvent.requestId,
+      exchangeGrant,
+    ],
   );
   return res.rowCount === 1;
 }
 
 /** Reserve the next generation for a new operation on a locked resource. */
-export async function bumpGeneration(db: Queryable, uuid: string, fields: { state?: ResourceState; plan?: string } = {}): Promise<number> {
+export async function bumpGeneration(
+  db: Queryable,
+  uuid: string,
+  fields: { state?: ResourceState; plan?: string } = {},
+): Promise<number> {
   const res = await db.query<{ generation: number }>(
     `update resources set generation = generation + 1, state = coalesce($2, state), plan = coalesce($3, plan),
        updated_at = now() where uuid = $1 returning generation`,
@@ -123,8 +162,15 @@ export async function applyResult(db: Queryable, a: AppliedResult): Promise<bool
        deprovisioned_at = case when $7 then now() else deprovisioned_at end,
        updated_at = now()
      where uuid = $1 and applied_generation < $2`,
-    [a.uuid, a.generation, a.state, a.configEnc ?? null, a.endpoint ? JSON.stringify(a.endpoint) : null,
-      a.certificate ? JSON.stringify(a.certificate) : null, a.deprovisioned ?? false],
+    [
+      a.uuid,
+      a.generation,
+      a.state,
+      a.configEnc ?? null,
+      a.endpoint ? JSON.stringify(a.endpoint) : null,
+      a.certificate ? JSON.stringify(a.certificate) : null,
+      a.deprovisioned ?? false,
+    ],
   );
   return res.rowCount === 1;
 }

@@ -23,7 +23,8 @@ export interface TokenRow {
 }
 
 export async function getTokens(db: Queryable, uuid: string): Promise<TokenRow | undefined> {
-  return (await db.query<TokenRow>('select * from heroku_tokens where resource_uuid = $1', [uuid])).rows[0];
+  return (await db.query<TokenRow>('select * from heroku_tokens where resource_uuid = $1', [uuid]))
+    .rows[0];
 }
 
 export async function deleteTokens(db: Queryable, uuid: string): Promise<void> {

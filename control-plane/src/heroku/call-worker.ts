@@ -7,11 +7,32 @@
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
-import { claimDueCall, deferResourceCalls, finishCall, HEROKU_CALLS_CHANNEL, retryCall, type CallKind, type CallRow } from '../db/calls.js';
-import { createListenClient, withTransaction, type ListenClient, type Pool, type Queryable } from '../db/pool.js';
+import {
+  claimDueCall,
+  deferResourceCalls,
+  finishCall,
+  HEROKU_CALLS_CHANNEL,
+  retryCall,
+  type CallKind,
+  type CallRow,
+} from '../db/calls.js';
+import {
+  createListenClient,
+  withTransaction,
+  type ListenClient,
+  type Pool,
+  type Queryable,
+} from '../db/pool.js';
 import { getResource } from '../db/resources.js';
 import { deleteTokensIfGone, getTokens } from '../db/tokens.js';
-import { exchangeToken, NoTokensError, OAuthRateLimitedError, storeTokens, validAccessToken, type OAuthSettings } from './oauth.js';
+import {
+  exchangeToken,
+  NoTokensError,
+  OAuthRateLimitedError,
+  storeTokens,
+  validAccessToken,
+  type OAuthSettings,
+} from './oauth.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 
 export interface CallWorkerDeps {
@@ -38,7 +59,11 @@ export interface CallWorker {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -68,7 +93,13 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     }
   }
 
-  async function api(db: Queryable, uuid: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  async function api(
+    db: Queryable,
+    uuid: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       const token = await accessToken(db, uuid, attempt > 0);
       const res = await doFetch(`${deps.apiUrl}${path}`, {
@@ -87,7 +118,11 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       if (res.status === 401 && attempt === 0) continue;
       if (res.ok) return res.status === 204 ? undefined : res.json().catch(() => undefined);
       const retryAfter = Number(res.headers.get('retry-after'));
-      throw new HttpError(res.status, `Heroku answered ${res.status} to ${method} ${path.replace(uuid, '{uuid}')}`, retryAfter > 0 ? retryAfter * 1000 : undefined);
+      throw new HttpError(
+        res.status,
+        `Heroku answered ${res.status} to ${method} ${path.replace(uuid, '{uuid}')}`,
+        retryAfter > 0 ? retryAfter * 1000 : undefined,
+      );
     }
   }
 
@@ -98,13 +133,18 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
         if (await getTokens(db, uuid)) return; // already exchanged (e.g. by the Private Space lookup)
         const resource = await getResource(db, uuid);
         if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
-        const tokens = await exchangeToken(deps.oauth, { grant_type: 'authorization_code', code: deps.sealer.open(resource.oauth_grant_enc) });
+        const tokens = await exchangeToken(deps.oauth, {
+          grant_type: 'authorization_code',
+          code: deps.sealer.open(resource.oauth_grant_enc),
+        });
         await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
         return;
       }
       case 'config_update': {
         const config = deps.sealer.openJson<Record<string, string | null>>(call.payload_enc!);
-        await api(db, uuid, 'PATCH', `/addons/${uuid}/config`, { config: Object.entries(config).map(([name, value]) => ({ name, value })) });
+        await api(db, uuid, 'PATCH', `/addons/${uuid}/config`, {
+          config: Object.entries(config).map(([name, value]) => ({ name, value })),
+        });
         return;
       }
       case 'provision_action':
@@ -125,12 +165,22 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       case 'app_log': {
         const resource = await getResource(db, uuid);
         if (!resource?.log_input_url_enc) return;
-        const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
+        const { url, authorization } = splitCredentials(
+          deps.sealer.open(resource.log_input_url_enc),
+        );
         const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
-        const body = logplexFrame(message, { appName: deps.userAgent ?? 'addon', procId: 'control-plane' });
+        const body = logplexFrame(message, {
+          appName: deps.userAgent ?? 'addon',
+          procId: 'control-plane',
+        });
         const res = await doFetch(url, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/logplex-1', 'Logplex-Msg-Count': '1', 'User-Agent': deps.userAgent ?? 'addon-control-plane', ...(authorization ? { Authorization: authorization } : {}) },
+          headers: {
+            'Content-Type': 'application/logplex-1',
+            'Logplex-Msg-Count': '1',
+            'User-Agent': deps.userAgent ?? 'addon-control-plane',
+            ...(authorization ? { Authorization: authorization } : {}),
+          },
           body,
           signal: AbortSignal.timeout(10_000),
         });
@@ -146,7 +196,8 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   function permanent(call: CallRow, err: unknown): boolean {
     if (call.kind === 'provision_action') return false; // retried until it succeeds
     if (call.attempts + 1 >= maxAttempts) return true;
-    if (err instanceof HttpError) return err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401;
+    if (err instanceof HttpError)
+      return err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401;
     return false;
   }
 
@@ -158,24 +209,60 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       try {
         await perform(client, call);
         await finishCall(client, call.id, 'succeeded', 200, null);
-        await audit(client, { uuid: call.resource_uuid, actor: 'system', action: `heroku_${call.kind}`, detail: { attempts: call.attempts + 1 } });
-        deps.log.info({ resourceId: call.resource_uuid, call: call.kind, attempts: call.attempts + 1 }, 'heroku call succeeded');
+        await audit(client, {
+          uuid: call.resource_uuid,
+          actor: 'system',
+          action: `heroku_${call.kind}`,
+          detail: { attempts: call.attempts + 1 },
+        });
+        deps.log.info(
+          { resourceId: call.resource_uuid, call: call.kind, attempts: call.attempts + 1 },
+          'heroku call succeeded',
+        );
       } catch (err) {
         const status = err instanceof HttpError ? err.status : null;
         const message = (err as Error).message;
         if (permanent(call, err)) {
           await finishCall(client, call.id, 'failed', status, message);
-          await audit(client, { uuid: call.resource_uuid, actor: 'system', action: `heroku_${call.kind}_failed`, detail: { status, message } });
-          deps.log.error({ resourceId: call.resource_uuid, call: call.kind, status, err: message }, 'heroku call failed for good');
+          await audit(client, {
+            uuid: call.resource_uuid,
+            actor: 'system',
+            action: `heroku_${call.kind}_failed`,
+            detail: { status, message },
+          });
+          deps.log.error(
+            { resourceId: call.resource_uuid, call: call.kind, status, err: message },
+            'heroku call failed for good',
+          );
         } else {
-          const delay = status === 429 ? Math.max((err as HttpError).retryAfterMs ?? 0, backoffMs(call.attempts)) : backoffMs(call.attempts);
-          if (status === 429) await deferResourceCalls(client, call.resource_uuid, (err as HttpError).retryAfterMs ?? 5000);
+          const delay =
+            status === 429
+              ? Math.max((err as HttpError).retryAfterMs ?? 0, backoffMs(call.attempts))
+              : backoffMs(call.attempts);
+          if (status === 429)
+            await deferResourceCalls(
+              client,
+              call.resource_uuid,
+              (err as HttpError).retryAfterMs ?? 5000,
+            );
           if (err instanceof OAuthRateLimitedError) notBefore = Date.now() + err.retryAfterMs;
           await retryCall(client, call.id, delay, status, message);
-          deps.log.warn({ resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) }, 'heroku call will be retried');
+          deps.log.warn(
+            {
+              resourceId: call.resource_uuid,
+              call: call.kind,
+              status,
+              retryInMs: Math.round(delay),
+            },
+            'heroku call will be retried',
+          );
         }
       }
-      if (await deleteTokensIfGone(client, call.resource_uuid)) deps.log.info({ resourceId: call.resource_uuid }, 'heroku tokens of a removed add-on deleted');
+      if (await deleteTokensIfGone(client, call.resource_uuid))
+        deps.log.info(
+          { resourceId: call.resource_uuid },
+          'heroku tokens of a removed add-on deleted',
+        );
       return true;
     });
   }
@@ -198,7 +285,9 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     async start() {
       listen = createListenClient(deps.databaseUrl);
       listen.on('notification', () => kick());
-      listen.on('error', (err) => deps.log.warn({ err }, 'heroku calls listen connection lost; polling'));
+      listen.on('error', (err) =>
+        deps.log.warn({ err }, 'heroku calls listen connection lost; polling'),
+      );
       await listen.connect();
       await listen.query(`listen ${HEROKU_CALLS_CHANNEL}`);
       timer = setInterval(kick, deps.pollMs ?? 1000);

@@ -1,5 +1,8 @@
 /** Writing lines into an app's log stream through its logplex input URL (log_input). */
-export function logplexFrame(message: string, opts: { appName: string; procId: string; at?: Date }): string {
+export function logplexFrame(
+  message: string,
+  opts: { appName: string; procId: string; at?: Date },
+): string {
   const line = `<190>1 ${(opts.at ?? new Date()).toISOString()} host ${opts.appName} ${opts.procId} - - ${message}`;
   return `${Buffer.byteLength(line)} ${line}`;
 }

@@ -23,7 +23,10 @@ export interface OAuthSettings {
  * them as a form body (the usual OAuth form) and in the query, which covers both readings
  * of the contract (UNCONFIRMED item 7 in heroku-partner-api.md).
  */
-export async function exchangeToken(settings: OAuthSettings, params: Record<string, string>): Promise<Tokens> {
+export async function exchangeToken(
+  settings: OAuthSettings,
+  params: Record<string, string>,
+): Promise<Tokens> {
   const form = new URLSearchParams({ ...params, client_secret: settings.clientSecret });
   const doFetch = settings.fetch ?? fetch;
   let res: Response;
@@ -35,17 +38,32 @@ export async function exchangeToken(settings: OAuthSettings, params: Record<stri
       signal: AbortSignal.timeout(settings.timeoutMs),
     });
   } catch (cause) {
-    throw new UnavailableError('heroku_unreachable', 'Heroku could not be reached to confirm where this app runs. Please try again.', { cause });
+    throw new UnavailableError(
+      'heroku_unreachable',
+      'Heroku could not be reached to confirm where this app runs. Please try again.',
+      { cause },
+    );
   }
   if (res.status === 429) {
     const retryAfterS = Number(res.headers.get('retry-after'));
     throw new OAuthRateLimitedError(retryAfterS > 0 ? retryAfterS * 1000 : 5_000);
   }
   if (!res.ok) {
-    throw new UnavailableError('oauth_failed', `Heroku refused the authorization (HTTP ${res.status}). Please try again.`);
+    throw new UnavailableError(
+      'oauth_failed',
+      `Heroku refused the authorization (HTTP ${res.status}). Please try again.`,
+    );
   }
-  const body = (await res.json()) as { access_token?: string; refresh_token?: string; expires_in?: number };
-  if (!body.access_token) throw new UnavailableError('oauth_failed', 'Heroku returned no access token. Please try again.');
+  const body = (await res.json()) as {
+    access_token?: string;
+    refresh_token?: string;
+    expires_in?: number;
+  };
+  if (!body.access_token)
+    throw new UnavailableError(
+      'oauth_failed',
+      'Heroku returned no access token. Please try again.',
+    );
   return {
     accessToken: body.access_token,
     refreshToken: body.refresh_token ?? null,
@@ -93,12 +111,21 @@ export interface TokenDeps {
 }
 
 /** The add-on's access token, refreshed (and stored) when it expires within 2 minutes or `force`. */
-export async function validAccessToken(db: Queryable, deps: TokenDeps, uuid: string, force = false): Promise<string> {
+export async function validAccessToken(
+  db: Queryable,
+  deps: TokenDeps,
+  uuid: string,
+  force = false,
+): Promise<string> {
   const row = await getTokens(db, uuid);
   if (!row) throw new NoTokensError('no tokens for this add-on (grant not exchanged)');
-  if (!force && row.expires_at.getTime() - Date.now() > 120_000) return deps.sealer.open(row.access_token_enc);
+  if (!force && row.expires_at.getTime() - Date.now() > 120_000)
+    return deps.sealer.open(row.access_token_enc);
   if (!row.refresh_token_enc) throw new NoTokensError('access token expired and no refresh token');
-  const tokens = await exchangeToken(deps.oauth, { grant_type: 'refresh_token', refresh_token: deps.sealer.open(row.refresh_token_enc) });
+  const tokens = await exchangeToken(deps.oauth, {
+    grant_type: 'refresh_token',
+    refresh_token: deps.sealer.open(row.refresh_token_enc),
+  });
   await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
   deps.log.info({ resourceId: uuid }, 'heroku access token refreshed');
   return tokens.accessToken;

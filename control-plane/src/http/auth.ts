@@ -20,7 +20,8 @@ export function basicAuth(user: string, password: string) {
     const p = sep >= 0 ? decoded.slice(sep + 1) : '';
     // Evaluate both comparisons always: no early exit on the user part.
     const ok = [safeEqual(u, user), safeEqual(p, password)].every(Boolean);
-    if (!match || sep < 0 || !ok) throw new AuthenticationError('unauthorized', 'Authentication failed');
+    if (!match || sep < 0 || !ok)
+      throw new AuthenticationError('unauthorized', 'Authentication failed');
     await next();
   };
 }

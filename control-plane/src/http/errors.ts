@@ -1,8 +1,15 @@
 /** The one place domain errors become HTTP statuses. 5xx messages are never shown. */
 import type { Context, Next } from 'koa';
 import {
-  AuthenticationError, ConflictError, DomainError, ForbiddenError, GoneError, InputError, NotFoundError,
-  UnavailableError, UnprocessableError,
+  AuthenticationError,
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  GoneError,
+  InputError,
+  NotFoundError,
+  UnavailableError,
+  UnprocessableError,
 } from '../../../shared/src/errors.js';
 
 const STATUS = new Map<new (...args: never[]) => DomainError, number>([
@@ -28,7 +35,10 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     if (err instanceof DomainError) {
       const status = statusOf(err);
       ctx.status = status;
-      ctx.body = { message: status >= 500 && status !== 503 ? 'Internal error' : err.message, code: err.code };
+      ctx.body = {
+        message: status >= 500 && status !== 503 ? 'Internal error' : err.message,
+        code: err.code,
+      };
       if (status === 401) ctx.set('WWW-Authenticate', 'Basic realm="heroku"');
       return;
     }
@@ -40,7 +50,13 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       ctx.set('Connection', 'close');
       return;
     }
-    const httpErr = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+    const httpErr = err as {
+      status?: number;
+      statusCode?: number;
+      expose?: boolean;
+      message?: string;
+      type?: string;
+    };
     const status = httpErr.status ?? httpErr.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       ctx.status = status;
@@ -53,7 +69,10 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   }
 }
 
-function clientMessage(status: number, err: { expose?: boolean; message?: string; type?: string }): string {
+function clientMessage(
+  status: number,
+  err: { expose?: boolean; message?: string; type?: string },
+): string {
   if (status === 413) return 'Request body too large';
   if (err.type === 'entity.parse.failed') return 'Request body is not valid JSON';
   if (status === 415) return 'Unsupported content type: send application/json';

@@ -16,7 +16,12 @@ export interface ManifestInput {
   catalog: Catalog;
 }
 
-export function buildManifest({ baseUrl, env, dev, catalog }: ManifestInput): Record<string, unknown> {
+export function buildManifest({
+  baseUrl,
+  env,
+  dev,
+  catalog,
+}: ManifestInput): Record<string, unknown> {
   const problems: string[] = [];
   let url: URL | undefined;
   try {
@@ -24,20 +29,30 @@ export function buildManifest({ baseUrl, env, dev, catalog }: ManifestInput): Re
   } catch {
     problems.push(`--base-url ${JSON.stringify(baseUrl)} is not a URL`);
   }
-  if (url && url.protocol !== 'https:') problems.push('--base-url must be https (Heroku requires it)');
-  if (url && ['localhost', '127.0.0.1'].includes(url.hostname)) problems.push('--base-url must not be localhost');
+  if (url && url.protocol !== 'https:')
+    problems.push('--base-url must be https (Heroku requires it)');
+  if (url && ['localhost', '127.0.0.1'].includes(url.hostname))
+    problems.push('--base-url must not be localhost');
   const password = env.ADDON_PASSWORD;
   const salt = env.SSO_SALT;
   if (!password) problems.push('ADDON_PASSWORD is not set');
   if (!salt) problems.push('SSO_SALT is not set');
-  if (password && password === dev.api.password) problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
-  if (salt && salt === dev.api.sso_salt) problems.push('SSO_SALT is the dev value from addon-manifest.json');
-  if (password && password.length < 32) problems.push('ADDON_PASSWORD must be at least 32 characters');
+  if (password && password === dev.api.password)
+    problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
+  if (salt && salt === dev.api.sso_salt)
+    problems.push('SSO_SALT is the dev value from addon-manifest.json');
+  if (password && password.length < 32)
+    problems.push('ADDON_PASSWORD must be at least 32 characters');
   if (salt && salt.length < 32) problems.push('SSO_SALT must be at least 32 characters');
-  if (problems.length) throw new ConfigError(`cannot build the production manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length)
+    throw new ConfigError(
+      `cannot build the production manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   const prefix = env.CONFIG_VARS_PREFIX ?? dev.api.config_vars_prefix;
   const engines = [...new Set(catalog.plans.map((p) => p.engine))];
-  const configVars = [...new Set(engines.flatMap((e) => (ENGINE_CONFIG_VARS[e] ?? []).map((s) => `${prefix}_${s}`)))];
+  const configVars = [
+    ...new Set(engines.flatMap((e) => (ENGINE_CONFIG_VARS[e] ?? []).map((s) => `${prefix}_${s}`))),
+  ];
   const base = url!.origin + url!.pathname.replace(/\/$/, '');
   return {
     id: env.ADDON_ID ?? dev.id,

@@ -24,13 +24,22 @@ const log = createLogger({ name: 'operator', level: 'warn' });
 const pool = createPool(config.databaseUrl, 2, log);
 try {
   if (command === 'rotate-credentials') {
-    const { operationId } = await startRotation(pool, createSealer(config.encryption), uuid, 'operator');
-    process.stdout.write(`rotation started: operation ${operationId}; the old credentials are revoked ${config.rotationGraceS}s after the new ones are live\n`);
+    const { operationId } = await startRotation(
+      pool,
+      createSealer(config.encryption),
+      uuid,
+      'operator',
+    );
+    process.stdout.write(
+      `rotation started: operation ${operationId}; the old credentials are revoked ${config.rotationGraceS}s after the new ones are live\n`,
+    );
   } else if (command === 'show') {
     const resource = await getResource(pool, uuid);
     if (!resource) throw new Error(`no resource ${uuid}`);
     const { config_enc: _c, oauth_grant_enc: _g, ...visible } = resource;
-    process.stdout.write(`${JSON.stringify({ resource: visible, operations: await listOperations(pool, uuid), herokuCalls: (await listCalls(pool, uuid)).map(({ payload_enc: _p, ...c }) => c), audit: await listAudit(pool, uuid) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ resource: visible, operations: await listOperations(pool, uuid), herokuCalls: (await listCalls(pool, uuid)).map(({ payload_enc: _p, ...c }) => c), audit: await listAudit(pool, uuid) }, null, 2)}\n`,
+    );
   } else {
     throw new Error(usage);
   }

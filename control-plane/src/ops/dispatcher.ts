@@ -10,8 +10,20 @@ import { encodeMessage } from '../../../shared/src/messages.js';
 import { jobSubject } from '../../../shared/src/subjects.js';
 import type { Catalog } from '../catalog/schema.js';
 import { audit } from '../db/audit.js';
-import { createListenClient, withTransaction, type ListenClient, type Pool, type PoolClient } from '../db/pool.js';
-import { claimDispatchable, failOperation, markDispatched, OUTBOX_CHANNEL, type OperationRow } from '../db/operations.js';
+import {
+  createListenClient,
+  withTransaction,
+  type ListenClient,
+  type Pool,
+  type PoolClient,
+} from '../db/pool.js';
+import {
+  claimDispatchable,
+  failOperation,
+  markDispatched,
+  OUTBOX_CHANNEL,
+  type OperationRow,
+} from '../db/operations.js';
 import { buildJob } from './job.js';
 import { markOperationFailed } from './finish.js';
 
@@ -51,28 +63,59 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const toPublish: typeof ops = [];
     for (const op of ops) {
       if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts) {
-        const error = { code: 'timeout', message: `no result from the region agent after ${op.attempts} attempts` };
+        const error = {
+          code: 'timeout',
+          message: `no result from the region agent after ${op.attempts} attempts`,
+        };
         await failOperation(client, op.id, error);
         await markOperationFailed(client, op, error);
-        await audit(client, { uuid: op.resource_uuid, actor: 'system', action: 'operation_timed_out', detail: { operationId: op.id, kind: op.kind } });
-        deps.log.error({ operationId: op.id, resourceId: op.resource_uuid, kind: op.kind }, 'operation failed: retry budget exhausted');
+        await audit(client, {
+          uuid: op.resource_uuid,
+          actor: 'system',
+          action: 'operation_timed_out',
+          detail: { operationId: op.id, kind: op.kind },
+        });
+        deps.log.error(
+          { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind },
+          'operation failed: retry budget exhausted',
+        );
         continue;
       }
       toPublish.push(op);
     }
     await Promise.all(
       toPublish.map(async (op) => {
-        const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
+        const job = buildJob(
+          deps.catalog,
+          deps.configVarsPrefix,
+          op,
+          op.r,
+          deps.operationTimeoutMs,
+        );
         // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
         // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
         const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
-        await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
+        await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), {
+          msgID,
+        });
       }),
     );
     deps.afterPublish?.(toPublish);
-    await markDispatched(client, toPublish.map((o) => o.id), deps.operationTimeoutMs);
+    await markDispatched(
+      client,
+      toPublish.map((o) => o.id),
+      deps.operationTimeoutMs,
+    );
     for (const op of toPublish) {
-      deps.log.info({ operationId: op.id, resourceId: op.resource_uuid, kind: op.kind, attempt: op.attempts + 1 }, 'operation dispatched');
+      deps.log.info(
+        {
+          operationId: op.id,
+          resourceId: op.resource_uuid,
+          kind: op.kind,
+          attempt: op.attempts + 1,
+        },
+        'operation dispatched',
+      );
     }
     return ops.length;
   }

@@ -12,9 +12,14 @@ export interface OperationWaiter {
   close(): Promise<void>;
 }
 
-const finished = (op: OperationRow | undefined): boolean => op?.state === 'succeeded' || op?.state === 'failed';
+const finished = (op: OperationRow | undefined): boolean =>
+  op?.state === 'succeeded' || op?.state === 'failed';
 
-export async function createOperationWaiter(pool: Pool, databaseUrl: string, log: Logger): Promise<OperationWaiter> {
+export async function createOperationWaiter(
+  pool: Pool,
+  databaseUrl: string,
+  log: Logger,
+): Promise<OperationWaiter> {
   const waiters = new Map<string, Set<() => void>>();
   let client: ListenClient | undefined;
   let closed = false;
@@ -50,7 +55,10 @@ export async function createOperationWaiter(pool: Pool, databaseUrl: string, log
         let op = await getOperation(pool, operationId);
         while (!finished(op) && Date.now() < deadline) {
           let timer: NodeJS.Timeout | undefined;
-          await Promise.race([woken, new Promise<void>((r) => (timer = setTimeout(r, Math.min(250, deadline - Date.now()))))]);
+          await Promise.race([
+            woken,
+            new Promise<void>((r) => (timer = setTimeout(r, Math.min(250, deadline - Date.now())))),
+          ]);
           clearTimeout(timer);
           op = await getOperation(pool, operationId);
         }

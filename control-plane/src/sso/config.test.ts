@@ -20,13 +20,20 @@ describe('SSO configuration', () => {
   });
 
   it('reads SSO_WINDOW_S, SSO_MAX_SKEW_S and SESSION_SECRET', () => {
-    const c = loadConfig({ ...base, SSO_WINDOW_S: '120', SSO_MAX_SKEW_S: '5', SESSION_SECRET: 'x'.repeat(40) });
+    const c = loadConfig({
+      ...base,
+      SSO_WINDOW_S: '120',
+      SSO_MAX_SKEW_S: '5',
+      SESSION_SECRET: 'x'.repeat(40),
+    });
     expect(c.sso).toEqual({ windowS: 120, maxSkewS: 5, sessionSecret: 'x'.repeat(40) });
   });
 
   it('refuses a short SESSION_SECRET, and production without one', () => {
     expect(() => loadConfig({ ...base, SESSION_SECRET: 'short' })).toThrow(ConfigError);
     expect(() => loadConfig(prod)).toThrow(/SESSION_SECRET is required in production/);
-    expect(loadConfig({ ...prod, SESSION_SECRET: 'z'.repeat(48) }).sso.sessionSecret).toBe('z'.repeat(48));
+    expect(loadConfig({ ...prod, SESSION_SECRET: 'z'.repeat(48) }).sso.sessionSecret).toBe(
+      'z'.repeat(48),
+    );
   });
 });

@@ -13,6 +13,7 @@ export async function readForm(ctx: Context, maxBytes: number): Promise<Record<s
     chunks.push(chunk);
   }
   const out: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) if (!(k in out)) out[k] = v;
+  for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8')))
+    if (!(k in out)) out[k] = v;
   return out;
 }

@@ -40,7 +40,8 @@ const FORM_LIMIT = 16 * 1024;
 const CLOSED = new Set(['deprovisioning', 'deprovisioned']);
 const SECURITY_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
-  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
 };
@@ -60,7 +61,10 @@ export function ssoRoutes(deps: SsoDeps): Router {
   const router = new Router();
 
   /** The session for this uuid, or undefined after answering 403 / session-expired. */
-  async function requireSession(ctx: Context, uuid: string): Promise<{ session: Session; resource: ResourceRow } | undefined> {
+  async function requireSession(
+    ctx: Context,
+    uuid: string,
+  ): Promise<{ session: Session; resource: ResourceRow } | undefined> {
     const check = sessions.read(ctx.cookies.get(SESSION_COOKIE), now());
     if (!check.ok) {
       if (check.reason === 'expired') html(ctx, 403, expiredPage());
@@ -81,7 +85,11 @@ export function ssoRoutes(deps: SsoDeps): Router {
       if (err instanceof FormError) return forbid(ctx);
       throw err;
     }
-    const check = verifySsoForm(form, { salt: deps.salt, windowS: deps.windowS, maxSkewS: deps.maxSkewS }, now());
+    const check = verifySsoForm(
+      form,
+      { salt: deps.salt, windowS: deps.windowS, maxSkewS: deps.maxSkewS },
+      now(),
+    );
     if (!check.ok) {
       deps.log.info({ requestId: ctx.state.requestId, reason: check.reason }, 'sso login refused');
       return forbid(ctx);
@@ -89,11 +97,24 @@ export function ssoRoutes(deps: SsoDeps): Router {
     const { login } = check;
     const resource = await getResource(deps.pool, login.uuid);
     if (!resource || CLOSED.has(resource.state)) {
-      deps.log.info({ requestId: ctx.state.requestId, reason: 'unknown_resource' }, 'sso login refused');
+      deps.log.info(
+        { requestId: ctx.state.requestId, reason: 'unknown_resource' },
+        'sso login refused',
+      );
       return forbid(ctx);
     }
-    if (!(await claimSsoToken(deps.pool, { tokenHash: login.replayKey, alsoSpends: login.alsoSpends, uuid: login.uuid, expiresAt: login.expiresAt }))) {
-      deps.log.info({ requestId: ctx.state.requestId, resourceId: login.uuid, reason: 'replayed' }, 'sso login refused');
+    if (
+      !(await claimSsoToken(deps.pool, {
+        tokenHash: login.replayKey,
+        alsoSpends: login.alsoSpends,
+        uuid: login.uuid,
+        expiresAt: login.expiresAt,
+      }))
+    ) {
+      deps.log.info(
+        { requestId: ctx.state.requestId, resourceId: login.uuid, reason: 'replayed' },
+        'sso login refused',
+      );
       return forbid(ctx);
     }
     await audit(deps.pool, {
@@ -105,7 +126,13 @@ export function ssoRoutes(deps: SsoDeps): Router {
     });
     const { value } = sessions.issue(login.uuid, login.email, now());
     const ttlS = Math.floor((deps.sessionTtlMs ?? 2 * 3600_000) / 1000);
-    const attrs = [`${SESSION_COOKIE}=${value}`, 'Path=/', `Max-Age=${ttlS}`, 'HttpOnly', 'SameSite=Lax'];
+    const attrs = [
+      `${SESSION_COOKIE}=${value}`,
+      'Path=/',
+      `Max-Age=${ttlS}`,
+      'HttpOnly',
+      'SameSite=Lax',
+    ];
     if (ctx.secure) attrs.push('Secure');
     ctx.set('Set-Cookie', attrs.join('; '));
     ctx.set('Cache-Control', 'no-store');
@@ -120,27 +147,39 @@ export function ssoRoutes(deps: SsoDeps): Router {
     let url: string | null = null;
     if (r.config_enc) {
       try {
-        url = deps.sealer.openJson<Record<string, string>>(r.config_enc)[`${deps.configVarsPrefix}_URL`] ?? null;
+        url =
+          deps.sealer.openJson<Record<string, string>>(r.config_enc)[
+            `${deps.configVarsPrefix}_URL`
+          ] ?? null;
       } catch (err) {
         deps.log.warn({ err, resourceId: r.uuid }, 'cannot open resource config');
       }
     }
     const ops = await listOperations(deps.pool, r.uuid);
-    html(ctx, 200, dashboardPage({
-      uuid: r.uuid,
-      name: r.name,
-      plan: r.plan,
-      herokuRegion: r.heroku_region,
-      agentRegion: r.agent_region,
-      state: r.state,
-      email: session.email,
-      host: r.endpoint?.host ?? null,
-      port: r.endpoint?.port ?? null,
-      certificateNotAfter: r.certificate?.notAfter ?? null,
-      url,
-      operations: ops.map((o) => ({ kind: o.kind, generation: o.generation, state: o.state, at: o.completed_at ?? o.created_at })),
-      csrfToken: sessions.csrfToken(session),
-    }));
+    html(
+      ctx,
+      200,
+      dashboardPage({
+        uuid: r.uuid,
+        name: r.name,
+        plan: r.plan,
+        herokuRegion: r.heroku_region,
+        agentRegion: r.agent_region,
+        state: r.state,
+        email: session.email,
+        host: r.endpoint?.host ?? null,
+        port: r.endpoint?.port ?? null,
+        certificateNotAfter: r.certificate?.notAfter ?? null,
+        url,
+        operations: ops.map((o) => ({
+          kind: o.kind,
+          generation: o.generation,
+          state: o.state,
+          at: o.completed_at ?? o.created_at,
+        })),
+        csrfToken: sessions.csrfToken(session),
+      }),
+    );
   });
 
   router.post('/dashboard/:uuid/rotate', async (ctx) => {
@@ -155,14 +194,25 @@ export function ssoRoutes(deps: SsoDeps): Router {
     }
     if (!sessions.checkCsrf(ok.session, form.csrf ?? '')) return forbid(ctx);
     if (!deps.rotateCredentials) {
-      return html(ctx, 501, messagePage('Not available yet', 'Credential rotation is not available yet. Please try again later.'));
+      return html(
+        ctx,
+        501,
+        messagePage(
+          'Not available yet',
+          'Credential rotation is not available yet. Please try again later.',
+        ),
+      );
     }
     try {
       await deps.rotateCredentials(ok.resource.uuid, `sso:${ok.session.email}`);
     } catch (err) {
       // A refusal (not provisioned yet, gone) is shown on a page; anything else is a 500.
       if (!(err instanceof DomainError)) throw err;
-      return html(ctx, err instanceof ConflictError ? 409 : 400, messagePage('Rotation not started', err.message));
+      return html(
+        ctx,
+        err instanceof ConflictError ? 409 : 400,
+        messagePage('Rotation not started', err.message),
+      );
     }
     ctx.status = 303;
     ctx.redirect(`/dashboard/${ok.resource.uuid}`);

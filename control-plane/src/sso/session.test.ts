@@ -14,10 +14,15 @@ describe('session cookie', () => {
   it('refuses tampering and another secret', () => {
     const { value } = codec.issue(uuid, 'a@example.com', 0);
     const [payload, mac] = value.split('.') as [string, string];
-    const other = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), uuid: 'x' })).toString('base64url');
+    const other = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), uuid: 'x' }),
+    ).toString('base64url');
     expect(codec.read(`${other}.${mac}`, 0)).toEqual({ ok: false, reason: 'invalid' });
     expect(codec.read(`${value}.x`, 0)).toEqual({ ok: false, reason: 'invalid' });
-    expect(createSessionCodec('t'.repeat(32), 1000).read(value, 0)).toEqual({ ok: false, reason: 'invalid' });
+    expect(createSessionCodec('t'.repeat(32), 1000).read(value, 0)).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
   });
 
   it('binds the CSRF token to the session', () => {

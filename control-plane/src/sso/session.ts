@@ -17,7 +17,8 @@ export interface Session {
   exp: number;
 }
 
-export type SessionCheck = { ok: true; session: Session } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
+export type SessionCheck =
+  { ok: true; session: Session } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
 
 export interface SessionCodec {
   issue(uuid: string, email: string, nowMs: number): { value: string; session: Session };
@@ -27,25 +28,37 @@ export interface SessionCodec {
 }
 
 export function createSessionCodec(secret: string, ttlMs: number): SessionCodec {
-  const mac = (purpose: string, data: string): string => createHmac('sha256', secret).update(`${purpose}:${data}`).digest('base64url');
+  const mac = (purpose: string, data: string): string =>
+    createHmac('sha256', secret).update(`${purpose}:${data}`).digest('base64url');
   const csrfToken = (s: Session): string => mac('csrf', `${s.sid}:${s.uuid}`);
   return {
     issue(uuid, email, nowMs) {
-      const session: Session = { sid: randomBytes(16).toString('base64url'), uuid, email, exp: nowMs + ttlMs };
+      const session: Session = {
+        sid: randomBytes(16).toString('base64url'),
+        uuid,
+        email,
+        exp: nowMs + ttlMs,
+      };
       const payload = Buffer.from(JSON.stringify(session)).toString('base64url');
       return { value: `${payload}.${mac('session', payload)}`, session };
     },
     read(value, nowMs) {
       if (!value) return { ok: false, reason: 'missing' };
       const [payload, sig, extra] = value.split('.');
-      if (!payload || !sig || extra !== undefined || !safeEqual(mac('session', payload), sig)) return { ok: false, reason: 'invalid' };
+      if (!payload || !sig || extra !== undefined || !safeEqual(mac('session', payload), sig))
+        return { ok: false, reason: 'invalid' };
       let s: Partial<Session>;
       try {
         s = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Partial<Session>;
       } catch {
         return { ok: false, reason: 'invalid' };
       }
-      if (typeof s.sid !== 'string' || typeof s.uuid !== 'string' || typeof s.email !== 'string' || typeof s.exp !== 'number') {
+      if (
+        typeof s.sid !== 'string' ||
+        typeof s.uuid !== 'string' ||
+        typeof s.email !== 'string' ||
+        typeof s.exp !== 'number'
+      ) {
         return { ok: false, reason: 'invalid' };
       }
       if (s.exp <= nowMs) return { ok: false, reason: 'expired' };

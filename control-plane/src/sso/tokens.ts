@@ -36,10 +36,16 @@ export interface SsoLogin {
 export type SsoCheck = { ok: true; login: SsoLogin } | { ok: false; reason: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const hex = (algo: 'sha1' | 'sha256', s: string): string => createHash(algo).update(s).digest('hex');
+const hex = (algo: 'sha1' | 'sha256', s: string): string =>
+  createHash(algo).update(s).digest('hex');
 
 /** Checks on the fields' shape, before any hashing. */
-function formProblem(uuid: string, timestamp: string, email: string, token: string): string | undefined {
+function formProblem(
+  uuid: string,
+  timestamp: string,
+  email: string,
+  token: string,
+): string | undefined {
   if (!UUID.test(uuid)) return 'bad_resource_id';
   if (!/^\d{1,12}$/.test(timestamp)) return 'bad_timestamp';
   if (!email) return 'missing_email';
@@ -47,7 +53,11 @@ function formProblem(uuid: string, timestamp: string, email: string, token: stri
   return undefined;
 }
 
-export function verifySsoForm(form: Record<string, string>, policy: SsoPolicy, nowMs: number): SsoCheck {
+export function verifySsoForm(
+  form: Record<string, string>,
+  policy: SsoPolicy,
+  nowMs: number,
+): SsoCheck {
   const uuid = (form.resource_id ?? '').toLowerCase();
   const timestamp = form.timestamp ?? '';
   const email = form.email ?? '';
@@ -58,16 +68,27 @@ export function verifySsoForm(form: Record<string, string>, policy: SsoPolicy, n
   if (malformed) return { ok: false, reason: malformed };
   const base = `${form.resource_id}:${policy.salt}:${timestamp}`;
   const plainValid = Boolean(plain) && safeEqual(hex('sha1', base), plain.toLowerCase());
-  const scopedValid = Boolean(scoped) && safeEqual(hex('sha256', `${base}:${userId}:${email}`), scoped.toLowerCase());
+  const scopedValid =
+    Boolean(scoped) && safeEqual(hex('sha256', `${base}:${userId}:${email}`), scoped.toLowerCase());
   // The user-scoped token decides when present; a resource token sent beside it is spent too.
-  if (scoped ? !scopedValid : !plainValid) return { ok: false, reason: scoped ? 'bad_user_scoped_token' : 'bad_resource_token' };
+  if (scoped ? !scopedValid : !plainValid)
+    return { ok: false, reason: scoped ? 'bad_user_scoped_token' : 'bad_resource_token' };
   const ts = Number(timestamp);
   const now = nowMs / 1000;
   if (ts < now - policy.windowS) return { ok: false, reason: 'timestamp_too_old' };
   if (ts > now + policy.maxSkewS) return { ok: false, reason: 'timestamp_in_future' };
   const plainKey = hex('sha256', `resource_token:${uuid}:${timestamp}`);
   const keys = scopedValid
-    ? { replayKey: hex('sha256', `user_scoped_resource_token:${uuid}:${timestamp}:${userId}:${email}`), ...(plainValid ? { alsoSpends: plainKey } : {}) }
+    ? {
+        replayKey: hex(
+          'sha256',
+          `user_scoped_resource_token:${uuid}:${timestamp}:${userId}:${email}`,
+        ),
+        ...(plainValid ? { alsoSpends: plainKey } : {}),
+      }
     : { replayKey: plainKey };
-  return { ok: true, login: { uuid, email, userId, ...keys, expiresAt: new Date((ts + policy.windowS) * 1000) } };
+  return {
+    ok: true,
+    login: { uuid, email, userId, ...keys, expiresAt: new Date((ts + policy.windowS) * 1000) },
+  };
 }

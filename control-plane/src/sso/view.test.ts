@@ -2,20 +2,40 @@ import { dashboardPage, esc, forbiddenPage, maskUrl } from './view.js';
 
 describe('dashboard view', () => {
   it('escapes markup and quotes', () => {
-    expect(esc(`<a href="x" onclick='y'>&\``)).toBe('&#60;a href=&#34;x&#34; onclick=&#39;y&#39;&#62;&#38;&#96;');
+    expect(esc(`<a href="x" onclick='y'>&\``)).toBe(
+      '&#60;a href=&#34;x&#34; onclick=&#39;y&#39;&#62;&#38;&#96;',
+    );
   });
 
   it('masks the password of a URL only', () => {
-    expect(maskUrl('rediss://default:s3cr:et@host.example:6380')).toBe('rediss://default:••••••••@host.example:6380');
+    expect(maskUrl('rediss://default:s3cr:et@host.example:6380')).toBe(
+      'rediss://default:••••••••@host.example:6380',
+    );
     expect(maskUrl('rediss://host.example:6380')).toBe('rediss://host.example:6380');
   });
 
   it('renders every field escaped, with the secret only inside <details>', () => {
     const html = dashboardPage({
-      uuid: 'u-1', name: '<script>x</script>', plan: 'standard', herokuRegion: 'us', agentRegion: 'us-east', state: 'provisioned',
-      email: 'a@example.com', host: 'h.example', port: 6380, certificateNotAfter: '2027-01-01T00:00:00.000Z',
-      url: 'rediss://default:topsecret@h.example:6380', csrfToken: 'tok"en',
-      operations: [{ kind: 'provision', generation: 1, state: 'succeeded', at: new Date('2026-01-01T00:00:00Z') }],
+      uuid: 'u-1',
+      name: '<script>x</script>',
+      plan: 'standard',
+      herokuRegion: 'us',
+      agentRegion: 'us-east',
+      state: 'provisioned',
+      email: 'a@example.com',
+      host: 'h.example',
+      port: 6380,
+      certificateNotAfter: '2027-01-01T00:00:00.000Z',
+      url: 'rediss://default:topsecret@h.example:6380',
+      csrfToken: 'tok"en',
+      operations: [
+        {
+          kind: 'provision',
+          generation: 1,
+          state: 'succeeded',
+          at: new Date('2026-01-01T00:00:00Z'),
+        },
+      ],
     });
     expect(html).not.toContain('<script>');
     expect(html).toContain('&#60;script&#62;');

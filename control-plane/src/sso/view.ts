@@ -32,18 +32,27 @@ function layout(title: string, body: string): string {
 
 /** The one page for every refused login or access: it says nothing about why. */
 export function forbiddenPage(): string {
-  return layout('Access denied', `<div class="notice card"><h1>We could not sign you in</h1>
+  return layout(
+    'Access denied',
+    `<div class="notice card"><h1>We could not sign you in</h1>
 <p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
-<code>heroku addons:open</code>.</p></div>`);
+<code>heroku addons:open</code>.</p></div>`,
+  );
 }
 
 export function expiredPage(): string {
-  return layout('Session expired', `<div class="notice card"><h1>Your session has expired</h1>
-<p>Open the add-on from Heroku again to continue.</p></div>`);
+  return layout(
+    'Session expired',
+    `<div class="notice card"><h1>Your session has expired</h1>
+<p>Open the add-on from Heroku again to continue.</p></div>`,
+  );
 }
 
 export function messagePage(title: string, message: string): string {
-  return layout(title, `<div class="notice card"><h1>${esc(title)}</h1><p>${esc(message)}</p></div>`);
+  return layout(
+    title,
+    `<div class="notice card"><h1>${esc(title)}</h1><p>${esc(message)}</p></div>`,
+  );
 }
 
 export interface DashboardView {
@@ -71,12 +80,17 @@ const badge = (s: string): string => `<span class="badge s-${esc(s)}">${esc(s)}<
 
 export function dashboardPage(v: DashboardView): string {
   const rows = v.operations
-    .map((o) => `<tr><td>${esc(o.kind)}</td><td>${esc(o.generation)}</td><td>${badge(o.state)}</td><td><time datetime="${esc(o.at.toISOString())}">${esc(o.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</time></td></tr>`)
+    .map(
+      (o) =>
+        `<tr><td>${esc(o.kind)}</td><td>${esc(o.generation)}</td><td>${badge(o.state)}</td><td><time datetime="${esc(o.at.toISOString())}">${esc(o.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</time></td></tr>`,
+    )
     .join('');
   const creds = v.url
     ? `<p><code>${esc(maskUrl(v.url))}</code></p><details><summary>Reveal credentials</summary><p><code>${esc(v.url)}</code></p></details>`
     : '<p class="muted">Credentials are not available yet.</p>';
-  return layout(`${v.name} · TLS Redis`, `
+  return layout(
+    `${v.name} · TLS Redis`,
+    `
 <header><h1>${esc(v.name)}</h1><p class="muted">${esc(v.uuid)} · signed in as ${esc(v.email)}</p></header>
 <div class="grid">
 <section class="card"><h2>Instance</h2><dl>
@@ -94,5 +108,6 @@ export function dashboardPage(v: DashboardView): string {
 <button type="submit">Rotate credentials</button></form></section>
 <section class="card wide"><h2>Operations</h2>
 <table><thead><tr><th>Kind</th><th>Generation</th><th>State</th><th>Time</th></tr></thead><tbody>${rows}</tbody></table></section>
-</div>`);
+</div>`,
+  );
 }

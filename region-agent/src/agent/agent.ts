@@ -114,14 +114,23 @@ export function createAgent(deps: AgentDeps): Agent {
   }
 
   async function run(m: JsMsg, job: Job): Promise<void> {
-    const jlog = log.child({ operationId: job.operationId, resourceId: job.resource.uuid, kind: job.kind, generation: job.generation, traceId: job.traceId });
+    const jlog = log.child({
+      operationId: job.operationId,
+      resourceId: job.resource.uuid,
+      kind: job.kind,
+      generation: job.generation,
+      traceId: job.traceId,
+    });
     // Keeps the message from being redelivered while it waits in the FIFO or runs long.
     const keepAlive = setInterval(() => m.working(), Math.max(1_000, ackWaitMs / 3));
     let expired = false;
     try {
       await queue.run(job.resource.uuid, async () => {
         if (job.resource.agentRegion !== deps.region) {
-          throw new PermanentError('wrong_region', `job for region ${job.resource.agentRegion} reached ${deps.region}`);
+          throw new PermanentError(
+            'wrong_region',
+            `job for region ${job.resource.agentRegion} reached ${deps.region}`,
+          );
         }
         // Checked when the job's turn comes: it may have waited behind a long one.
         if (isExpired(job)) {
@@ -129,7 +138,11 @@ export function createAgent(deps: AgentDeps): Agent {
           return;
         }
         jlog.info({ attempt: m.info.redeliveryCount }, 'job started');
-        const outcome = await applyJob(deps.driver, job, (step) => results?.progress(job, step) ?? Promise.resolve());
+        const outcome = await applyJob(
+          deps.driver,
+          job,
+          (step) => results?.progress(job, step) ?? Promise.resolve(),
+        );
         await results?.final(job, 'succeeded', outcome);
       });
     } catch (err) {
@@ -140,7 +153,10 @@ export function createAgent(deps: AgentDeps): Agent {
     }
     if (expired) {
       // No result: a failure would end the operation its newer copy is about to complete.
-      jlog.warn({ deadline: job.deadline }, 'job skipped: its deadline passed before it started (the control plane re-sends or has given up)');
+      jlog.warn(
+        { deadline: job.deadline },
+        'job skipped: its deadline passed before it started (the control plane re-sends or has given up)',
+      );
       m.term();
       return;
     }
@@ -156,7 +172,10 @@ export function createAgent(deps: AgentDeps): Agent {
     try {
       job = decodeMessage(JobSchema, m.data);
     } catch (err) {
-      log.error({ subject: m.subject, seq: m.seq, err: (err as Error).message }, 'job rejected as unparseable');
+      log.error(
+        { subject: m.subject, seq: m.seq, err: (err as Error).message },
+        'job rejected as unparseable',
+      );
       m.term();
       return;
     }
@@ -174,7 +193,10 @@ export function createAgent(deps: AgentDeps): Agent {
       await waitForSlot();
       if (stopping) break;
       try {
-        const batch = await consumer.fetch({ max_messages: deps.concurrency - running.size, expires: 2_000 });
+        const batch = await consumer.fetch({
+          max_messages: deps.concurrency - running.size,
+          expires: 2_000,
+        });
         current = batch;
         for await (const m of batch) handle(m);
       } catch (err) {
@@ -191,7 +213,11 @@ export function createAgent(deps: AgentDeps): Agent {
     async start(): Promise<void> {
       const jsm: JetStreamManager = await deps.nc.jetstreamManager();
       await ensureAgentStreams(jsm);
-      const consumerName = await ensureJobsConsumer(jsm, { region: deps.region, ackWaitMs, maxDeliver: deps.maxDeliver });
+      const consumerName = await ensureJobsConsumer(jsm, {
+        region: deps.region,
+        ackWaitMs,
+        maxDeliver: deps.maxDeliver,
+      });
       js = deps.nc.jetstream();
       results = createResultPublisher({ js, region: deps.region, agentId: deps.agentId });
       await deps.driver.adopt();
@@ -200,7 +226,9 @@ export function createAgent(deps: AgentDeps): Agent {
       const upkeepMs = deps.upkeepMs ?? 6 * 3_600_000;
       if (upkeepMs > 0) {
         upkeepTimer = setInterval(() => {
-          upkeep().catch((err: unknown) => log.error({ err: (err as Error).message }, 'upkeep pass failed'));
+          upkeep().catch((err: unknown) =>
+            log.error({ err: (err as Error).message }, 'upkeep pass failed'),
+          );
         }, upkeepMs);
         upkeepTimer.unref();
       }

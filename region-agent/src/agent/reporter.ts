@@ -1,8 +1,17 @@
 /** Heartbeats and inventories for one region, over core NATS. */
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../../shared/src/logger.js';
-import { MESSAGE_VERSION, encodeMessage, type Heartbeat, type Inventory } from '../../../shared/src/messages.js';
-import { heartbeatSubject, inventoryRequestSubject, inventorySubject } from '../../../shared/src/subjects.js';
+import {
+  MESSAGE_VERSION,
+  encodeMessage,
+  type Heartbeat,
+  type Inventory,
+} from '../../../shared/src/messages.js';
+import {
+  heartbeatSubject,
+  inventoryRequestSubject,
+  inventorySubject,
+} from '../../../shared/src/subjects.js';
 import type { Driver } from '../driver.js';
 
 export interface ReporterDeps {
@@ -60,13 +69,18 @@ export function createReporter(deps: ReporterDeps): Reporter {
     start(): void {
       heartbeat();
       publishInventory();
-      timers.push(setInterval(heartbeat, deps.heartbeatMs), setInterval(publishInventory, deps.inventoryMs));
+      timers.push(
+        setInterval(heartbeat, deps.heartbeatMs),
+        setInterval(publishInventory, deps.inventoryMs),
+      );
       subscription = deps.nc.subscribe(inventoryRequestSubject(deps.region), {
         callback: (err, msg) => {
           if (err) return;
           inventory()
             .then((inv) => msg.respond(encodeMessage(inv)))
-            .catch((e: unknown) => deps.log.warn({ err: (e as Error).message }, 'inventory request failed'));
+            .catch((e: unknown) =>
+              deps.log.warn({ err: (e as Error).message }, 'inventory request failed'),
+            );
         },
       });
     },

@@ -13,7 +13,11 @@ import type { InstanceOutcome } from '../driver.js';
 
 export interface ResultPublisher {
   progress(job: Job, step: string): Promise<void>;
-  final(job: Job, status: Exclude<ResultStatus, 'progress'>, detail: InstanceOutcome | ResultError | undefined): Promise<void>;
+  final(
+    job: Job,
+    status: Exclude<ResultStatus, 'progress'>,
+    detail: InstanceOutcome | ResultError | undefined,
+  ): Promise<void>;
 }
 
 export interface ResultPublisherDeps {
@@ -47,7 +51,9 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
 
   async function publish(result: Result, msgID: string): Promise<void> {
     // Awaiting the PubAck is what lets the caller ack the job afterwards.
-    await deps.js.publish(resultSubject(deps.region, result.uuid), encodeMessage(result), { msgID });
+    await deps.js.publish(resultSubject(deps.region, result.uuid), encodeMessage(result), {
+      msgID,
+    });
   }
 
   return {
@@ -66,7 +72,12 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
         if (detail.certificate) result.certificate = detail.certificate;
       }
       // A later attempt of the same operation (a retried deprovision) reports anew.
-      await publish(result, job.attempt > 1 ? `${job.operationId}:${job.attempt}:${status}` : `${job.operationId}:${status}`);
+      await publish(
+        result,
+        job.attempt > 1
+          ? `${job.operationId}:${job.attempt}:${status}`
+          : `${job.operationId}:${status}`,
+      );
     },
   };
 }

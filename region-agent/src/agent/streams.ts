@@ -4,7 +4,12 @@
  */
 import { AckPolicy, DeliverPolicy, nanos, type JetStreamManager } from 'nats';
 import { ensureStreams, isJetStreamNotFound } from '../../../shared/src/streams.js';
-import { JOBS_STREAM, RESULTS_STREAM, jobsConsumerName, jobsFilter } from '../../../shared/src/subjects.js';
+import {
+  JOBS_STREAM,
+  RESULTS_STREAM,
+  jobsConsumerName,
+  jobsFilter,
+} from '../../../shared/src/subjects.js';
 
 /** The agent consumes JOBS and publishes to RESULTS; heartbeats go over core NATS. */
 export async function ensureAgentStreams(jsm: JetStreamManager): Promise<void> {
@@ -18,12 +23,18 @@ export interface ConsumerSettings {
 }
 
 /** The region's durable pull consumer; mutable settings are brought up to date. */
-export async function ensureJobsConsumer(jsm: JetStreamManager, s: ConsumerSettings): Promise<string> {
+export async function ensureJobsConsumer(
+  jsm: JetStreamManager,
+  s: ConsumerSettings,
+): Promise<string> {
   const name = jobsConsumerName(s.region);
   const mutable = { ack_wait: nanos(s.ackWaitMs), max_deliver: s.maxDeliver };
   try {
     const info = await jsm.consumers.info(JOBS_STREAM, name);
-    if (info.config.ack_wait !== mutable.ack_wait || info.config.max_deliver !== mutable.max_deliver) {
+    if (
+      info.config.ack_wait !== mutable.ack_wait ||
+      info.config.max_deliver !== mutable.max_deliver
+    ) {
       await jsm.consumers.update(JOBS_STREAM, name, mutable);
     }
     return name;

@@ -20,11 +20,45 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
     const namespace = config.kubeNamespace;
     const tls: InstanceTls =
       config.tlsIssuer === 'cert-manager' && config.certManagerIssuer
-        ? { mode: 'cert-manager', certificates: createCertManagerCertificates({ kube, namespace, issuerRef: config.certManagerIssuer, log }) }
-        : { mode: 'private-ca', issuer: createPrivateCa({ store: secretCaStore(kube, namespace, config.caSecretName ?? `region-agent-ca-${region}`), region }) };
-    return createKubernetesDriver({ kube, namespace, hostname: config.hostname, serviceType: config.kubeServiceType, tls, log, probe: tlsProbe });
+        ? {
+            mode: 'cert-manager',
+            certificates: createCertManagerCertificates({
+              kube,
+              namespace,
+              issuerRef: config.certManagerIssuer,
+              log,
+            }),
+          }
+        : {
+            mode: 'private-ca',
+            issuer: createPrivateCa({
+              store: secretCaStore(
+                kube,
+                namespace,
+                config.caSecretName ?? `region-agent-ca-${region}`,
+              ),
+              region,
+            }),
+          };
+    return createKubernetesDriver({
+      kube,
+      namespace,
+      hostname: config.hostname,
+      serviceType: config.kubeServiceType,
+      tls,
+      log,
+      probe: tlsProbe,
+    });
   }
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
-  const redisBin = requireBinary('redis-server', (line) => log.info({ line }, 'installing system package'));
-  return createLocalDriver({ dataDir, hostname: config.hostname, issuer, redisBin, log: log.child({ region }) });
+  const redisBin = requireBinary('redis-server', (line) =>
+    log.info({ line }, 'installing system package'),
+  );
+  return createLocalDriver({
+    dataDir,
+    hostname: config.hostname,
+    issuer,
+    redisBin,
+    log: log.child({ region }),
+  });
 }

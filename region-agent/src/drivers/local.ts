@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import type { Job } from '../../../shared/src/messages.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import { freePort } from '../../../shared/src/ports.js';
-import { PermanentError, type Driver, type InstanceOutcome, type InstanceSummary, type Progress } from '../driver.js';
+import {
+  PermanentError,
+  type Driver,
+  type InstanceOutcome,
+  type InstanceSummary,
+  type Progress,
+} from '../driver.js';
 import {
   instancePaths,
   listInstanceIds,
@@ -24,7 +30,14 @@ import {
   type InstancePaths,
   type InstanceState,
 } from '../engines/redis/local-files.js';
-import { isInstanceRedis, isPortOpen, isRedisAlive, readPidFile, spawnRedis, stopRedis } from '../engines/redis/local-process.js';
+import {
+  isInstanceRedis,
+  isPortOpen,
+  isRedisAlive,
+  readPidFile,
+  spawnRedis,
+  stopRedis,
+} from '../engines/redis/local-process.js';
 import { withResp, type RespTarget } from '../engines/redis/resp-client.js';
 import type { TlsIssuer } from '../tls/private-ca.js';
 
@@ -58,7 +71,9 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
   /** Honest readiness: verified TLS handshake, AUTH, PING. */
   async function probe(paths: InstancePaths, state: InstanceState): Promise<boolean> {
     try {
-      const reply = await withResp(await target(paths, state), auth(state), (c) => c.command('PING'));
+      const reply = await withResp(await target(paths, state), auth(state), (c) =>
+        c.command('PING'),
+      );
       return reply === 'PONG';
     } catch {
       return false;
@@ -70,10 +85,28 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
    * running server still presents the old leaf, so this connection also trusts the CA that
    * issued it; clients see the new leaf on their next handshake.
    */
-  async function reloadTls(paths: InstancePaths, state: InstanceState, trusted: string[]): Promise<void> {
-    const t: RespTarget = { host: '127.0.0.1', port: state.port, servername: deps.hostname, ca: trusted };
+  async function reloadTls(
+    paths: InstancePaths,
+    state: InstanceState,
+    trusted: string[],
+  ): Promise<void> {
+    const t: RespTarget = {
+      host: '127.0.0.1',
+      port: state.port,
+      servername: deps.hostname,
+      ca: trusted,
+    };
     await withResp(t, auth(state), (c) =>
-      c.command('CONFIG', 'SET', 'tls-cert-file', paths.cert, 'tls-key-file', paths.key, 'tls-ca-cert-file', paths.ca),
+      c.command(
+        'CONFIG',
+        'SET',
+        'tls-cert-file',
+        paths.cert,
+        'tls-key-file',
+        paths.key,
+        'tls-ca-cert-file',
+        paths.ca,
+      ),
     );
   }
 
@@ -88,13 +121,23 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
 
   /** A leaf is (re-)issued when missing, close to expiry, or signed by an older CA. */
   async function needsCertificate(paths: InstancePaths, state: InstanceState): Promise<boolean> {
-    if (!existsSync(paths.cert) || !existsSync(paths.key) || !existsSync(paths.ca) || !state.certificate) return true;
+    if (
+      !existsSync(paths.cert) ||
+      !existsSync(paths.key) ||
+      !existsSync(paths.ca) ||
+      !state.certificate
+    )
+      return true;
     if (Date.parse(state.certificate.notAfter) - Date.now() < RENEW_BEFORE_MS) return true;
     return (await readFile(paths.ca, 'utf8')) !== (await deps.issuer.caPem());
   }
 
   /** Returns the CAs a running server may still present when a new leaf was written. */
-  async function ensureCertificate(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<string[] | undefined> {
+  async function ensureCertificate(
+    paths: InstancePaths,
+    state: InstanceState,
+    progress: Progress,
+  ): Promise<string[] | undefined> {
     if (!(await needsCertificate(paths, state))) return undefined;
     const previousCa = existsSync(paths.ca) ? await readFile(paths.ca, 'utf8') : undefined;
     await progress('issuing certificate');
@@ -118,27 +161,40 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     if (isInstanceRedis(state.pid, paths.dir)) return state.pid;
     const unrecorded = readPidFile(paths.pid);
     if (!isInstanceRedis(unrecorded, paths.dir)) return undefined;
-    log.warn({ resourceId: state.uuid, pid: unrecorded, recorded: state.pid }, 'unrecorded instance process adopted');
+    log.warn(
+      { resourceId: state.uuid, pid: unrecorded, recorded: state.pid },
+      'unrecorded instance process adopted',
+    );
     state.pid = unrecorded;
     await writeState(paths, state);
     return unrecorded;
   }
 
   /** Writes config from state and starts the process unless it already runs. */
-  async function ensureRunning(paths: InstancePaths, state: InstanceState, progress: Progress): Promise<void> {
+  async function ensureRunning(
+    paths: InstancePaths,
+    state: InstanceState,
+    progress: Progress,
+  ): Promise<void> {
     const renewed = await ensureCertificate(paths, state, progress);
     await writePrivate(paths.acl, renderAcl(state));
     await writePrivate(paths.conf, renderConf(state, paths));
     const running = await livePid(paths, state);
     if (renewed && running) {
       await reloadTls(paths, state, renewed);
-      log.info({ resourceId: state.uuid, notAfter: state.certificate?.notAfter }, 'instance certificate renewed');
+      log.info(
+        { resourceId: state.uuid, notAfter: state.certificate?.notAfter },
+        'instance certificate renewed',
+      );
     }
     if (!running) {
       await progress('starting instance');
       state.pid = spawnRedis(deps.redisBin, paths.conf);
       await writeState(paths, state);
-      log.info({ resourceId: state.uuid, port: state.port, pid: state.pid }, 'instance process started');
+      log.info(
+        { resourceId: state.uuid, port: state.port, pid: state.pid },
+        'instance process started',
+      );
     }
     await progress('waiting for TLS readiness');
     try {
@@ -174,7 +230,11 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
   async function existing(job: Job): Promise<{ paths: InstancePaths; state: InstanceState }> {
     const paths = instancePaths(root, job.resource.uuid);
     const state = await readState(paths);
-    if (!state) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
+    if (!state)
+      throw new PermanentError(
+        'instance_not_found',
+        `no instance ${job.resource.uuid} in this region`,
+      );
     return { paths, state };
   }
 
@@ -200,7 +260,10 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       const paths = instancePaths(root, job.resource.uuid);
       let state = await readState(paths);
       if (!state && (await readTombstone(root, job.resource.uuid)) !== undefined) {
-        throw new PermanentError('instance_deprovisioned', `instance ${job.resource.uuid} was deprovisioned`);
+        throw new PermanentError(
+          'instance_deprovisioned',
+          `instance ${job.resource.uuid} was deprovisioned`,
+        );
       }
       if (!state) {
         await progress('allocating instance');
@@ -226,7 +289,9 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       await ensureRunning(paths, state, progress);
       await progress('resizing instance');
       const memory = `${job.resource.size.memoryMb}mb`;
-      await withResp(await target(paths, state), auth(state), (c) => c.command('CONFIG', 'SET', 'maxmemory', memory));
+      await withResp(await target(paths, state), auth(state), (c) =>
+        c.command('CONFIG', 'SET', 'maxmemory', memory),
+      );
       state.plan = job.resource.plan;
       state.memoryMb = job.resource.size.memoryMb;
       state.generation = Math.max(state.generation, job.generation);
@@ -255,7 +320,17 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
         await progress('adding credentials');
         const password = newPassword();
         await withResp(await target(paths, state), auth(state), async (c) => {
-          await c.command('ACL', 'SETUSER', user, 'on', 'resetpass', `>${password}`, '~*', '&*', '+@all');
+          await c.command(
+            'ACL',
+            'SETUSER',
+            user,
+            'on',
+            'resetpass',
+            `>${password}`,
+            '~*',
+            '&*',
+            '+@all',
+          );
           await c.command('ACL', 'SAVE');
         });
         state.users[user] = password;
@@ -273,7 +348,10 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
         throw new PermanentError('invalid_params', 'revoke_credentials needs params.revokeUser');
       }
       if (revoke === state.currentUser) {
-        throw new PermanentError('revoke_current_user', 'cannot revoke the credentials currently in use');
+        throw new PermanentError(
+          'revoke_current_user',
+          'cannot revoke the credentials currently in use',
+        );
       }
       await ensureRunning(paths, state, progress);
       if (state.users[revoke]) {

@@ -12,6 +12,14 @@ export interface ProbeTarget {
 }
 
 export async function tlsProbe(t: ProbeTarget): Promise<boolean> {
-  const target = { host: t.host, port: t.port, servername: t.servername, ...(t.ca ? { ca: t.ca } : {}) };
-  return (await withResp(target, { user: t.user, password: t.password }, (c) => c.command('PING'))) === 'PONG';
+  const target = {
+    host: t.host,
+    port: t.port,
+    servername: t.servername,
+    ...(t.ca ? { ca: t.ca } : {}),
+  };
+  return (
+    (await withResp(target, { user: t.user, password: t.password }, (c) => c.command('PING'))) ===
+    'PONG'
+  );
 }

@@ -31,21 +31,47 @@ describe('createPrivateCa', () => {
 
   it('builds certificates openssl accepts as a server chain, with the expected extensions', async () => {
     const ca = createPrivateCa({ dir: join(dir, 'ca2'), region: 'eu-west' });
-    const leaf = await ca.issue('6f1c2d7e-0000-4000-8000-000000000001', ['redis-x.eu-west.example.com', '10.0.0.7']);
+    const leaf = await ca.issue('6f1c2d7e-0000-4000-8000-000000000001', [
+      'redis-x.eu-west.example.com',
+      '10.0.0.7',
+    ]);
     writeFileSync(join(dir, 'ca.pem'), leaf.caPem);
     writeFileSync(join(dir, 'leaf.pem'), leaf.certPem);
     writeFileSync(join(dir, 'leaf.key'), leaf.keyPem);
-    const verify = execFileSync('openssl', ['verify', '-purpose', 'sslserver', '-verify_hostname', 'redis-x.eu-west.example.com', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' });
+    const verify = execFileSync(
+      'openssl',
+      [
+        'verify',
+        '-purpose',
+        'sslserver',
+        '-verify_hostname',
+        'redis-x.eu-west.example.com',
+        '-CAfile',
+        join(dir, 'ca.pem'),
+        join(dir, 'leaf.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(verify.trim()).toMatch(/leaf\.pem: OK$/);
-    const text = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'], { encoding: 'utf8' });
+    const text = execFileSync(
+      'openssl',
+      ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'],
+      { encoding: 'utf8' },
+    );
     expect(text).toMatch(/CA:FALSE/);
     expect(text).toMatch(/TLS Web Server Authentication/);
     expect(text).toMatch(/DNS:redis-x\.eu-west\.example\.com, IP Address:10\.0\.0\.7/);
     expect(text).toMatch(/Authority Key Identifier/);
     // The key file is a PKCS#8 EC key that matches the certificate.
     const pub = (args: string[]): string => execFileSync('openssl', args, { encoding: 'utf8' });
-    expect(pub(['pkey', '-in', join(dir, 'leaf.key'), '-pubout'])).toBe(pub(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-pubkey']));
-    const caText = execFileSync('openssl', ['x509', '-in', join(dir, 'ca.pem'), '-noout', '-text'], { encoding: 'utf8' });
+    expect(pub(['pkey', '-in', join(dir, 'leaf.key'), '-pubout'])).toBe(
+      pub(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-pubkey']),
+    );
+    const caText = execFileSync(
+      'openssl',
+      ['x509', '-in', join(dir, 'ca.pem'), '-noout', '-text'],
+      { encoding: 'utf8' },
+    );
     expect(caText).toMatch(/CA:TRUE, pathlen:0/);
     expect(caText).toMatch(/Certificate Sign, CRL Sign/);
   });

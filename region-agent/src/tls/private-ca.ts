@@ -56,7 +56,10 @@ export interface CaStore {
 export function fileCaStore(dir: string): CaStore {
   const keyPath = join(dir, 'ca.key');
   const certPath = join(dir, 'ca.pem');
-  const read = async (): Promise<CaMaterial> => ({ certPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8') });
+  const read = async (): Promise<CaMaterial> => ({
+    certPem: await readFile(certPath, 'utf8'),
+    keyPem: await readFile(keyPath, 'utf8'),
+  });
   return {
     location: dir,
     async load() {
@@ -128,7 +131,10 @@ export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
       signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
@@ -167,13 +173,20 @@ export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(hostnames.map((h) => ({ type: isIP(h) ? 'ip' : 'dns', value: h }) as const)),
+          new x509.SubjectAlternativeNameExtension(
+            hostnames.map((h) => ({ type: isIP(h) ? 'ip' : 'dns', value: h }) as const),
+          ),
           await x509.AuthorityKeyIdentifierExtension.create(caCert),
           await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
         ],
       });
       const certPem = cert.toString('pem') + '\n';
-      return { certPem, keyPem: await keyPem(keys.privateKey), caPem: ca.certPem, ...describe(certPem) };
+      return {
+        certPem,
+        keyPem: await keyPem(keys.privateKey),
+        caPem: ca.certPem,
+        ...describe(certPem),
+      };
     },
   };
 }

@@ -34,7 +34,14 @@ export function secretCaStore(kube: KubeApi, namespace: string, name: string): C
       const created = await kube.create({
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'region-agent', 'addons.example.com/role': 'private-ca' } },
+        metadata: {
+          name,
+          namespace,
+          labels: {
+            'app.kubernetes.io/managed-by': 'region-agent',
+            'addons.example.com/role': 'private-ca',
+          },
+        },
         type: 'kubernetes.io/tls',
         stringData: { 'tls.crt': ca.certPem, 'tls.key': ca.keyPem },
       });

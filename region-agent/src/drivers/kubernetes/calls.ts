@@ -20,10 +20,35 @@ export const KUBE_CALLS: readonly KubeCall[] = [
   { group: '', version: 'v1', kind: 'Service', resource: 'services', verbs: APPLY_READ_DELETE },
   // Deprovision tombstones.
   { group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', verbs: APPLY_READ_DELETE },
-  { group: 'apps', version: 'v1', kind: 'StatefulSet', resource: 'statefulsets', verbs: APPLY_READ_DELETE },
-  { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', resource: 'networkpolicies', verbs: APPLY_READ_DELETE },
-  { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', verbs: APPLY_READ_DELETE },
-  { group: 'cert-manager.io', version: 'v1', kind: 'Certificate', resource: 'certificates', verbs: APPLY_READ_DELETE, certManagerOnly: true },
+  {
+    group: 'apps',
+    version: 'v1',
+    kind: 'StatefulSet',
+    resource: 'statefulsets',
+    verbs: APPLY_READ_DELETE,
+  },
+  {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    kind: 'NetworkPolicy',
+    resource: 'networkpolicies',
+    verbs: APPLY_READ_DELETE,
+  },
+  {
+    group: 'policy',
+    version: 'v1',
+    kind: 'PodDisruptionBudget',
+    resource: 'poddisruptionbudgets',
+    verbs: APPLY_READ_DELETE,
+  },
+  {
+    group: 'cert-manager.io',
+    version: 'v1',
+    kind: 'Certificate',
+    resource: 'certificates',
+    verbs: APPLY_READ_DELETE,
+    certManagerOnly: true,
+  },
 ];
 
 export const FIELD_MANAGER = 'region-agent';

@@ -19,7 +19,11 @@ export interface IssuerRef {
 
 export interface CertManagerCertificates {
   /** Applies the Certificate and waits for its Secret. */
-  ensure(uuid: string, dnsNames: string[], progress: Progress): Promise<{ certPem: string; caPem: string | undefined; secretName: string }>;
+  ensure(
+    uuid: string,
+    dnsNames: string[],
+    progress: Progress,
+  ): Promise<{ certPem: string; caPem: string | undefined; secretName: string }>;
   /** Deletes the Certificate and its Secret (cert-manager leaves the Secret behind). */
   remove(uuid: string): Promise<void>;
 }
@@ -41,8 +45,16 @@ export const CERTIFICATE_API = 'cert-manager.io/v1';
 
 export const tlsSecretName = (uuid: string): string => `${instanceName(uuid)}-tls`;
 
-export function certificateObject(uuid: string, namespace: string, dnsNames: string[], issuerRef: IssuerRef): KubeObject {
-  const labels = { 'app.kubernetes.io/managed-by': 'region-agent', 'addons.example.com/uuid': uuid };
+export function certificateObject(
+  uuid: string,
+  namespace: string,
+  dnsNames: string[],
+  issuerRef: IssuerRef,
+): KubeObject {
+  const labels = {
+    'app.kubernetes.io/managed-by': 'region-agent',
+    'addons.example.com/uuid': uuid,
+  };
   return {
     apiVersion: CERTIFICATE_API,
     kind: 'Certificate',
@@ -85,18 +97,35 @@ export function createCertManagerCertificates(opts: CertManagerOptions): CertMan
       const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
       let last = 'not issued yet';
       for (;;) {
-        const cert = (await opts.kube.get(CERTIFICATE_API, 'Certificate', opts.namespace, instanceName(uuid))) as CertificateObject | undefined;
+        const cert = (await opts.kube.get(
+          CERTIFICATE_API,
+          'Certificate',
+          opts.namespace,
+          instanceName(uuid),
+        )) as CertificateObject | undefined;
         const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
         if (ready?.status === 'True') {
-          const secret = (await opts.kube.get('v1', 'Secret', opts.namespace, tlsSecretName(uuid))) as SecretObject | undefined;
+          const secret = (await opts.kube.get(
+            'v1',
+            'Secret',
+            opts.namespace,
+            tlsSecretName(uuid),
+          )) as SecretObject | undefined;
           const certPem = usableLeaf(secret, dnsNames);
-          if (certPem) return { certPem, caPem: decode(secret?.data, 'ca.crt') || undefined, secretName: tlsSecretName(uuid) };
+          if (certPem)
+            return {
+              certPem,
+              caPem: decode(secret?.data, 'ca.crt') || undefined,
+              secretName: tlsSecretName(uuid),
+            };
           last = `Secret ${tlsSecretName(uuid)} has no valid leaf for ${dnsNames.join(', ')}`;
         } else if (ready) {
           last = `${ready.reason ?? 'NotReady'}: ${ready.message ?? ''}`.trim();
         }
         if (Date.now() > deadline) {
-          throw new Error(`cert-manager did not issue the certificate for ${dnsNames.join(', ')} in time (${last})`);
+          throw new Error(
+            `cert-manager did not issue the certificate for ${dnsNames.join(', ')} in time (${last})`,
+          );
         }
         await sleep(pollMs);
       }

@@ -1,5 +1,10 @@
 /** The only module that talks to @kubernetes/client-node: apply, get, list, delete. */
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { FIELD_MANAGER } from './calls.js';
 import type { KubeObject } from './objects.js';
 
@@ -8,8 +13,18 @@ export interface KubeApi {
   apply(obj: KubeObject): Promise<KubernetesObject>;
   /** Plain create: undefined when an object with that name already exists (409). */
   create(obj: KubeObject): Promise<KubernetesObject | undefined>;
-  get(apiVersion: string, kind: string, namespace: string, name: string): Promise<KubernetesObject | undefined>;
-  list(apiVersion: string, kind: string, namespace: string, labelSelector: string): Promise<KubernetesObject[]>;
+  get(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<KubernetesObject | undefined>;
+  list(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector: string,
+  ): Promise<KubernetesObject[]>;
   /** False when the object was already gone. */
   remove(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
 }
@@ -34,7 +49,14 @@ export function createKubeApi(kc: KubeConfig): KubeApi {
   const api = KubernetesObjectApi.makeApiClient(kc);
   return {
     apply(obj: KubeObject): Promise<KubernetesObject> {
-      return api.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      return api.patch(
+        obj,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     },
     async create(obj: KubeObject): Promise<KubernetesObject | undefined> {
       try {
@@ -53,12 +75,28 @@ export function createKubeApi(kc: KubeConfig): KubeApi {
       }
     },
     async list(apiVersion, kind, namespace, labelSelector): Promise<KubernetesObject[]> {
-      const list = await api.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+      const list = await api.list(
+        apiVersion,
+        kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+      );
       return list.items;
     },
     async remove(apiVersion, kind, namespace, name): Promise<boolean> {
       try {
-        await api.delete({ apiVersion, kind, metadata: { name, namespace } }, undefined, undefined, undefined, undefined, 'Foreground');
+        await api.delete(
+          { apiVersion, kind, metadata: { name, namespace } },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Foreground',
+        );
         return true;
       } catch (err) {
         if (isNotFound(err)) return false;

@@ -8,17 +8,36 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Job } from '../../../../shared/src/messages.js';
 import type { Logger } from '../../../../shared/src/logger.js';
-import { PermanentError, type Driver, type InstanceOutcome, type InstanceSummary, type Progress } from '../../driver.js';
+import {
+  PermanentError,
+  type Driver,
+  type InstanceOutcome,
+  type InstanceSummary,
+  type Progress,
+} from '../../driver.js';
 import type { TlsIssuer } from '../../tls/private-ca.js';
 import type { ProbeTarget } from '../probe.js';
 import { KUBE_CALLS } from './calls.js';
 import type { CertManagerCertificates } from './certificates.js';
 import type { KubeApi } from './client.js';
-import { REDIS_PORT, SIZE_ANNOTATION, TOMBSTONE_LABEL, clusterHost, instanceName, instanceObjects, tombstoneName, tombstoneObject, type RedisInstanceSpec, type ServiceType } from './objects.js';
+import {
+  REDIS_PORT,
+  SIZE_ANNOTATION,
+  TOMBSTONE_LABEL,
+  clusterHost,
+  instanceName,
+  instanceObjects,
+  tombstoneName,
+  tombstoneObject,
+  type RedisInstanceSpec,
+  type ServiceType,
+} from './objects.js';
 
 export type { ProbeTarget };
 
-export type InstanceTls = { mode: 'private-ca'; issuer: TlsIssuer } | { mode: 'cert-manager'; certificates: CertManagerCertificates };
+export type InstanceTls =
+  | { mode: 'private-ca'; issuer: TlsIssuer }
+  | { mode: 'cert-manager'; certificates: CertManagerCertificates };
 
 export interface KubernetesDriverDeps {
   kube: KubeApi;
@@ -46,7 +65,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const newPassword = (): string => randomBytes(24).toString('base64url');
 
 type SecretObject = KubernetesObject & { data?: Record<string, string> };
-type StatefulSetObject = KubernetesObject & { status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number } };
+type StatefulSetObject = KubernetesObject & {
+  status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
+};
 
 function decode(data: Record<string, string> | undefined, key: string): string | undefined {
   const v = data?.[key];
@@ -92,11 +113,21 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
   }
 
   /** Size and image as the Secret recorded them (for upkeep, which has no job). */
-  function storedBase(uuid: string, secret: SecretObject): Omit<RedisInstanceSpec, 'users' | 'currentUser' | 'tls'> | undefined {
+  function storedBase(
+    uuid: string,
+    secret: SecretObject,
+  ): Omit<RedisInstanceSpec, 'users' | 'currentUser' | 'tls'> | undefined {
     const labels = secret.metadata?.labels ?? {};
     try {
-      const size = JSON.parse(secret.metadata?.annotations?.[SIZE_ANNOTATION] ?? '') as { memoryMb: number; cpuMillis: number; storageGb: number };
-      const job = { resource: { uuid, plan: labels['addons.example.com/plan'] ?? '', size }, generation: Number(labels['addons.example.com/generation'] ?? 0) };
+      const size = JSON.parse(secret.metadata?.annotations?.[SIZE_ANNOTATION] ?? '') as {
+        memoryMb: number;
+        cpuMillis: number;
+        storageGb: number;
+      };
+      const job = {
+        resource: { uuid, plan: labels['addons.example.com/plan'] ?? '', size },
+        generation: Number(labels['addons.example.com/generation'] ?? 0),
+      };
       return baseSpec(job as Job);
     } catch {
       return undefined;
@@ -105,14 +136,16 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
 
   /** The instance as its Secret records it (sized by the job when there is one). */
   async function load(uuid: string, job?: Job): Promise<RedisInstanceSpec | undefined> {
-    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(uuid))) as SecretObject | undefined;
+    const secret = (await deps.kube.get('v1', 'Secret', deps.namespace, instanceName(uuid))) as
+      SecretObject | undefined;
     if (!secret) return undefined;
     const base = job ? baseSpec(job) : storedBase(uuid, secret);
     if (!base) return undefined;
     const data = secret.data;
     const users: Record<string, string> = {};
     for (const key of Object.keys(data ?? {})) {
-      if (key.startsWith('password-')) users[key.slice('password-'.length)] = decode(data, key) ?? '';
+      if (key.startsWith('password-'))
+        users[key.slice('password-'.length)] = decode(data, key) ?? '';
     }
     const labels = secret.metadata?.labels ?? {};
     return {
@@ -121,17 +154,29 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       generation: Number(labels['addons.example.com/generation'] ?? base.generation),
       users,
       currentUser: decode(data, 'current-user') ?? Object.keys(users)[0] ?? 'u1',
-      tls: { certPem: decode(data, 'tls.crt') ?? '', keyPem: decode(data, 'tls.key') ?? '', caPem: decode(data, 'ca.crt') ?? '' },
+      tls: {
+        certPem: decode(data, 'tls.crt') ?? '',
+        keyPem: decode(data, 'tls.key') ?? '',
+        caPem: decode(data, 'ca.crt') ?? '',
+      },
     };
   }
 
   /** Issues (or renews) the instance's leaf; returns the spec's TLS part. */
-  async function ensureTls(spec: Pick<RedisInstanceSpec, 'uuid' | 'tls'>, progress: Progress): Promise<RedisInstanceSpec['tls']> {
+  async function ensureTls(
+    spec: Pick<RedisInstanceSpec, 'uuid' | 'tls'>,
+    progress: Progress,
+  ): Promise<RedisInstanceSpec['tls']> {
     if (deps.tls.mode === 'cert-manager') {
       // Only the public name: a public CA cannot validate cluster-internal names.
       const names = [host(spec.uuid)];
       const issued = await deps.tls.certificates.ensure(spec.uuid, names, progress);
-      return { certPem: issued.certPem, keyPem: '', caPem: issued.caPem ?? '', secretName: issued.secretName };
+      return {
+        certPem: issued.certPem,
+        keyPem: '',
+        caPem: issued.caPem ?? '',
+        secretName: issued.secretName,
+      };
     }
     // The public name, and the in-cluster ones for apps and probes inside the cluster.
     const internal = clusterHost(spec.uuid, deps.namespace);
@@ -140,7 +185,11 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     if (!needsRenewal(spec.tls.certPem, caPem, now())) return spec.tls;
     await progress(spec.tls.certPem ? 'renewing certificate' : 'issuing certificate');
     const issued = await deps.tls.issuer.issue(spec.uuid, names);
-    if (spec.tls.certPem) log.info({ resourceId: spec.uuid, notAfter: issued.notAfter }, 'instance certificate renewed');
+    if (spec.tls.certPem)
+      log.info(
+        { resourceId: spec.uuid, notAfter: issued.notAfter },
+        'instance certificate renewed',
+      );
     return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: issued.caPem };
   }
 
@@ -153,7 +202,9 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
   /** The cloud's address for the Service (what external-dns points the name at). */
   async function loadBalancerAddress(uuid: string): Promise<string | undefined> {
     const svc = (await deps.kube.get('v1', 'Service', deps.namespace, instanceName(uuid))) as
-      | (KubernetesObject & { status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } })
+      | (KubernetesObject & {
+          status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
+        })
       | undefined;
     const ingress = svc?.status?.loadBalancer?.ingress?.[0];
     return ingress?.hostname ?? ingress?.ip;
@@ -176,17 +227,29 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     for (;;) {
       const waitingFor = await notReadyBecause(spec, target);
       if (waitingFor === undefined) return;
-      if (now() > deadline) throw new Error(`instance did not become ready in time (${waitingFor})`);
+      if (now() > deadline)
+        throw new Error(`instance did not become ready in time (${waitingFor})`);
       await sleep(pollMs);
     }
   }
 
   /** What readiness still waits for, or undefined once the instance answers. */
-  async function notReadyBecause(spec: RedisInstanceSpec, target: ProbeTarget): Promise<string | undefined> {
-    if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(spec.uuid))) return 'load balancer has no address yet';
-    const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, instanceName(spec.uuid))) as StatefulSetObject | undefined;
+  async function notReadyBecause(
+    spec: RedisInstanceSpec,
+    target: ProbeTarget,
+  ): Promise<string | undefined> {
+    if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(spec.uuid)))
+      return 'load balancer has no address yet';
+    const sts = (await deps.kube.get(
+      'apps/v1',
+      'StatefulSet',
+      deps.namespace,
+      instanceName(spec.uuid),
+    )) as StatefulSetObject | undefined;
     const status = sts?.status ?? {};
-    const rolledOut = (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) && (status.updatedReplicas ?? 0) >= 1;
+    const rolledOut =
+      (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) &&
+      (status.updatedReplicas ?? 0) >= 1;
     if (!rolledOut) return 'rollout in progress';
     if ((status.readyReplicas ?? 0) < 1) return 'pod not ready';
     try {
@@ -198,11 +261,16 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
 
   async function outcome(job: Job, spec: RedisInstanceSpec): Promise<InstanceOutcome> {
     const password = encodeURIComponent(spec.users[spec.currentUser] ?? '');
-    const config: Record<string, string> = { URL: `rediss://${spec.currentUser}:${password}@${host(spec.uuid)}:${REDIS_PORT}` };
+    const config: Record<string, string> = {
+      URL: `rediss://${spec.currentUser}:${password}@${host(spec.uuid)}:${REDIS_PORT}`,
+    };
     // Clients only need our CA when it is ours: a cert-manager leaf is publicly trusted.
-    if (deps.tls.mode === 'private-ca') config.TLS_CA = spec.tls.caPem || (await deps.tls.issuer.caPem());
+    if (deps.tls.mode === 'private-ca')
+      config.TLS_CA = spec.tls.caPem || (await deps.tls.issuer.caPem());
     return {
-      config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`${job.configVarsPrefix}_${k}`, v])),
+      config: Object.fromEntries(
+        Object.entries(config).map(([k, v]) => [`${job.configVarsPrefix}_${k}`, v]),
+      ),
       endpoint: { host: host(spec.uuid), port: REDIS_PORT },
       ...(spec.tls.certPem ? { certificate: describeCert(spec.tls.certPem) } : {}),
     };
@@ -210,11 +278,19 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
 
   async function existing(job: Job): Promise<RedisInstanceSpec> {
     const spec = await load(job.resource.uuid, job);
-    if (!spec) throw new PermanentError('instance_not_found', `no instance ${job.resource.uuid} in this region`);
+    if (!spec)
+      throw new PermanentError(
+        'instance_not_found',
+        `no instance ${job.resource.uuid} in this region`,
+      );
     return spec;
   }
 
-  async function converge(job: Job, spec: RedisInstanceSpec, progress: Progress): Promise<InstanceOutcome> {
+  async function converge(
+    job: Job,
+    spec: RedisInstanceSpec,
+    progress: Progress,
+  ): Promise<InstanceOutcome> {
     await apply(spec, progress);
     await waitReady(spec, progress);
     return outcome(job, spec);
@@ -232,7 +308,12 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
 
   async function pruneTombstones(): Promise<void> {
     const ttl = deps.tombstoneTtlMs ?? 30 * 86_400_000;
-    const stones = (await deps.kube.list('v1', 'ConfigMap', deps.namespace, `${MANAGED},${TOMBSTONE_LABEL}=true`)) as Array<KubernetesObject & { data?: Record<string, string> }>;
+    const stones = (await deps.kube.list(
+      'v1',
+      'ConfigMap',
+      deps.namespace,
+      `${MANAGED},${TOMBSTONE_LABEL}=true`,
+    )) as Array<KubernetesObject & { data?: Record<string, string> }>;
     for (const stone of stones) {
       const at = Date.parse(stone.data?.deprovisionedAt ?? '');
       if (Number.isFinite(at) && now() - at > ttl && stone.metadata?.name) {
@@ -245,33 +326,61 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     name: 'kubernetes',
     async adopt(): Promise<void> {
       // Kubernetes keeps instances running without us; only old tombstones need care.
-      await pruneTombstones().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'tombstone pruning failed'));
+      await pruneTombstones().catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'tombstone pruning failed'),
+      );
       log.info({ calls: KUBE_CALLS.length, tls: deps.tls.mode }, 'kubernetes driver ready');
     },
     async provision(job, progress): Promise<InstanceOutcome> {
       let spec = await load(job.resource.uuid, job);
       if (!spec) {
-        const stone = await deps.kube.get('v1', 'ConfigMap', deps.namespace, tombstoneName(job.resource.uuid));
-        if (stone) throw new PermanentError('instance_deprovisioned', `instance ${job.resource.uuid} was deprovisioned`);
+        const stone = await deps.kube.get(
+          'v1',
+          'ConfigMap',
+          deps.namespace,
+          tombstoneName(job.resource.uuid),
+        );
+        if (stone)
+          throw new PermanentError(
+            'instance_deprovisioned',
+            `instance ${job.resource.uuid} was deprovisioned`,
+          );
         const user = `u${job.generation}`;
-        spec = { ...baseSpec(job), users: { [user]: newPassword() }, currentUser: user, tls: { certPem: '', keyPem: '', caPem: '' } };
+        spec = {
+          ...baseSpec(job),
+          users: { [user]: newPassword() },
+          currentUser: user,
+          tls: { certPem: '', keyPem: '', caPem: '' },
+        };
       }
       return converge(job, spec, progress);
     },
     async changePlan(job, progress): Promise<InstanceOutcome> {
       const current = await existing(job);
       // New resources roll the pod; data survives on the volume (appendonly).
-      const spec = { ...current, ...baseSpec(job), generation: Math.max(current.generation, job.generation) };
+      const spec = {
+        ...current,
+        ...baseSpec(job),
+        generation: Math.max(current.generation, job.generation),
+      };
       return converge(job, spec, progress);
     },
     async deprovision(job, progress): Promise<void> {
       // The tombstone goes first: a stale provision arriving mid-delete must not recreate.
-      await deps.kube.apply(tombstoneObject(job.resource.uuid, deps.namespace, job.generation, new Date(now())));
+      await deps.kube.apply(
+        tombstoneObject(job.resource.uuid, deps.namespace, job.generation, new Date(now())),
+      );
       await progress('deleting objects');
       const name = instanceName(job.resource.uuid);
-      const blank: RedisInstanceSpec = { ...baseSpec(job), users: {}, currentUser: '', tls: { certPem: '', keyPem: '', caPem: '' } };
+      const blank: RedisInstanceSpec = {
+        ...baseSpec(job),
+        users: {},
+        currentUser: '',
+        tls: { certPem: '', keyPem: '', caPem: '' },
+      };
       // StatefulSet first (the pod and its volume go), the Secret it mounts last.
-      for (const obj of instanceObjects(blank).reverse()) await deleteAndWait(obj.apiVersion, obj.kind, name);
+      for (const obj of instanceObjects(blank).reverse())
+        await deleteAndWait(obj.apiVersion, obj.kind, name);
       if (deps.tls.mode === 'cert-manager') await deps.tls.certificates.remove(job.resource.uuid);
     },
     async rotateCredentials(job, progress): Promise<InstanceOutcome> {
@@ -285,8 +394,13 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     async revokeCredentials(job, progress): Promise<InstanceOutcome> {
       const spec = await existing(job);
       const revoke = job.params.revokeUser;
-      if (typeof revoke !== 'string' || revoke === '') throw new PermanentError('invalid_params', 'revoke_credentials needs params.revokeUser');
-      if (revoke === spec.currentUser) throw new PermanentError('revoke_current_user', 'cannot revoke the credentials currently in use');
+      if (typeof revoke !== 'string' || revoke === '')
+        throw new PermanentError('invalid_params', 'revoke_credentials needs params.revokeUser');
+      if (revoke === spec.currentUser)
+        throw new PermanentError(
+          'revoke_current_user',
+          'cannot revoke the credentials currently in use',
+        );
       delete spec.users[revoke];
       spec.generation = Math.max(spec.generation, job.generation);
       return converge(job, spec, progress);
@@ -298,10 +412,16 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       // the pod checksum changes and the pod rolls onto it.
       const before = spec.tls.certPem;
       await apply(spec, async () => {});
-      if (spec.tls.certPem !== before) log.info({ resourceId: uuid }, 'instance rolled onto a renewed certificate');
+      if (spec.tls.certPem !== before)
+        log.info({ resourceId: uuid }, 'instance rolled onto a renewed certificate');
     },
     async inventory(): Promise<InstanceSummary[]> {
-      const items = (await deps.kube.list('apps/v1', 'StatefulSet', deps.namespace, MANAGED)) as StatefulSetObject[];
+      const items = (await deps.kube.list(
+        'apps/v1',
+        'StatefulSet',
+        deps.namespace,
+        MANAGED,
+      )) as StatefulSetObject[];
       return items.map((sts) => {
         const labels = sts.metadata?.labels ?? {};
         return {

@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [key: string]: unknown;
 }
 
@@ -83,7 +88,9 @@ function redisConf(s: RedisInstanceSpec): string {
 function aclFile(s: RedisInstanceSpec): string {
   const lines = ['user default off nopass nocommands'];
   for (const [name, password] of Object.entries(s.users)) {
-    lines.push(`user ${name} on #${createHash('sha256').update(password).digest('hex')} ~* &* +@all`);
+    lines.push(
+      `user ${name} on #${createHash('sha256').update(password).digest('hex')} ~* &* +@all`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -91,18 +98,27 @@ function aclFile(s: RedisInstanceSpec): string {
 export const SIZE_ANNOTATION = 'addons.example.com/size';
 
 export function secretObject(s: RedisInstanceSpec): KubeObject {
-  const passwords = Object.fromEntries(Object.entries(s.users).map(([u, p]) => [`password-${u}`, p]));
+  const passwords = Object.fromEntries(
+    Object.entries(s.users).map(([u, p]) => [`password-${u}`, p]),
+  );
   const size = { memoryMb: s.memoryMb, cpuMillis: s.cpuMillis, storageGb: s.storageGb };
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     // The size is kept so upkeep can re-apply the instance without a job.
-    metadata: { name: instanceName(s.uuid), namespace: s.namespace, labels: labels(s), annotations: { [SIZE_ANNOTATION]: JSON.stringify(size) } },
+    metadata: {
+      name: instanceName(s.uuid),
+      namespace: s.namespace,
+      labels: labels(s),
+      annotations: { [SIZE_ANNOTATION]: JSON.stringify(size) },
+    },
     type: 'Opaque',
     stringData: {
       'redis.conf': redisConf(s),
       'users.acl': aclFile(s),
-      ...(s.tls.secretName ? {} : { 'tls.crt': s.tls.certPem, 'tls.key': s.tls.keyPem, 'ca.crt': s.tls.caPem }),
+      ...(s.tls.secretName
+        ? {}
+        : { 'tls.crt': s.tls.certPem, 'tls.key': s.tls.keyPem, 'ca.crt': s.tls.caPem }),
       'current-user': s.currentUser,
       ...passwords,
     },
@@ -112,7 +128,12 @@ export function secretObject(s: RedisInstanceSpec): KubeObject {
 function podSpec(s: RedisInstanceSpec): Record<string, unknown> {
   const memory = `${Math.ceil(s.memoryMb * 1.25)}Mi`;
   return {
-    securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999, seccompProfile: { type: 'RuntimeDefault' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 999,
+      fsGroup: 999,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
     automountServiceAccountToken: false,
     containers: [
       {
@@ -179,7 +200,10 @@ export function statefulSetObject(s: RedisInstanceSpec): KubeObject {
       volumeClaimTemplates: [
         {
           metadata: { name: 'data' },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${s.storageGb}Gi` } } },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: `${s.storageGb}Gi` } },
+          },
         },
       ],
     },
@@ -195,7 +219,9 @@ export function serviceObject(s: RedisInstanceSpec): KubeObject {
       namespace: s.namespace,
       labels: labels(s),
       // external-dns publishes the client-facing name for the load balancer's address.
-      ...(s.serviceType === 'LoadBalancer' ? { annotations: { 'external-dns.alpha.kubernetes.io/hostname': s.publicHost } } : {}),
+      ...(s.serviceType === 'LoadBalancer'
+        ? { annotations: { 'external-dns.alpha.kubernetes.io/hostname': s.publicHost } }
+        : {}),
     },
     spec: {
       type: s.serviceType,
@@ -231,7 +257,13 @@ export function podDisruptionBudgetObject(s: RedisInstanceSpec): KubeObject {
 
 /** In apply order: the Secret first so the pod never starts without its config. */
 export function instanceObjects(s: RedisInstanceSpec): KubeObject[] {
-  return [secretObject(s), serviceObject(s), networkPolicyObject(s), podDisruptionBudgetObject(s), statefulSetObject(s)];
+  return [
+    secretObject(s),
+    serviceObject(s),
+    networkPolicyObject(s),
+    podDisruptionBudgetObject(s),
+    statefulSetObject(s),
+  ];
 }
 
 export const TOMBSTONE_LABEL = 'addons.example.com/deprovisioned';
@@ -242,14 +274,23 @@ export const tombstoneName = (uuid: string): string => `${instanceName(uuid)}-de
  * Left behind by a deprovision so a stale provision job (a redelivery that lost the race)
  * cannot bring the instance back. Holds no secrets; pruned after a retention period.
  */
-export function tombstoneObject(uuid: string, namespace: string, generation: number, at: Date): KubeObject {
+export function tombstoneObject(
+  uuid: string,
+  namespace: string,
+  generation: number,
+  at: Date,
+): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
       name: tombstoneName(uuid),
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'region-agent', 'addons.example.com/uuid': uuid, [TOMBSTONE_LABEL]: 'true' },
+      labels: {
+        'app.kubernetes.io/managed-by': 'region-agent',
+        'addons.example.com/uuid': uuid,
+        [TOMBSTONE_LABEL]: 'true',
+      },
     },
     data: { generation: String(generation), deprovisionedAt: at.toISOString() },
   };

@@ -70,7 +70,9 @@ export async function writeState(paths: InstancePaths, state: InstanceState): Pr
 export async function listInstanceIds(root: string): Promise<string[]> {
   if (!existsSync(root)) return [];
   const entries = await readdir(root, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'state.json'))).map((e) => e.name);
+  return entries
+    .filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'state.json')))
+    .map((e) => e.name);
 }
 
 /** ACL file with password hashes only; the default user is disabled. */
@@ -115,7 +117,11 @@ export async function readTombstone(root: string, uuid: string): Promise<number 
   return Number(await readFile(path, 'utf8'));
 }
 
-export async function writeTombstone(root: string, uuid: string, generation: number): Promise<void> {
+export async function writeTombstone(
+  root: string,
+  uuid: string,
+  generation: number,
+): Promise<void> {
   await mkdir(join(root, '.deprovisioned'), { recursive: true, mode: 0o700 });
   await writeFile(join(root, '.deprovisioned', uuid), String(generation));
 }

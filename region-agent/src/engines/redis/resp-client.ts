@@ -78,7 +78,12 @@ function parse(buf: Buffer, at: number): Parsed | undefined {
 export async function connectResp(target: RespTarget): Promise<RespClient> {
   const timeoutMs = target.timeoutMs ?? 5_000;
   const socket: TLSSocket = await new Promise((resolve, reject) => {
-    const s = connect({ host: target.host, port: target.port, servername: target.servername, ...(target.ca ? { ca: target.ca } : {}) });
+    const s = connect({
+      host: target.host,
+      port: target.port,
+      servername: target.servername,
+      ...(target.ca ? { ca: target.ca } : {}),
+    });
     s.setTimeout(timeoutMs, () => s.destroy(new Error('TLS connection timed out')));
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
