@@ -48,8 +48,12 @@ async function tokenFor(deps: SpaceLookupDeps, uuid: string, code: string): Prom
   }
   const tokens = await exchangeToken(deps.oauth, { grant_type: 'authorization_code', code });
   await storeTokens(deps.pool, deps.sealer, deps.keyId, uuid, tokens);
-  const removed = await deleteOrphanTokens(deps.pool, ORPHAN_TOKENS_S);
-  if (removed > 0) deps.log.info({ removed }, 'tokens of abandoned provisions removed');
+  // Housekeeping on the way: it must never fail the lookup it rides on.
+  await deleteOrphanTokens(deps.pool, ORPHAN_TOKENS_S).then(
+    (removed) =>
+      removed > 0 && deps.log.info({ removed }, 'tokens of abandoned provisions removed'),
+    (err: unknown) => deps.log.warn({ err }, 'removing tokens of abandoned provisions failed'),
+  );
   return tokens.accessToken;
 }
 
