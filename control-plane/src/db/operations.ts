@@ -56,8 +56,13 @@ export async function insertOperation(
   await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, op.id]);
 }
 
-export async function getOperation(db: Queryable, id: string): Promise<OperationRow | undefined> {
-  return (await db.query<OperationRow>('select * from operations where id = $1', [id])).rows[0];
+export async function getOperation(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<OperationRow | undefined> {
+  const sql = `select * from operations where id = $1${forUpdate ? ' for update' : ''}`;
+  return (await db.query<OperationRow>(sql, [id])).rows[0];
 }
 
 export async function latestOperation(

@@ -209,7 +209,9 @@ async function applyFinal(
   result: Result,
 ): Promise<ApplyOutcome> {
   return withTransaction(deps.pool, async (client) => {
-    const op = await getOperation(client, result.operationId);
+    // Locked, so a dispatch still committing is seen with its attempt count: the retry
+    // decision below must not run on a stale row (a fast agent answers before that commit).
+    const op = await getOperation(client, result.operationId, true);
     const resource = op ? await getResource(client, op.resource_uuid, true) : undefined;
     const refused = checkAgainstState(origin, result, op, resource);
     if (refused || !op || !resource)
