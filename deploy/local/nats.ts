@@ -1,10 +1,9 @@
 /** A private nats-server with JetStream on a free loopback port (like nats.js's test harness). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { stopChild } from './postgres.js';
-import { freePort, waitFor } from '../../shared/src/ports.js';
+import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface NatsServer {
   port: number;
@@ -38,14 +37,7 @@ export async function startNats(
     await waitFor(
       () => {
         if (exited) throw new Error('nats-server exited');
-        return new Promise<boolean>((resolve) => {
-          const s = connect(port, '127.0.0.1');
-          s.on('connect', () => {
-            s.destroy();
-            resolve(true);
-          });
-          s.on('error', () => resolve(false));
-        });
+        return canConnect(port);
       },
       'nats-server',
       15_000,

@@ -4,10 +4,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { requireBinary, isRoot } from '../../shared/src/binaries.js';
-import { freePort, waitFor } from '../../shared/src/ports.js';
+import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface PostgresServer {
   port: number;
@@ -99,17 +98,6 @@ export async function startPostgres(
     url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
     stop: () => stopChild(child),
   };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 async function ready(port: number): Promise<boolean> {

@@ -1,5 +1,5 @@
 /** Loopback ports: one free right now, and waiting for something to come up. */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
 export async function freePort(): Promise<number> {
@@ -14,6 +14,18 @@ export async function freePort(): Promise<number> {
         else reject(new Error('no port'));
       });
     });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
   });
 }
 

@@ -7,11 +7,10 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { nkeys } from 'nats';
 import { requireBinary } from '../../shared/src/binaries.js';
-import { freePort, waitFor } from '../../shared/src/ports.js';
+import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 
 type KeyPair = ReturnType<typeof nkeys.createUser>;
@@ -107,18 +106,7 @@ export async function startJwtNats(dir: string): Promise<JwtNats> {
   const child = spawn(requireBinary('nats-server'), ['-c', config], { stdio: 'ignore' });
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error('nats-server (operator mode) exited');
-    return portOpen(port);
+    return canConnect(port);
   }, 'nats-server (operator mode)');
   return { url: `nats://127.0.0.1:${port}`, credsFile, stop: () => stopChild(child) };
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
