@@ -92,6 +92,17 @@ it('one 503 on the app lookup answers 503, and the retry with the same grant suc
   await expectCompletedWithOneExchange(body);
 });
 
+it('a stored token Heroku no longer accepts is refreshed once, and the retry still succeeds', async () => {
+  const body = addonNeedingLookup();
+  await expectLookupUnavailable(stack.url, body);
+  sim.expireAccessTokens(body.uuid); // Heroku expires it early; our row still says valid
+  const retry = await sim.provision(stack.url, body, auth);
+  expect([200, 202]).toContain(retry.status);
+  const lookups = sim.calls.filter((c) => c.path === `/addons/${body.uuid}` && c.method === 'GET');
+  expect(lookups.map((c) => c.status)).toEqual([200, 401, 200]);
+  await expectCompletedWithOneExchange(body);
+});
+
 describe('a second replica on the same database', () => {
   let replica: ControlPlane;
   beforeAll(async () => {

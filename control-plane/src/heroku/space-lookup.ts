@@ -35,17 +35,20 @@ export interface SpaceLookupDeps extends TokenDeps {
 const ORPHAN_TOKENS_S = 24 * 3600;
 
 /** Stored tokens for this add-on (from an earlier attempt), else exchange the grant and store. */
+/** The stored token, refreshed when due (or `force`d); a missing refresh token is a 503. */
+async function storedToken(deps: SpaceLookupDeps, uuid: string, force = false): Promise<string> {
+  return validAccessToken(deps.pool, deps, uuid, force).catch((cause: unknown) => {
+    if (!(cause instanceof NoTokensError)) throw cause;
+    throw new UnavailableError(
+      'heroku_lookup_failed',
+      'We could not renew our authorization to check where this app runs. Please try again.',
+      { cause },
+    );
+  });
+}
+
 async function tokenFor(deps: SpaceLookupDeps, uuid: string, code: string): Promise<string> {
-  if (await getTokens(deps.pool, uuid)) {
-    return validAccessToken(deps.pool, deps, uuid).catch((cause: unknown) => {
-      if (!(cause instanceof NoTokensError)) throw cause;
-      throw new UnavailableError(
-        'heroku_lookup_failed',
-        'We could not renew our authorization to check where this app runs. Please try again.',
-        { cause },
-      );
-    });
-  }
+  if (await getTokens(deps.pool, uuid)) return storedToken(deps, uuid);
   const tokens = await exchangeToken(deps.oauth, { grant_type: 'authorization_code', code });
   await storeTokens(deps.pool, deps.sealer, deps.keyId, uuid, tokens);
   // Housekeeping on the way: it must never fail the lookup it rides on.
@@ -78,12 +81,32 @@ async function getJson(
       { cause },
     );
   }
+  if (res.status === 401) throw new Unauthorized();
   if (!res.ok)
     throw new UnavailableError(
       'heroku_lookup_failed',
       `Heroku answered HTTP ${res.status} while we checked where this app runs. Please try again.`,
     );
   return (await res.json()) as Record<string, unknown>;
+}
+
+/** Heroku refused the token: refresh it once, as the call worker does. */
+class Unauthorized extends Error {}
+
+async function inPrivateSpace(
+  deps: SpaceLookupDeps,
+  uuid: string,
+  token: string,
+): Promise<boolean> {
+  const addon = await getJson(deps, `/addons/${uuid}`, token);
+  const appId = (addon.app as { id?: string } | undefined)?.id;
+  if (!appId)
+    throw new UnavailableError(
+      'heroku_lookup_failed',
+      'Heroku did not tell us which app this add-on belongs to. Please try again.',
+    );
+  const app = await getJson(deps, `/apps/${appId}`, token);
+  return app.space !== null && app.space !== undefined;
 }
 
 export function createSpaceLookup(
@@ -100,14 +123,19 @@ export function createSpaceLookup(
       );
     }
     const token = await tokenFor(deps, input.uuid, code);
-    const addon = await getJson(deps, `/addons/${input.uuid}`, token);
-    const appId = (addon.app as { id?: string } | undefined)?.id;
-    if (!appId)
+    try {
+      return await inPrivateSpace(deps, input.uuid, token);
+    } catch (err) {
+      if (!(err instanceof Unauthorized)) throw err;
+    }
+    // A stored token Heroku no longer accepts (expired early, revoked): refresh and retry once.
+    const fresh = await storedToken(deps, input.uuid, true);
+    return inPrivateSpace(deps, input.uuid, fresh).catch((err: unknown) => {
+      if (!(err instanceof Unauthorized)) throw err;
       throw new UnavailableError(
         'heroku_lookup_failed',
-        'Heroku did not tell us which app this add-on belongs to. Please try again.',
+        'Heroku refused our authorization while we checked where this app runs. Please try again.',
       );
-    const app = await getJson(deps, `/apps/${appId}`, token);
-    return app.space !== null && app.space !== undefined;
+    });
   };
 }
