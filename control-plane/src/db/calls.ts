@@ -9,6 +9,12 @@ export const CALL_KINDS = [
   'app_log',
 ] as const;
 export type CallKind = (typeof CALL_KINDS)[number];
+/** Kinds sent to the Platform API with the add-on's own token (held while it is paused). */
+export const TOKEN_CALL_KINDS: readonly CallKind[] = [
+  'config_update',
+  'provision_action',
+  'deprovision_action',
+];
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {
@@ -38,7 +44,8 @@ export async function enqueueCall(
 /**
  * Lock one due call whose earlier calls on the same resource are finished. Only kinds this
  * replica knows: during a rolling upgrade a kind added by a newer release waits for a newer
- * replica instead of being marked done unsent.
+ * replica instead of being marked done unsent. Calls made with an add-on token Heroku rate
+ * limited wait out its pause (pauseToken); other add-ons' calls do not.
  */
 export async function claimDueCall(
   db: Queryable,
@@ -49,8 +56,10 @@ export async function claimDueCall(
       where c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any($1::text[])
         and (c.kind = 'app_log' or not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
                                                   and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
+        and not (c.kind = any($2::text[]) and exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
+                                                        and t.rate_limited_until > now()))
       order by c.next_attempt_at limit 1 for update skip locked`,
-    [kinds],
+    [kinds, TOKEN_CALL_KINDS],
   );
   return res.rows[0];
 }
@@ -69,6 +78,7 @@ export async function finishCall(
   );
 }
 
+/** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */
 export async function retryCall(
   db: Queryable,
   id: string,
@@ -78,7 +88,8 @@ export async function retryCall(
 ): Promise<void> {
   await db.query(
     `update heroku_calls set attempts = attempts + 1, last_status = $3, last_error = $4,
-       next_attempt_at = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = $1`,
+       next_attempt_at = clock_timestamp() + ($2::int * interval '1 millisecond'), updated_at = now()
+     where id = $1`,
     [id, Math.round(delayMs), status, error],
   );
 }
@@ -89,20 +100,4 @@ export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]>
       uuid,
     ])
   ).rows;
-}
-
-/**
- * Hold every pending Platform API call of one add-on for `delayMs` (its token was rate
- * limited). Log lines go to Logplex, not the Platform API, and are not held.
- */
-export async function deferResourceCalls(
-  db: Queryable,
-  uuid: string,
-  delayMs: number,
-): Promise<void> {
-  await db.query(
-    `update heroku_calls set next_attempt_at = greatest(next_attempt_at, now() + ($2::int * interval '1 millisecond')), updated_at = now()
-      where resource_uuid = $1 and state = 'pending' and kind <> 'app_log'`,
-    [uuid, Math.round(delayMs)],
-  );
 }

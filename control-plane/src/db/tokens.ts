@@ -27,6 +27,19 @@ export async function getTokens(db: Queryable, uuid: string): Promise<TokenRow |
     .rows[0];
 }
 
+/**
+ * Hold the Platform API calls made with this add-on's token for `ms` (every replica reads it in
+ * claimDueCall). From the clock, not the transaction start: the answer that asked for it came
+ * later. A pause is never shortened.
+ */
+export async function pauseToken(db: Queryable, uuid: string, ms: number): Promise<void> {
+  await db.query(
+    `update heroku_tokens set rate_limited_until = greatest(rate_limited_until,
+       clock_timestamp() + ($2::int * interval '1 millisecond')) where resource_uuid = $1`,
+    [uuid, Math.round(ms)],
+  );
+}
+
 export async function deleteTokens(db: Queryable, uuid: string): Promise<void> {
   await db.query('delete from heroku_tokens where resource_uuid = $1', [uuid]);
 }
