@@ -1,13 +1,15 @@
 /**
  * The Heroku call worker on a real Postgres against the Heroku simulator: rate limits are
- * scoped to what they limit (one add-on's token, or everything for the OAuth endpoint).
+ * scoped to what they limit (one add-on's token, or everything for the OAuth endpoint), and
+ * the calls and tokens of an add-on Heroku has removed are removed too.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createSealer } from '../../control-plane/src/crypto.js';
-import { enqueueCall } from '../../control-plane/src/db/calls.js';
+import { enqueueCall, type CallKind } from '../../control-plane/src/db/calls.js';
+import { insertOperation } from '../../control-plane/src/db/operations.js';
 import { createPool, type Pool } from '../../control-plane/src/db/pool.js';
 import { insertResource } from '../../control-plane/src/db/resources.js';
 import {
@@ -113,6 +115,14 @@ async function tokenCount(uuid: string): Promise<number> {
   return r.rowCount ?? 0;
 }
 
+async function callStates(uuid: string): Promise<Array<{ kind: CallKind; state: string }>> {
+  const r = await pool.query<{ kind: CallKind; state: string }>(
+    'select kind, state from heroku_calls where resource_uuid = $1 order by id',
+    [uuid],
+  );
+  return r.rows;
+}
+
 const patches = (uuid: string) =>
   sim.calls.filter((c) => c.method === 'PATCH' && c.path === `/addons/${uuid}/config`);
 const configOf = (uuid: string) => sim.addon(uuid)?.config.get('TLSREDIS_URL');
@@ -201,5 +211,62 @@ describe('rate limits', () => {
     expect(sent.time.getTime() - limited.time.getTime()).toBeGreaterThanOrEqual(2000);
     await waitFor(async () => (await tokenCount(c.uuid)) === 1, "C's grant exchanged", 10_000);
     expect(logs.join('')).toContain('heroku rate limit: all calls on this replica paused');
+  });
+});
+
+describe('add-ons that are gone', () => {
+  it("drops a gone add-on's queued Platform API calls unsent, still writes its log lines, and deletes its tokens", async () => {
+    const a = await addonWithTokens();
+    await enqueueConfig(a.uuid, 'rediss://never-sent');
+    await enqueueCall(pool, {
+      uuid: a.uuid,
+      kind: 'app_log',
+      dedupeKey: 'bye',
+      payloadEnc: sealer.sealJson({ message: 'last line' }),
+    });
+    await pool.query(
+      `update resources set state = 'deprovisioned', deprovisioned_at = now() where uuid = $1`,
+      [a.uuid],
+    );
+    await drain(worker());
+    expect(patches(a.uuid)).toEqual([]);
+    expect(sim.logLines(a.uuid).map((l) => l.message)).toEqual(['last line']);
+    expect(await callStates(a.uuid)).toEqual([
+      { kind: 'exchange_grant', state: 'succeeded' },
+      { kind: 'config_update', state: 'dropped' },
+      { kind: 'app_log', state: 'succeeded' },
+    ]);
+    expect(await tokenCount(a.uuid)).toBe(0);
+    const audit = await pool.query(
+      `select action from audit_events where resource_uuid = $1 and action like '%dropped'`,
+      [a.uuid],
+    );
+    expect(audit.rows).toEqual([{ action: 'heroku_config_update_dropped' }]);
+  });
+
+  it('deletes tokens left by add-ons that are gone (deprovisioned, or deprovision given up) when it starts', async () => {
+    const gone = await addonWithTokens();
+    const givenUp = await addonWithTokens();
+    const live = await addonWithTokens();
+    await pool.query(`update resources set state = 'deprovisioned' where uuid = $1`, [gone.uuid]);
+    await insertOperation(pool, {
+      id: randomUUID(),
+      uuid: givenUp.uuid,
+      kind: 'deprovision',
+      generation: 2,
+      plan: givenUp.plan,
+    });
+    await pool.query(
+      `update operations set state = 'failed' where resource_uuid = $1 and kind = 'deprovision'`,
+      [givenUp.uuid],
+    );
+    await pool.query(`update resources set state = 'failed' where uuid = $1`, [givenUp.uuid]);
+    await worker().start();
+    await waitFor(
+      async () => (await tokenCount(gone.uuid)) + (await tokenCount(givenUp.uuid)) === 0,
+      'tokens of gone add-ons deleted',
+      5000,
+    );
+    expect(await tokenCount(live.uuid)).toBe(1);
   });
 });

@@ -15,6 +15,22 @@ export const TOKEN_CALL_KINDS: readonly CallKind[] = [
   'provision_action',
   'deprovision_action',
 ];
+/** Kinds that need the add-on's authorization at Heroku: its grant, or its token. */
+export const AUTHORIZED_CALL_KINDS: readonly CallKind[] = ['exchange_grant', ...TOKEN_CALL_KINDS];
+
+/**
+ * SQL condition on a `resources` row aliased `r`: Heroku has removed the add-on and, with it,
+ * our authorization for it (heroku-partner-api.md §6: a deprovision we answered with 204, or
+ * our own actions/deprovision). True once the deprovision is applied, once a deprovision was
+ * given up (state failed after a deprovision operation), or after our deprovision action for
+ * a failed provision. Not while 'deprovisioning': an asynchronous deprovision may still use
+ * the Platform API until it sends actions/deprovision.
+ */
+export const ADDON_GONE_SQL = `(r.state = 'deprovisioned' or (r.state = 'failed' and (
+    exists (select 1 from operations o where o.resource_uuid = r.uuid and o.kind = 'deprovision')
+    or exists (select 1 from heroku_calls d where d.resource_uuid = r.uuid
+                 and d.kind = 'deprovision_action' and d.state = 'succeeded'))))`;
+
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {
@@ -23,7 +39,7 @@ export interface CallRow {
   kind: CallKind;
   dedupe_key: string;
   payload_enc: string | null;
-  state: 'pending' | 'succeeded' | 'failed';
+  state: 'pending' | 'succeeded' | 'failed' | 'dropped';
   attempts: number;
   last_status: number | null;
 }
@@ -62,6 +78,34 @@ export async function claimDueCall(
     [kinds, TOKEN_CALL_KINDS],
   );
   return res.rows[0];
+}
+
+export interface DroppedCall {
+  id: string;
+  resource_uuid: string;
+  kind: CallKind;
+}
+
+/**
+ * Drop the pending calls that need the authorization of an add-on that is gone (of `uuid`, or
+ * of every such add-on when null): Heroku would refuse them for ever. A call locked by an
+ * attempt in flight is skipped; its worker drops it when the attempt ends.
+ */
+export async function dropCallsOfGoneAddons(
+  db: Queryable,
+  uuid: string | null,
+): Promise<DroppedCall[]> {
+  const res = await db.query<DroppedCall>(
+    `update heroku_calls set state = 'dropped', last_error = 'add-on removed by Heroku',
+       completed_at = now(), updated_at = now()
+      where id in (select c.id from heroku_calls c join resources r on r.uuid = c.resource_uuid
+                    where c.state = 'pending' and c.kind = any($2::text[])
+                      and ($1::uuid is null or c.resource_uuid = $1) and ${ADDON_GONE_SQL}
+                    for update of c skip locked)
+      returning id, resource_uuid, kind`,
+    [uuid, AUTHORIZED_CALL_KINDS],
+  );
+  return res.rows;
 }
 
 export async function finishCall(

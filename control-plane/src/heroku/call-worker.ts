@@ -3,8 +3,9 @@
  * deprovision actions, app log lines; send-call.ts sends them). Exponential backoff with
  * jitter. Rate limits are scoped to what they limit: one add-on's token pauses that token's
  * calls (send-call.ts), a 429 from the OAuth endpoint, which is not about one add-on, pauses
- * every call on this replica. A call that succeeded is never sent again (its row is finished
- * in the same transaction that holds its lock).
+ * every call on this replica. Calls of an add-on Heroku has removed are dropped, not sent, and
+ * its tokens deleted (gone-addons.ts). A call that succeeded is never sent again (its row is
+ * finished in the same transaction that holds its lock).
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
@@ -25,7 +26,7 @@ import {
   type Pool,
   type PoolClient,
 } from '../db/pool.js';
-import { deleteTokensIfGone } from '../db/tokens.js';
+import { createGoneAddons } from './gone-addons.js';
 import { OAuthRateLimitedError, type OAuthSettings } from './oauth.js';
 import { DEFAULT_PAUSES } from './rate-limit.js';
 import { createCallSender, HttpError } from './send-call.js';
@@ -49,6 +50,8 @@ export interface CallWorkerDeps {
   limitedPauseMs?: number;
   /** Pause after RateLimit-Remaining: 0 without Retry-After (default 60 s). */
   exhaustedPauseMs?: number;
+  /** Between sweeps for tokens of removed add-ons (gone-addons.ts; default 10 minutes). */
+  goneSweepMs?: number;
 }
 
 export interface CallWorker {
@@ -82,6 +85,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     exhaustedMs: deps.exhaustedPauseMs ?? DEFAULT_PAUSES.exhaustedMs,
   };
   const sendCall = createCallSender({ ...deps, pauses });
+  const gone = createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs });
   // Pause for limits that are not about one add-on (the OAuth endpoint). In memory: each
   // replica meets such a limit, and waits it out, on its own.
   let pausedUntil = 0;
@@ -153,17 +157,14 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     return withTransaction(deps.pool, async (client) => {
       const call = await claimDueCall(client, knownKinds);
       if (!call) return false;
+      if (await gone.dropIfGone(client, call)) return true;
       try {
         await sendCall(client, call);
         await recordSuccess(client, call);
       } catch (err) {
         await recordFailure(client, call, err);
       }
-      if (await deleteTokensIfGone(client, call.resource_uuid))
-        deps.log.info(
-          { resourceId: call.resource_uuid },
-          'heroku tokens of a removed add-on deleted',
-        );
+      await gone.afterCall(client, call.resource_uuid);
       return true;
     });
   }
@@ -193,12 +194,14 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       await listen.query(`listen ${HEROKU_CALLS_CHANNEL}`);
       timer = setInterval(kick, deps.pollMs ?? 1000);
       kick();
+      gone.start();
     },
     runOnce,
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
       await Promise.all(running);
+      await gone.stop();
       await listen?.end().catch(() => undefined);
     },
   };
