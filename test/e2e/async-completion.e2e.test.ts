@@ -120,15 +120,25 @@ it('a 429 on one add-on’s token holds that add-on only, not every call of the 
     10_000,
   );
   expect(sim.provisionActionCount(limited.uuid)).toBe(0);
-  const held = await stack.plane.pool.query(
-    `select kind, next_attempt_at > now() + interval '50 seconds' as held from heroku_calls where resource_uuid = $1 and state = 'pending' and kind <> 'app_log' order by id`,
+  // Retry-After honoured for all its Platform API calls: its token is paused (calls queued
+  // later wait too), and the refused call itself is not due before then either.
+  const paused = await stack.plane.pool.query(
+    `select rate_limited_until > now() + interval '50 seconds' as held from heroku_tokens where resource_uuid = $1`,
     [limited.uuid],
   );
-  expect(held.rows.length).toBeGreaterThan(0);
-  expect(held.rows.every((r) => r.held)).toBe(true); // Retry-After honoured for all its calls
+  expect(paused.rows).toEqual([{ held: true }]);
+  const refused = await stack.plane.pool.query(
+    `select next_attempt_at > now() + interval '50 seconds' as held from heroku_calls where resource_uuid = $1 and kind = 'config_update' and state = 'pending'`,
+    [limited.uuid],
+  );
+  expect(refused.rows).toEqual([{ held: true }]);
   // Time passes: the held add-on completes too.
   await stack.plane.pool.query(
     'update heroku_calls set next_attempt_at = now() where resource_uuid = $1',
+    [limited.uuid],
+  );
+  await stack.plane.pool.query(
+    'update heroku_tokens set rate_limited_until = now() where resource_uuid = $1',
     [limited.uuid],
   );
   await waitFor(

@@ -86,6 +86,35 @@ export function handlePlatformApi(
 ): SimResponse {
   const auth = authorize(state, headers);
   if ('status' in auth) return auth;
+  const budget = state.spendRequest(auth.addonId);
+  if (!budget.ok) return rateLimited(state);
+  const answer = route(state, auth.addonId, method, path, body);
+  return {
+    ...answer,
+    headers: { ...answer.headers, 'RateLimit-Remaining': String(budget.remaining) },
+  };
+}
+
+/** Heroku's answer once a token's budget is spent: 429 `rate_limit`, nothing left. */
+function rateLimited(state: SimState): SimResponse {
+  const { retryAfterS } = state.rateLimit;
+  return {
+    status: 429,
+    body: herokuError(429),
+    headers: {
+      'RateLimit-Remaining': '0',
+      ...(retryAfterS === undefined ? {} : { 'Retry-After': String(retryAfterS) }),
+    },
+  };
+}
+
+function route(
+  state: SimState,
+  addonId: string,
+  method: string,
+  path: string,
+  body: unknown,
+): SimResponse {
   const addonRoute =
     /^\/addons\/([^/]+)(\/config|\/actions\/provision|\/actions\/deprovision)?$/.exec(path);
   if (addonRoute) {
@@ -93,7 +122,7 @@ export function handlePlatformApi(
     // Like the real API, an add-on is addressed by id or by name.
     const addon = state.addons.get(ref) ?? [...state.addons.values()].find((a) => a.name === ref);
     if (!addon) return { status: 404, body: herokuError(404, "Couldn't find that add-on.") };
-    if (addon.id !== auth.addonId) return forbidden();
+    if (addon.id !== addonId) return forbidden();
     return addonAction(state, addon, method, addonRoute[2] ?? '', body);
   }
   const appRoute = /^\/apps\/([^/]+)$/.exec(path);
@@ -102,7 +131,7 @@ export function handlePlatformApi(
       (a) => a.id === appRoute[1] || a.name === appRoute[1],
     );
     if (!app) return { status: 404, body: herokuError(404, "Couldn't find that app.") };
-    if (state.addons.get(auth.addonId)?.appId !== app.id) return forbidden();
+    if (state.addons.get(addonId)?.appId !== app.id) return forbidden();
     return { status: 200, body: appJson(app) };
   }
   return { status: 404, body: herokuError(404, 'The requested API endpoint was not found.') };

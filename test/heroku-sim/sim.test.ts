@@ -292,6 +292,39 @@ describe('Platform API', () => {
   });
 });
 
+describe('rate limits', () => {
+  it('gives each add-on token its own budget: a spent one answers 429 rate_limit until it refills', async () => {
+    const a = await provisionedToken();
+    const b = await provisionedToken();
+    sim.setRateLimitRemaining(a.uuid, 1);
+    const last = await api('GET', `/addons/${a.uuid}`, a.token);
+    expect(last.status).toBe(200);
+    expect(last.headers.get('ratelimit-remaining')).toBe('0');
+    const limited = await api('GET', `/addons/${a.uuid}`, a.token);
+    expect(limited.status).toBe(429);
+    expect(limited.body).toMatchObject({ id: 'rate_limit' });
+    expect(limited.headers.get('ratelimit-remaining')).toBe('0');
+    expect(limited.headers.get('retry-after')).toBeNull();
+    const other = await api('GET', `/addons/${b.uuid}`, b.token);
+    expect(other.status).toBe(200);
+    expect(other.headers.get('ratelimit-remaining')).toBe('4499');
+    clock += 800; // 75 a minute: one request back every 800 ms
+    expect((await api('GET', `/addons/${a.uuid}`, a.token)).status).toBe(200);
+    expect((await api('GET', `/addons/${a.uuid}`, a.token)).status).toBe(429);
+  });
+
+  it('sends Retry-After with a 429 only when configured', async () => {
+    await sim.close();
+    sim = await createHerokuSim({ now: () => clock, rateLimit: { capacity: 1, retryAfterS: 3 } });
+    const { uuid, token } = await provisionedToken();
+    expect((await api('GET', `/addons/${uuid}`, token)).status).toBe(200);
+    const limited = await api('PATCH', `/addons/${uuid}/config`, token, { config: [] });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('3');
+    expect(sim.addon(uuid)?.config.size).toBe(0);
+  });
+});
+
 describe('fault injection', () => {
   it('answers 429 with the given headers for `times` requests, then normally', async () => {
     const { uuid, token } = await provisionedToken();

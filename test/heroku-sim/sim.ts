@@ -32,6 +32,8 @@ export interface HerokuSim extends HerokuDriver {
   app(id: string): SimApp | undefined;
   /** How many times `POST /addons/{uuid}/actions/provision` was called. */
   provisionActionCount(uuid: string): number;
+  /** Sets what is left of one add-on token's request budget (0 = its next call gets a 429). */
+  setRateLimitRemaining(uuid: string, remaining: number): void;
 }
 
 interface ActiveInjection extends Injection {
@@ -41,7 +43,11 @@ interface ActiveInjection extends Injection {
 export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<HerokuSim> {
   const now = opts.now ?? Date.now;
   const clientSecret = opts.clientSecret ?? 'dev-oauth-client-secret';
-  const state = new SimState(now, opts.accessTokenTtlS ?? 28800, opts.grantTtlS ?? 300);
+  const state = new SimState(now, opts.accessTokenTtlS ?? 28800, opts.grantTtlS ?? 300, {
+    capacity: opts.rateLimit?.capacity ?? 4500,
+    refillPerMinute: opts.rateLimit?.refillPerMinute ?? 75,
+    retryAfterS: opts.rateLimit?.retryAfterS,
+  });
   const calls: RecordedCall[] = [];
   const injections: ActiveInjection[] = [];
 
@@ -172,5 +178,6 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
     addon: (uuid) => state.addons.get(uuid),
     app: (id) => state.apps.get(id),
     provisionActionCount: (uuid) => state.addons.get(uuid)?.provisionActionCalls ?? 0,
+    setRateLimitRemaining: (uuid, remaining) => state.setRateLimitRemaining(uuid, remaining),
   };
 }

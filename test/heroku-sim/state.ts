@@ -1,6 +1,6 @@
 /** In-memory Heroku state: apps, add-ons, grant codes, token pairs, log lines. */
 import { randomUUID } from 'node:crypto';
-import type { LogLine, SimAddon, SimApp } from './types.js';
+import type { LogLine, RateLimitOptions, SimAddon, SimApp } from './types.js';
 
 export interface Grant {
   code: string;
@@ -25,6 +25,11 @@ export interface IssuedTokens {
   session_nonce: null;
 }
 
+interface Bucket {
+  requests: number;
+  at: number;
+}
+
 export type TokenCheck =
   { ok: true; addonId: string } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
 
@@ -39,12 +44,41 @@ export class SimState {
   readonly logs = new Map<string, LogLine[]>();
   readonly addonByLogToken = new Map<string, string>();
   readonly partnerUserId = randomUUID();
+  /** add-on id → what is left of its authorization's request budget */
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(
     private readonly now: () => number,
     private readonly accessTokenTtlS: number,
     private readonly grantTtlS: number,
+    readonly rateLimit: Required<Pick<RateLimitOptions, 'capacity' | 'refillPerMinute'>> &
+      Pick<RateLimitOptions, 'retryAfterS'> = { capacity: 4500, refillPerMinute: 75 },
   ) {}
+
+  /** Spends one request of the add-on token's budget; nothing is spent when it is empty. */
+  spendRequest(addonId: string): { ok: boolean; remaining: number } {
+    const bucket = this.refilled(addonId);
+    if (bucket.requests < 1) return { ok: false, remaining: 0 };
+    bucket.requests -= 1;
+    return { ok: true, remaining: Math.floor(bucket.requests) };
+  }
+
+  setRateLimitRemaining(addonId: string, remaining: number): void {
+    this.buckets.set(addonId, { requests: remaining, at: this.now() });
+  }
+
+  private refilled(addonId: string): Bucket {
+    const now = this.now();
+    const { capacity, refillPerMinute } = this.rateLimit;
+    const bucket = this.buckets.get(addonId) ?? { requests: capacity, at: now };
+    bucket.requests = Math.min(
+      capacity,
+      bucket.requests + ((now - bucket.at) * refillPerMinute) / 60_000,
+    );
+    bucket.at = now;
+    this.buckets.set(addonId, bucket);
+    return bucket;
+  }
 
   createGrant(addonId: string): Grant {
     const grant: Grant = {

@@ -13,6 +13,23 @@ export interface HerokuSimOptions {
   /** Port to listen on (0 = random). */
   port?: number;
   host?: string;
+  /** The Platform API's request budget, one token bucket per add-on authorization. */
+  rateLimit?: RateLimitOptions;
+}
+
+/**
+ * Heroku documents a token bucket of 4,500 requests refilled at about 75 a minute, with the
+ * budget left in `RateLimit-Remaining` and a 429 `rate_limit` once it is spent (§4.3). Whether
+ * partner tokens share an account bucket is UNCONFIRMED; the sim keeps one per add-on token,
+ * so one add-on can be limited while another is not.
+ */
+export interface RateLimitOptions {
+  /** Requests a full bucket holds (4500). */
+  capacity?: number;
+  /** Requests added back per minute (75). */
+  refillPerMinute?: number;
+  /** Send `Retry-After` (seconds) with a 429; Heroku does not document one, so off by default. */
+  retryAfterS?: number;
 }
 
 export interface RecordedCall {

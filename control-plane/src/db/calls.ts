@@ -9,6 +9,28 @@ export const CALL_KINDS = [
   'app_log',
 ] as const;
 export type CallKind = (typeof CALL_KINDS)[number];
+/** Kinds sent to the Platform API with the add-on's own token (held while it is paused). */
+export const TOKEN_CALL_KINDS: readonly CallKind[] = [
+  'config_update',
+  'provision_action',
+  'deprovision_action',
+];
+/** Kinds that need the add-on's authorization at Heroku: its grant, or its token. */
+export const AUTHORIZED_CALL_KINDS: readonly CallKind[] = ['exchange_grant', ...TOKEN_CALL_KINDS];
+
+/**
+ * SQL condition on a `resources` row aliased `r`: Heroku has removed the add-on and, with it,
+ * our authorization for it (heroku-partner-api.md §6: a deprovision we answered with 204, or
+ * our own actions/deprovision). True once the deprovision is applied, once a deprovision was
+ * given up (state failed after a deprovision operation), or after our deprovision action for
+ * a failed provision. Not while 'deprovisioning': an asynchronous deprovision may still use
+ * the Platform API until it sends actions/deprovision.
+ */
+export const ADDON_GONE_SQL = `(r.state = 'deprovisioned' or (r.state = 'failed' and (
+    exists (select 1 from operations o where o.resource_uuid = r.uuid and o.kind = 'deprovision')
+    or exists (select 1 from heroku_calls d where d.resource_uuid = r.uuid
+                 and d.kind = 'deprovision_action' and d.state = 'succeeded'))))`;
+
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {
@@ -17,7 +39,7 @@ export interface CallRow {
   kind: CallKind;
   dedupe_key: string;
   payload_enc: string | null;
-  state: 'pending' | 'succeeded' | 'failed';
+  state: 'pending' | 'succeeded' | 'failed' | 'dropped';
   attempts: number;
   last_status: number | null;
 }
@@ -38,7 +60,8 @@ export async function enqueueCall(
 /**
  * Lock one due call whose earlier calls on the same resource are finished. Only kinds this
  * replica knows: during a rolling upgrade a kind added by a newer release waits for a newer
- * replica instead of being marked done unsent.
+ * replica instead of being marked done unsent. Calls made with an add-on token Heroku rate
+ * limited wait out its pause (pauseToken); other add-ons' calls do not.
  */
 export async function claimDueCall(
   db: Queryable,
@@ -49,10 +72,40 @@ export async function claimDueCall(
       where c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any($1::text[])
         and (c.kind = 'app_log' or not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
                                                   and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
+        and not (c.kind = any($2::text[]) and exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
+                                                        and t.rate_limited_until > now()))
       order by c.next_attempt_at limit 1 for update skip locked`,
-    [kinds],
+    [kinds, TOKEN_CALL_KINDS],
   );
   return res.rows[0];
+}
+
+export interface DroppedCall {
+  id: string;
+  resource_uuid: string;
+  kind: CallKind;
+}
+
+/**
+ * Drop the pending calls that need the authorization of an add-on that is gone (of `uuid`, or
+ * of every such add-on when null): Heroku would refuse them for ever. A call locked by an
+ * attempt in flight is skipped; its worker drops it when the attempt ends.
+ */
+export async function dropCallsOfGoneAddons(
+  db: Queryable,
+  uuid: string | null,
+): Promise<DroppedCall[]> {
+  const res = await db.query<DroppedCall>(
+    `update heroku_calls set state = 'dropped', last_error = 'add-on removed by Heroku',
+       completed_at = now(), updated_at = now()
+      where id in (select c.id from heroku_calls c join resources r on r.uuid = c.resource_uuid
+                    where c.state = 'pending' and c.kind = any($2::text[])
+                      and ($1::uuid is null or c.resource_uuid = $1) and ${ADDON_GONE_SQL}
+                    for update of c skip locked)
+      returning id, resource_uuid, kind`,
+    [uuid, AUTHORIZED_CALL_KINDS],
+  );
+  return res.rows;
 }
 
 export async function finishCall(
@@ -69,6 +122,7 @@ export async function finishCall(
   );
 }
 
+/** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */
 export async function retryCall(
   db: Queryable,
   id: string,
@@ -78,7 +132,8 @@ export async function retryCall(
 ): Promise<void> {
   await db.query(
     `update heroku_calls set attempts = attempts + 1, last_status = $3, last_error = $4,
-       next_attempt_at = now() + ($2::int * interval '1 millisecond'), updated_at = now() where id = $1`,
+       next_attempt_at = clock_timestamp() + ($2::int * interval '1 millisecond'), updated_at = now()
+     where id = $1`,
     [id, Math.round(delayMs), status, error],
   );
 }
@@ -89,20 +144,4 @@ export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]>
       uuid,
     ])
   ).rows;
-}
-
-/**
- * Hold every pending Platform API call of one add-on for `delayMs` (its token was rate
- * limited). Log lines go to Logplex, not the Platform API, and are not held.
- */
-export async function deferResourceCalls(
-  db: Queryable,
-  uuid: string,
-  delayMs: number,
-): Promise<void> {
-  await db.query(
-    `update heroku_calls set next_attempt_at = greatest(next_attempt_at, now() + ($2::int * interval '1 millisecond')), updated_at = now()
-      where resource_uuid = $1 and state = 'pending' and kind <> 'app_log'`,
-    [uuid, Math.round(delayMs)],
-  );
 }

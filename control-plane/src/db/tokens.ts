@@ -1,4 +1,11 @@
 /** SQL for heroku_tokens (values arrive already encrypted). */
+import { audit } from './audit.js';
+import {
+  ADDON_GONE_SQL,
+  AUTHORIZED_CALL_KINDS,
+  dropCallsOfGoneAddons,
+  type DroppedCall,
+} from './calls.js';
 import type { Queryable } from './pool.js';
 
 export async function saveTokens(
@@ -27,6 +34,19 @@ export async function getTokens(db: Queryable, uuid: string): Promise<TokenRow |
     .rows[0];
 }
 
+/**
+ * Hold the Platform API calls made with this add-on's token for `ms` (every replica reads it in
+ * claimDueCall). From the clock, not the transaction start: the answer that asked for it came
+ * later. A pause is never shortened.
+ */
+export async function pauseToken(db: Queryable, uuid: string, ms: number): Promise<void> {
+  await db.query(
+    `update heroku_tokens set rate_limited_until = greatest(rate_limited_until,
+       clock_timestamp() + ($2::int * interval '1 millisecond')) where resource_uuid = $1`,
+    [uuid, Math.round(ms)],
+  );
+}
+
 export async function deleteTokens(db: Queryable, uuid: string): Promise<void> {
   await db.query('delete from heroku_tokens where resource_uuid = $1', [uuid]);
 }
@@ -44,16 +64,62 @@ export async function deleteOrphanTokens(db: Queryable, olderThanS: number): Pro
   return res.rowCount ?? 0;
 }
 
+export interface GoneCleanup {
+  /** Queued calls dropped because they needed the gone add-on's authorization. */
+  dropped: DroppedCall[];
+  /** Add-ons whose tokens were deleted. */
+  deleted: string[];
+}
+
 /**
- * An add-on that is gone needs no Platform API access once nothing queued for it does:
- * delete its tokens then (called after its deprovision and after each of its calls).
+ * Once an add-on is gone (ADDON_GONE_SQL) Heroku has removed our authorization for it, so no
+ * queued call can use its tokens any more: the calls that need them are dropped (audited) and
+ * the tokens deleted in the same transaction, rather than kept while those calls retry into
+ * 401s (a provision action retries for ever). Log lines (app_log) go to the app's
+ * log_input_url, not through the token: they neither keep the tokens nor are dropped. A call
+ * whose attempt is in flight keeps them until its worker calls this again after the attempt.
+ * `uuid` null sweeps every gone add-on (leftovers from before this rule, or a missed event).
  */
-export async function deleteTokensIfGone(db: Queryable, uuid: string): Promise<boolean> {
-  const res = await db.query(
-    `delete from heroku_tokens where resource_uuid = $1
-       and exists (select 1 from resources where uuid = $1 and state = 'deprovisioned')
-       and not exists (select 1 from heroku_calls where resource_uuid = $1 and state = 'pending')`,
-    [uuid],
+async function forgetGoneAddons(db: Queryable, uuid: string | null): Promise<GoneCleanup> {
+  const dropped = await dropCallsOfGoneAddons(db, uuid);
+  for (const call of dropped) {
+    await audit(db, {
+      uuid: call.resource_uuid,
+      actor: 'system',
+      action: `heroku_${call.kind}_dropped`,
+      detail: { callId: call.id, reason: 'addon_gone' },
+    });
+  }
+  const res = await db.query<{ resource_uuid: string }>(
+    `delete from heroku_tokens t using resources r
+      where r.uuid = t.resource_uuid and ($1::uuid is null or t.resource_uuid = $1) and ${ADDON_GONE_SQL}
+        and not exists (select 1 from heroku_calls c where c.resource_uuid = t.resource_uuid
+                          and c.state = 'pending' and c.kind = any($2::text[]))
+      returning t.resource_uuid`,
+    [uuid, AUTHORIZED_CALL_KINDS],
   );
-  return (res.rowCount ?? 0) > 0;
+  return { dropped, deleted: res.rows.map((r) => r.resource_uuid) };
+}
+
+/**
+ * The tokens of one add-on, if it is gone (see forgetGoneAddons): run when its deprovision is
+ * applied (ops/results.ts) and around each of its calls (call worker).
+ */
+export async function deleteTokensIfGone(db: Queryable, uuid: string): Promise<GoneCleanup> {
+  return forgetGoneAddons(db, uuid);
+}
+
+const SWEEP_LOCK_KEY = 7_242_002; // arbitrary, constant: one gone-add-on sweep at a time
+
+/**
+ * The tokens of every add-on that is gone (see forgetGoneAddons); a periodic sweep, run in a
+ * transaction. Replicas take turns (a transaction-scoped advisory lock): two sweeps deleting
+ * the same rows in different orders could deadlock; the one that finds it taken does nothing.
+ */
+export async function deleteTokensOfGoneAddons(db: Queryable): Promise<GoneCleanup> {
+  const lock = await db.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [
+    SWEEP_LOCK_KEY,
+  ]);
+  if (!lock.rows[0]?.ok) return { dropped: [], deleted: [] };
+  return forgetGoneAddons(db, null);
 }

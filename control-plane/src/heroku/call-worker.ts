@@ -1,15 +1,18 @@
 /**
- * Runs the durable queue of calls to Heroku: grant exchange, config PATCH, provision and
- * deprovision actions. Exponential backoff with jitter; 429 and RateLimit-Remaining
- * honoured; tokens refreshed before expiry and on a 401. A call that succeeded is never
- * sent again (its row is finished in the same transaction that holds its lock).
+ * Runs the durable queue of calls to Heroku (grant exchange, config PATCH, provision and
+ * deprovision actions, app log lines; send-call.ts sends them). Exponential backoff with
+ * jitter. Rate limits are scoped to what they limit: one add-on's token pauses that token's
+ * calls (send-call.ts), a 429 from the OAuth endpoint, which is not about one add-on, pauses
+ * every call on this replica. Calls of an add-on Heroku has removed are dropped, not sent, and
+ * its tokens deleted (gone-addons.ts). A call that succeeded is never sent again (its row is
+ * finished in the same transaction that holds its lock).
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import { audit } from '../db/audit.js';
 import {
+  CALL_KINDS,
   claimDueCall,
-  deferResourceCalls,
   finishCall,
   HEROKU_CALLS_CHANNEL,
   retryCall,
@@ -21,19 +24,12 @@ import {
   withTransaction,
   type ListenClient,
   type Pool,
-  type Queryable,
+  type PoolClient,
 } from '../db/pool.js';
-import { getResource } from '../db/resources.js';
-import { deleteTokensIfGone, getTokens } from '../db/tokens.js';
-import {
-  exchangeToken,
-  NoTokensError,
-  OAuthRateLimitedError,
-  storeTokens,
-  validAccessToken,
-  type OAuthSettings,
-} from './oauth.js';
-import { logplexFrame, splitCredentials } from './logplex.js';
+import { createGoneAddons } from './gone-addons.js';
+import { OAuthRateLimitedError, type OAuthSettings } from './oauth.js';
+import { DEFAULT_PAUSES } from './rate-limit.js';
+import { createCallSender, HttpError } from './send-call.js';
 
 export interface CallWorkerDeps {
   pool: Pool;
@@ -48,8 +44,14 @@ export interface CallWorkerDeps {
   maxAttempts?: number;
   fetch?: typeof fetch;
   userAgent?: string;
-  /** Call kinds this worker may send (all it knows by default; tests play an older replica). */
+  /** Kinds this worker claims (default: all this build can send); tests use it to act as an older build. */
   knownKinds?: readonly CallKind[];
+  /** Pause after a 429 that names no Retry-After (default 5 s). */
+  limitedPauseMs?: number;
+  /** Pause after RateLimit-Remaining: 0 without Retry-After (default 60 s). */
+  exhaustedPauseMs?: number;
+  /** Between sweeps for tokens of removed add-ons (gone-addons.ts; default 10 minutes). */
+  goneSweepMs?: number;
 }
 
 export interface CallWorker {
@@ -58,139 +60,46 @@ export interface CallWorker {
   stop(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
 export function backoffMs(attempt: number, random = Math.random): number {
   const base = Math.min(300_000, 1000 * 2 ** Math.min(attempt, 10));
   return base / 2 + random() * (base / 2);
 }
 
+/** How long a failed attempt asks us to leave what it limits alone, if it was a rate limit. */
+function limitPauseMs(err: unknown): number | undefined {
+  if (err instanceof HttpError) return err.pauseMs;
+  if (err instanceof OAuthRateLimitedError) return err.retryAfterMs;
+  return undefined;
+}
+
+function statusOf(err: unknown): number | null {
+  if (err instanceof HttpError) return err.status;
+  return err instanceof OAuthRateLimitedError ? 429 : null;
+}
+
 export function createCallWorker(deps: CallWorkerDeps): CallWorker {
-  const doFetch = deps.fetch ?? fetch;
   const maxAttempts = deps.maxAttempts ?? 25;
-  // Pause of this whole replica: only for limits on the partner itself (the OAuth client).
-  // A limit on one add-on's token holds that add-on's calls only (deferResourceCalls).
-  let notBefore = 0;
+  const knownKinds = deps.knownKinds ?? CALL_KINDS;
+  const pauses = {
+    limitedMs: deps.limitedPauseMs ?? DEFAULT_PAUSES.limitedMs,
+    exhaustedMs: deps.exhaustedPauseMs ?? DEFAULT_PAUSES.exhaustedMs,
+  };
+  const sendCall = createCallSender({ ...deps, pauses });
+  const gone = createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs });
+  // Pause for limits that are not about one add-on (the OAuth endpoint). In memory: each
+  // replica meets such a limit, and waits it out, on its own.
+  let pausedUntil = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let listen: ListenClient | undefined;
   const running = new Set<Promise<void>>();
 
-  async function accessToken(db: Queryable, uuid: string, force = false): Promise<string> {
-    try {
-      return await validAccessToken(db, deps, uuid, force);
-    } catch (err) {
-      if (err instanceof NoTokensError) throw new HttpError(401, err.message);
-      throw err;
-    }
-  }
-
-  async function api(
-    db: Queryable,
-    uuid: string,
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<unknown> {
-    for (let attempt = 0; ; attempt++) {
-      const token = await accessToken(db, uuid, attempt > 0);
-      const res = await doFetch(`${deps.apiUrl}${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          Accept: 'application/vnd.heroku+json; version=3',
-          'Content-Type': 'application/json',
-          'User-Agent': deps.userAgent ?? 'addon-control-plane',
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      });
-      const remaining = res.headers.get('ratelimit-remaining');
-      if (remaining !== null && Number(remaining) <= 0) await deferResourceCalls(db, uuid, 60_000);
-      if (res.status === 401 && attempt === 0) continue;
-      if (res.ok) return res.status === 204 ? undefined : res.json().catch(() => undefined);
-      const retryAfter = Number(res.headers.get('retry-after'));
-      throw new HttpError(
-        res.status,
-        `Heroku answered ${res.status} to ${method} ${path.replace(uuid, '{uuid}')}`,
-        retryAfter > 0 ? retryAfter * 1000 : undefined,
-      );
-    }
-  }
-
-  async function perform(db: Queryable, call: CallRow): Promise<void> {
-    const uuid = call.resource_uuid;
-    switch (call.kind) {
-      case 'exchange_grant': {
-        if (await getTokens(db, uuid)) return; // already exchanged (e.g. by the Private Space lookup)
-        const resource = await getResource(db, uuid);
-        if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
-        const tokens = await exchangeToken(deps.oauth, {
-          grant_type: 'authorization_code',
-          code: deps.sealer.open(resource.oauth_grant_enc),
-        });
-        await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
-        return;
-      }
-      case 'config_update': {
-        const config = deps.sealer.openJson<Record<string, string | null>>(call.payload_enc!);
-        await api(db, uuid, 'PATCH', `/addons/${uuid}/config`, {
-          config: Object.entries(config).map(([name, value]) => ({ name, value })),
-        });
-        return;
-      }
-      case 'provision_action':
-        try {
-          await api(db, uuid, 'POST', `/addons/${uuid}/actions/provision`);
-        } catch (err) {
-          // An earlier attempt may have landed before we could record it.
-          if (err instanceof HttpError && err.status === 422) {
-            const addon = (await api(db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
-            if (addon.state === 'provisioned') return;
-          }
-          throw err;
-        }
-        return;
-      case 'deprovision_action':
-        await api(db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
-        return;
-      case 'app_log': {
-        const resource = await getResource(db, uuid);
-        if (!resource?.log_input_url_enc) return;
-        const { url, authorization } = splitCredentials(
-          deps.sealer.open(resource.log_input_url_enc),
-        );
-        const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
-        const body = logplexFrame(message, {
-          appName: deps.userAgent ?? 'addon',
-          procId: 'control-plane',
-        });
-        const res = await doFetch(url, {
-          method: 'POST',
-          headers: {
-            'Content-Type': 'application/logplex-1',
-            'Logplex-Msg-Count': '1',
-            'User-Agent': deps.userAgent ?? 'addon-control-plane',
-            ...(authorization ? { Authorization: authorization } : {}),
-          },
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!res.ok) throw new HttpError(res.status, `logplex answered ${res.status}`);
-        return;
-      }
-      default:
-        // Never claimed (claimDueCall filters on known kinds); never marked done unsent either.
-        throw new Error(`call kind ${String(call.kind)} is unknown to this release`);
-    }
+  function pauseReplica(call: CallRow, pauseMs: number): void {
+    pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
+    deps.log.warn(
+      { resourceId: call.resource_uuid, call: call.kind, status: 429, pauseMs },
+      'heroku rate limit: all calls on this replica paused',
+    );
   }
 
   function permanent(call: CallRow, err: unknown): boolean {
@@ -201,68 +110,61 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     return false;
   }
 
+  async function recordSuccess(client: PoolClient, call: CallRow): Promise<void> {
+    await finishCall(client, call.id, 'succeeded', 200, null);
+    const attempts = call.attempts + 1;
+    await audit(client, {
+      uuid: call.resource_uuid,
+      actor: 'system',
+      action: `heroku_${call.kind}`,
+      detail: { attempts },
+    });
+    deps.log.info(
+      { resourceId: call.resource_uuid, call: call.kind, attempts },
+      'heroku call succeeded',
+    );
+  }
+
+  async function recordFailure(client: PoolClient, call: CallRow, err: unknown): Promise<void> {
+    const status = statusOf(err);
+    const message = (err as Error).message;
+    if (permanent(call, err)) {
+      await finishCall(client, call.id, 'failed', status, message);
+      await audit(client, {
+        uuid: call.resource_uuid,
+        actor: 'system',
+        action: `heroku_${call.kind}_failed`,
+        detail: { status, message },
+      });
+      deps.log.error(
+        { resourceId: call.resource_uuid, call: call.kind, status, err: message },
+        'heroku call failed for good',
+      );
+      return;
+    }
+    const pauseMs = limitPauseMs(err);
+    if (pauseMs !== undefined && err instanceof OAuthRateLimitedError) pauseReplica(call, pauseMs);
+    const delay = Math.max(pauseMs ?? 0, backoffMs(call.attempts));
+    await retryCall(client, call.id, delay, status, message);
+    deps.log.warn(
+      { resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) },
+      'heroku call will be retried',
+    );
+  }
+
   async function runOnce(): Promise<boolean> {
-    if (Date.now() < notBefore) return false;
+    if (Date.now() < pausedUntil) return false;
     return withTransaction(deps.pool, async (client) => {
-      const call = await claimDueCall(client, deps.knownKinds);
+      const call = await claimDueCall(client, knownKinds);
       if (!call) return false;
+      if (await gone.dropIfGone(client, call)) return true;
       try {
-        await perform(client, call);
-        await finishCall(client, call.id, 'succeeded', 200, null);
-        await audit(client, {
-          uuid: call.resource_uuid,
-          actor: 'system',
-          action: `heroku_${call.kind}`,
-          detail: { attempts: call.attempts + 1 },
-        });
-        deps.log.info(
-          { resourceId: call.resource_uuid, call: call.kind, attempts: call.attempts + 1 },
-          'heroku call succeeded',
-        );
+        await sendCall(client, call);
+        await recordSuccess(client, call);
       } catch (err) {
-        const status = err instanceof HttpError ? err.status : null;
-        const message = (err as Error).message;
-        if (permanent(call, err)) {
-          await finishCall(client, call.id, 'failed', status, message);
-          await audit(client, {
-            uuid: call.resource_uuid,
-            actor: 'system',
-            action: `heroku_${call.kind}_failed`,
-            detail: { status, message },
-          });
-          deps.log.error(
-            { resourceId: call.resource_uuid, call: call.kind, status, err: message },
-            'heroku call failed for good',
-          );
-        } else {
-          const delay =
-            status === 429
-              ? Math.max((err as HttpError).retryAfterMs ?? 0, backoffMs(call.attempts))
-              : backoffMs(call.attempts);
-          if (status === 429)
-            await deferResourceCalls(
-              client,
-              call.resource_uuid,
-              (err as HttpError).retryAfterMs ?? 5000,
-            );
-          if (err instanceof OAuthRateLimitedError) notBefore = Date.now() + err.retryAfterMs;
-          await retryCall(client, call.id, delay, status, message);
-          deps.log.warn(
-            {
-              resourceId: call.resource_uuid,
-              call: call.kind,
-              status,
-              retryInMs: Math.round(delay),
-            },
-            'heroku call will be retried',
-          );
-        }
+        await recordFailure(client, call, err);
       }
-      if (await deleteTokensIfGone(client, call.resource_uuid))
-        deps.log.info(
-          { resourceId: call.resource_uuid },
-          'heroku tokens of a removed add-on deleted',
-        );
+      await gone.afterCall(client, call.resource_uuid);
       return true;
     });
   }
@@ -292,12 +194,14 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       await listen.query(`listen ${HEROKU_CALLS_CHANNEL}`);
       timer = setInterval(kick, deps.pollMs ?? 1000);
       kick();
+      gone.start();
     },
     runOnce,
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
       await Promise.all(running);
+      await gone.stop();
       await listen?.end().catch(() => undefined);
     },
   };

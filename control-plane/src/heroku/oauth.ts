@@ -4,6 +4,7 @@ import type { Sealer } from '../crypto.js';
 import type { Queryable } from '../db/pool.js';
 import { getTokens, saveTokens } from '../db/tokens.js';
 import type { Logger } from '../../../shared/src/logger.js';
+import { retryAfterMs } from './rate-limit.js';
 
 export interface Tokens {
   accessToken: string;
@@ -45,8 +46,7 @@ export async function exchangeToken(
     );
   }
   if (res.status === 429) {
-    const retryAfterS = Number(res.headers.get('retry-after'));
-    throw new OAuthRateLimitedError(retryAfterS > 0 ? retryAfterS * 1000 : 5_000);
+    throw new OAuthRateLimitedError(retryAfterMs(res.headers.get('retry-after')) ?? 5_000);
   }
   if (!res.ok) {
     throw new UnavailableError(

@@ -1,0 +1,73 @@
+/**
+ * The call worker's side of removing what an add-on that Heroku has removed leaves behind:
+ * its queued calls that need its authorization, and its tokens (the rule is in db/tokens.ts,
+ * forgetGoneAddons). Applied around each call of that add-on, and by a periodic sweep for
+ * add-ons no call or result brings up (leftovers from before the rule, a deprovision given up).
+ */
+import type { Logger } from '../../../shared/src/logger.js';
+import type { CallRow } from '../db/calls.js';
+import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
+import { deleteTokensIfGone, deleteTokensOfGoneAddons, type GoneCleanup } from '../db/tokens.js';
+
+export interface GoneAddonsDeps {
+  pool: Pool;
+  log: Logger;
+  /** Between sweeps (default 10 minutes); the first runs at start. */
+  sweepMs?: number;
+}
+
+export interface GoneAddons {
+  /** Before sending: true when `call` was dropped because its add-on is gone. */
+  dropIfGone(db: Queryable, call: CallRow): Promise<boolean>;
+  /** After an attempt: that attempt may have been what held the tokens, or what removed the add-on. */
+  afterCall(db: Queryable, uuid: string): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createGoneAddons(deps: GoneAddonsDeps): GoneAddons {
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+
+  function report(cleanup: GoneCleanup): void {
+    for (const call of cleanup.dropped) {
+      deps.log.info(
+        { resourceId: call.resource_uuid, call: call.kind, callId: call.id },
+        'heroku call dropped: the add-on was removed',
+      );
+    }
+    for (const resourceId of cleanup.deleted) {
+      deps.log.info({ resourceId }, 'heroku tokens of a removed add-on deleted');
+    }
+  }
+
+  async function sweep(): Promise<void> {
+    try {
+      report(await withTransaction(deps.pool, (client) => deleteTokensOfGoneAddons(client)));
+    } catch (err) {
+      deps.log.warn({ err }, 'removed add-on sweep failed; retried at the next sweep');
+    }
+  }
+
+  return {
+    async dropIfGone(db, call) {
+      const cleanup = await deleteTokensIfGone(db, call.resource_uuid);
+      report(cleanup);
+      return cleanup.dropped.some((d) => d.id === call.id);
+    },
+    async afterCall(db, uuid) {
+      report(await deleteTokensIfGone(db, uuid));
+    },
+    start() {
+      const run = (): void => {
+        sweeping ??= sweep().finally(() => (sweeping = undefined));
+      };
+      timer = setInterval(run, deps.sweepMs ?? 600_000);
+      run();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await sweeping;
+    },
+  };
+}

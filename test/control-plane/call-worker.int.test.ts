@@ -1,0 +1,272 @@
+/**
+ * The Heroku call worker on a real Postgres against the Heroku simulator: rate limits are
+ * scoped to what they limit (one add-on's token, or everything for the OAuth endpoint), and
+ * the calls and tokens of an add-on Heroku has removed are removed too.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../shared/src/logger.js';
+import { waitFor } from '../../shared/src/ports.js';
+import { createSealer } from '../../control-plane/src/crypto.js';
+import { enqueueCall, type CallKind } from '../../control-plane/src/db/calls.js';
+import { insertOperation } from '../../control-plane/src/db/operations.js';
+import { createPool, type Pool } from '../../control-plane/src/db/pool.js';
+import { insertResource } from '../../control-plane/src/db/resources.js';
+import {
+  createCallWorker,
+  type CallWorker,
+  type CallWorkerDeps,
+} from '../../control-plane/src/heroku/call-worker.js';
+import { createHerokuSim, type HerokuSim, type ProvisionBody } from '../heroku-sim/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+
+const RETRY_AFTER_S = 3;
+const sealer = createSealer({ keyId: 'test', key: randomBytes(32), old: [] });
+const logs: string[] = [];
+const log = createLogger({
+  name: 'call-worker-test',
+  level: 'info',
+  destination: new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString());
+      cb();
+    },
+  }),
+});
+
+let db: TestDatabase;
+let pool: Pool;
+let sim: HerokuSim;
+const workers: CallWorker[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = createPool(db.url, 10, log);
+  sim = await createHerokuSim({ rateLimit: { retryAfterS: RETRY_AFTER_S } });
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  sim.clearInjections();
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+  await sim.close();
+});
+
+function worker(overrides: Partial<CallWorkerDeps> = {}): CallWorker {
+  const w = createCallWorker({
+    pool,
+    databaseUrl: db.url,
+    sealer,
+    keyId: 'test',
+    log,
+    apiUrl: sim.url,
+    oauth: { idUrl: sim.url, clientSecret: 'dev-oauth-client-secret', timeoutMs: 5000 },
+    pollMs: 50,
+    ...overrides,
+  });
+  workers.push(w);
+  return w;
+}
+
+async function drain(w: CallWorker): Promise<void> {
+  while (await w.runOnce());
+}
+
+/** An add-on Heroku knows, with its resource row (as the provision handler stores it). */
+async function addon(): Promise<ProvisionBody> {
+  const body = sim.createAddon({ plan: 'standard', region: 'us' });
+  await insertResource(pool, {
+    uuid: body.uuid,
+    name: body.name,
+    plan: body.plan,
+    regionValue: body.region,
+    herokuRegion: 'us',
+    privateSpace: false,
+    agentRegion: 'us-east',
+    callbackUrl: body.callback_url,
+    logInputUrlEnc: sealer.seal(body.log_input_url),
+    options: {},
+    oauthGrantEnc: sealer.seal(body.oauth_grant.code),
+    oauthGrantExpiresAt: body.oauth_grant.expires_at,
+  });
+  return body;
+}
+
+/** An add-on whose grant the worker has exchanged. */
+async function addonWithTokens(): Promise<ProvisionBody> {
+  const body = await addon();
+  await enqueueCall(pool, { uuid: body.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
+  await drain(worker());
+  expect(await tokenCount(body.uuid)).toBe(1);
+  return body;
+}
+
+async function enqueueConfig(uuid: string, value: string): Promise<void> {
+  const payloadEnc = sealer.sealJson({ TLSREDIS_URL: value });
+  await enqueueCall(pool, { uuid, kind: 'config_update', dedupeKey: value, payloadEnc });
+}
+
+async function tokenCount(uuid: string): Promise<number> {
+  const r = await pool.query('select 1 from heroku_tokens where resource_uuid = $1', [uuid]);
+  return r.rowCount ?? 0;
+}
+
+async function callStates(uuid: string): Promise<Array<{ kind: CallKind; state: string }>> {
+  const r = await pool.query<{ kind: CallKind; state: string }>(
+    'select kind, state from heroku_calls where resource_uuid = $1 order by id',
+    [uuid],
+  );
+  return r.rows;
+}
+
+const patches = (uuid: string) =>
+  sim.calls.filter((c) => c.method === 'PATCH' && c.path === `/addons/${uuid}/config`);
+const configOf = (uuid: string) => sim.addon(uuid)?.config.get('TLSREDIS_URL');
+
+describe('rate limits', () => {
+  it("a 429 on one add-on's token leaves other add-ons' calls flowing; that add-on's call is retried after Retry-After", async () => {
+    const a = await addonWithTokens();
+    const b = await addonWithTokens();
+    sim.setRateLimitRemaining(a.uuid, 0);
+    await enqueueConfig(a.uuid, 'rediss://a');
+    const w = worker();
+    expect(await w.runOnce()).toBe(true);
+    expect(patches(a.uuid).map((c) => c.status)).toEqual([429]);
+    const limitedAt = Date.now();
+
+    await enqueueConfig(b.uuid, 'rediss://b');
+    await w.start();
+    await waitFor(() => configOf(b.uuid) === 'rediss://b', "B's config at Heroku", 10_000);
+    expect(Date.now() - limitedAt).toBeLessThan(1500);
+    expect(patches(b.uuid).map((c) => c.status)).toEqual([200]);
+
+    await waitFor(() => configOf(a.uuid) === 'rediss://a', "A's config after the back-off", 15_000);
+    const [limited, retried] = patches(a.uuid);
+    expect(retried!.status).toBe(200);
+    expect(retried!.time.getTime() - limited!.time.getTime()).toBeGreaterThanOrEqual(
+      RETRY_AFTER_S * 1000,
+    );
+    expect(logs.join('')).toContain('heroku rate limit: calls with this add-on token paused');
+  });
+
+  it("a 429 that also says RateLimit-Remaining: 0, as Heroku's do, holds the add-on for its Retry-After, not a minute", async () => {
+    const a = await addonWithTokens();
+    sim.setRateLimitRemaining(a.uuid, 0);
+    await enqueueConfig(a.uuid, 'rediss://a1');
+    await enqueueConfig(a.uuid, 'rediss://a2');
+    await worker().start();
+    await waitFor(() => configOf(a.uuid) === 'rediss://a2', "A's second config", 15_000);
+    const [limited, first, second] = patches(a.uuid);
+    expect([limited!.status, first!.status, second!.status]).toEqual([429, 200, 200]);
+    expect(first!.time.getTime() - limited!.time.getTime()).toBeGreaterThanOrEqual(
+      RETRY_AFTER_S * 1000,
+    );
+  });
+
+  it("a call queued while its add-on's token is paused waits out the pause instead of spending a request", async () => {
+    const a = await addonWithTokens();
+    const b = await addonWithTokens();
+    sim.setRateLimitRemaining(a.uuid, 1);
+    await enqueueConfig(a.uuid, 'rediss://a1');
+    const w = worker({ exhaustedPauseMs: 2000 });
+    expect(await w.runOnce()).toBe(true);
+    expect(patches(a.uuid).map((c) => c.status)).toEqual([200]); // and RateLimit-Remaining: 0
+    const exhaustedAt = Date.now();
+
+    await enqueueConfig(a.uuid, 'rediss://a2');
+    await enqueueConfig(b.uuid, 'rediss://b1');
+    await w.start();
+    await waitFor(() => configOf(b.uuid) === 'rediss://b1', "B's config at Heroku", 10_000);
+    expect(Date.now() - exhaustedAt).toBeLessThan(1500);
+
+    await waitFor(() => configOf(a.uuid) === 'rediss://a2', "A's second config", 15_000);
+    const [first, second] = patches(a.uuid);
+    expect(second!.status).toBe(200);
+    expect(second!.time.getTime() - first!.time.getTime()).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('a 429 from the OAuth endpoint pauses every call on the replica until its Retry-After', async () => {
+    const b = await addonWithTokens();
+    const c = await addon();
+    await enqueueCall(pool, { uuid: c.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
+    sim.inject({
+      method: 'POST',
+      path: /^\/oauth\/token$/,
+      status: 429,
+      headers: { 'Retry-After': '2', 'RateLimit-Remaining': '0' },
+    });
+    const w = worker();
+    expect(await w.runOnce()).toBe(true);
+    const limited = sim.calls.filter((x) => x.path === '/oauth/token').at(-1)!;
+    expect(limited.status).toBe(429);
+
+    await enqueueConfig(b.uuid, 'rediss://b-after-oauth-limit');
+    await w.start();
+    await waitFor(() => configOf(b.uuid) === 'rediss://b-after-oauth-limit', "B's config", 10_000);
+    const sent = patches(b.uuid).at(-1)!;
+    expect(sent.time.getTime() - limited.time.getTime()).toBeGreaterThanOrEqual(2000);
+    await waitFor(async () => (await tokenCount(c.uuid)) === 1, "C's grant exchanged", 10_000);
+    expect(logs.join('')).toContain('heroku rate limit: all calls on this replica paused');
+  });
+});
+
+describe('add-ons that are gone', () => {
+  it("drops a gone add-on's queued Platform API calls unsent, still writes its log lines, and deletes its tokens", async () => {
+    const a = await addonWithTokens();
+    await enqueueConfig(a.uuid, 'rediss://never-sent');
+    await enqueueCall(pool, {
+      uuid: a.uuid,
+      kind: 'app_log',
+      dedupeKey: 'bye',
+      payloadEnc: sealer.sealJson({ message: 'last line' }),
+    });
+    await pool.query(
+      `update resources set state = 'deprovisioned', deprovisioned_at = now() where uuid = $1`,
+      [a.uuid],
+    );
+    await drain(worker());
+    expect(patches(a.uuid)).toEqual([]);
+    expect(sim.logLines(a.uuid).map((l) => l.message)).toEqual(['last line']);
+    expect(await callStates(a.uuid)).toEqual([
+      { kind: 'exchange_grant', state: 'succeeded' },
+      { kind: 'config_update', state: 'dropped' },
+      { kind: 'app_log', state: 'succeeded' },
+    ]);
+    expect(await tokenCount(a.uuid)).toBe(0);
+    const audit = await pool.query(
+      `select action from audit_events where resource_uuid = $1 and action like '%dropped'`,
+      [a.uuid],
+    );
+    expect(audit.rows).toEqual([{ action: 'heroku_config_update_dropped' }]);
+  });
+
+  it('deletes tokens left by add-ons that are gone (deprovisioned, or deprovision given up) when it starts', async () => {
+    const gone = await addonWithTokens();
+    const givenUp = await addonWithTokens();
+    const live = await addonWithTokens();
+    await pool.query(`update resources set state = 'deprovisioned' where uuid = $1`, [gone.uuid]);
+    await insertOperation(pool, {
+      id: randomUUID(),
+      uuid: givenUp.uuid,
+      kind: 'deprovision',
+      generation: 2,
+      plan: givenUp.plan,
+    });
+    await pool.query(
+      `update operations set state = 'failed' where resource_uuid = $1 and kind = 'deprovision'`,
+      [givenUp.uuid],
+    );
+    await pool.query(`update resources set state = 'failed' where uuid = $1`, [givenUp.uuid]);
+    await worker().start();
+    await waitFor(
+      async () => (await tokenCount(gone.uuid)) + (await tokenCount(givenUp.uuid)) === 0,
+      'tokens of gone add-ons deleted',
+      5000,
+    );
+    expect(await tokenCount(live.uuid)).toBe(1);
+  });
+});
