@@ -196,8 +196,8 @@ async function enqueueFollowUps(
   if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
     await scheduleRevocation(client, changed, deps.rotationGraceS);
   }
-  // The add-on is gone: its Platform API tokens go too, unless a queued call still needs them
-  // (the call worker deletes them after that call).
+  // The add-on is gone: Heroku removed our authorization, so its tokens go, and queued calls
+  // that needed them are dropped (db/tokens.ts forgetGoneAddons; log lines are kept).
   if (changed.kind === 'deprovision' && changed.state === 'succeeded')
     await deleteTokensIfGone(client, changed.resource_uuid);
 }
