@@ -123,7 +123,10 @@ describe('agent results', () => {
       async () => (await audits(euUuid, 'result_rejected')).length === 2,
       'two rejections audited',
     );
-    const [progress, final] = await audits(euUuid, 'result_rejected');
+    // Results are applied concurrently: find each rejection by its status, not its order.
+    const rejected = await audits(euUuid, 'result_rejected');
+    const progress = rejected.find((a) => a.detail.status === 'progress');
+    const final = rejected.find((a) => a.detail.status === 'succeeded');
     expect(progress!.detail).toMatchObject({
       reason: 'wrong_region',
       subject: `results.us-east.${euUuid}`,
@@ -138,7 +141,10 @@ describe('agent results', () => {
       [euUuid],
     );
     expect(r.rows[0]).toEqual({ state: 'provisioning', config_enc: null, endpoint: null });
-    expect(stack.plane.results.counts().rejected.wrong_region).toBe(2);
+    await waitFor(
+      async () => stack.plane.results.counts().rejected.wrong_region === 2,
+      'both rejections counted',
+    );
     expect(stack.logs.join('')).toMatch(
       /"securityEvent":"agent_result_rejected".*"subject":"results\.us-east\./,
     );
