@@ -10,6 +10,7 @@ import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/s
 import { devSecrets } from './dev-secrets.js';
 import {
   CONTROL_PLANE_INBOX_PREFIX,
+  natsAuthProblems,
   InboxPrefixSchema,
   type NatsSettings,
 } from '../../shared/src/nats.js';
@@ -174,15 +175,6 @@ function secretProblems(
   return problems;
 }
 
-function natsProblems(e: ParsedEnv): string[] {
-  const problems: string[] = [];
-  if ((e.NATS_USER === undefined) !== (e.NATS_PASSWORD === undefined))
-    problems.push('NATS_USER and NATS_PASSWORD must be set together');
-  if (e.NATS_CREDS_FILE && e.NATS_USER)
-    problems.push('set either NATS_CREDS_FILE or NATS_USER/NATS_PASSWORD, not both');
-  return problems;
-}
-
 function natsSettings(e: ParsedEnv): NatsSettings {
   const optional = {
     credsFile: e.NATS_CREDS_FILE,
@@ -227,7 +219,7 @@ export function loadConfig(
   const id = e.ADDON_ID ?? manifest.id;
   const password = e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password);
   const ssoSalt = e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt);
-  const problems = [...secretProblems(e, manifest, password, ssoSalt), ...natsProblems(e)];
+  const problems = [...secretProblems(e, manifest, password, ssoSalt), ...natsAuthProblems(e)];
   // Outside production, unset secrets are generated once per checkout (never committed).
   const dev = prod || (e.ENCRYPTION_KEY && e.SESSION_SECRET) ? undefined : devSecrets();
   const encryption = encryptionConfig(e, dev?.encryptionKey, problems);

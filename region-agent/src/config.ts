@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
-import { agentInboxPrefix, type NatsSettings } from '../../shared/src/nats.js';
+import { agentInboxPrefix, natsAuthProblems, type NatsSettings } from '../../shared/src/nats.js';
 
 const REGION = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -94,13 +94,7 @@ export interface AgentConfig {
 }
 
 function checkCombinations(e: z.infer<typeof base>): string[] {
-  const problems: string[] = [];
-  if ((e.NATS_USER === undefined) !== (e.NATS_PASSWORD === undefined)) {
-    problems.push('NATS_USER and NATS_PASSWORD must be set together');
-  }
-  if (e.NATS_CREDS_FILE && e.NATS_USER) {
-    problems.push('set either NATS_CREDS_FILE or NATS_USER/NATS_PASSWORD, not both');
-  }
+  const problems = natsAuthProblems(e);
   if (e.AGENT_DRIVER === 'local' && e.TLS_ISSUER === 'cert-manager') {
     problems.push('TLS_ISSUER=cert-manager needs AGENT_DRIVER=kubernetes');
   }

@@ -39,6 +39,20 @@ export function agentInboxPrefix(regions: readonly string[]): string {
   return `_INBOX_${[...regions].sort().join('_')}`;
 }
 
+/** Credential env combinations both deployables refuse (NATS_USER / NATS_PASSWORD / NATS_CREDS_FILE). */
+export function natsAuthProblems(e: {
+  NATS_USER?: string;
+  NATS_PASSWORD?: string;
+  NATS_CREDS_FILE?: string;
+}): string[] {
+  const problems: string[] = [];
+  if ((e.NATS_USER === undefined) !== (e.NATS_PASSWORD === undefined))
+    problems.push('NATS_USER and NATS_PASSWORD must be set together');
+  if (e.NATS_CREDS_FILE && e.NATS_USER)
+    problems.push('set either NATS_CREDS_FILE or NATS_USER/NATS_PASSWORD, not both');
+  return problems;
+}
+
 export function natsConnectionOptions(s: NatsSettings): ConnectionOptions {
   if (s.credsFile && s.user)
     throw new Error('set either a NATS creds file or a NATS user, not both');
