@@ -81,6 +81,12 @@ async function expectCompletedWithOneExchange(body: ProvisionBody): Promise<void
   await waitFor(() => sim.provisionActionCount(body.uuid) === 1, 'provision action', 15_000);
   expect(sim.addon(body.uuid)?.state).toBe('provisioned');
   expect(grantExchanges(body)).toBe(1);
+  // The lookup exchanged the grant: no exchange call is queued to do it again.
+  const queued = await stack.plane.pool.query(
+    `select 1 from heroku_calls where resource_uuid = $1 and kind = 'exchange_grant'`,
+    [body.uuid],
+  );
+  expect(queued.rowCount).toBe(0);
 }
 
 it('one 503 on the app lookup answers 503, and the retry with the same grant succeeds after one exchange', async () => {

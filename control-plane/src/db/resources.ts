@@ -104,7 +104,9 @@ export async function insertProvision(
        select uuid, 'heroku', 'provision_requested', $14, $15 from r),
      h as (
        insert into heroku_calls (resource_uuid, kind, dedupe_key)
-       select uuid, 'exchange_grant', 'grant' from r where $16::boolean)
+       select uuid, 'exchange_grant', 'grant' from r where $16::boolean
+         -- a Private Space lookup already exchanged the grant and stored its tokens
+         and not exists (select 1 from heroku_tokens t where t.resource_uuid = r.uuid))
      select pg_notify('outbox', id::text) from o`,
     [
       r.uuid,

@@ -276,7 +276,7 @@ export function createService(deps: ServiceDeps): Service {
             privateSpace: placement.privateSpace,
           },
         },
-        hasGrant, // the exchange call is a no-op when a Private Space lookup already stored tokens
+        hasGrant, // not queued when a Private Space lookup already stored tokens
       );
       if (!created) return replay((await getResource(deps.pool, input.uuid))!, hasGrant);
       deps.log.info(
