@@ -31,6 +31,15 @@ export const ADDON_GONE_SQL = `(r.state = 'deprovisioned' or (r.state = 'failed'
     or exists (select 1 from heroku_calls d where d.resource_uuid = r.uuid
                  and d.kind = 'deprovision_action' and d.state = 'succeeded'))))`;
 
+/** Whether Heroku has removed this add-on (ADDON_GONE_SQL); one indexed read. */
+export async function isAddonGone(db: Queryable, uuid: string): Promise<boolean> {
+  const res = await db.query<{ gone: boolean }>(
+    `select ${ADDON_GONE_SQL} as gone from resources r where r.uuid = $1`,
+    [uuid],
+  );
+  return res.rows[0]?.gone ?? false;
+}
+
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 
 export interface CallRow {

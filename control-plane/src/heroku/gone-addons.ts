@@ -5,7 +5,7 @@
  * add-ons no call or result brings up (leftovers from before the rule, a deprovision given up).
  */
 import type { Logger } from '../../../shared/src/logger.js';
-import type { CallRow } from '../db/calls.js';
+import { isAddonGone, type CallRow } from '../db/calls.js';
 import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import { deleteTokensIfGone, deleteTokensOfGoneAddons, type GoneCleanup } from '../db/tokens.js';
 
@@ -50,13 +50,15 @@ export function createGoneAddons(deps: GoneAddonsDeps): GoneAddons {
   }
 
   return {
+    // Around every call: a cheap read first, so a live add-on's call costs no cleanup writes.
     async dropIfGone(db, call) {
+      if (!(await isAddonGone(db, call.resource_uuid))) return false;
       const cleanup = await deleteTokensIfGone(db, call.resource_uuid);
       report(cleanup);
       return cleanup.dropped.some((d) => d.id === call.id);
     },
     async afterCall(db, uuid) {
-      report(await deleteTokensIfGone(db, uuid));
+      if (await isAddonGone(db, uuid)) report(await deleteTokensIfGone(db, uuid));
     },
     start() {
       const run = (): void => {
