@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { serializeError, type Logger } from '../../shared/src/logger.js';
+import type { Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
 import type { Service } from './ops/service.js';
@@ -73,8 +73,9 @@ export function createApp(deps: AppDeps): Koa {
     ctx.status = 404;
     ctx.body = { message: 'Not found', code: 'not_found' };
   });
-  app.on('error', (err: unknown) =>
-    deps.log.error({ err: serializeError(err) }, 'unhandled request error'),
+  app.on(
+    'error',
+    (err: unknown) => deps.log.error({ err }, 'unhandled request error'), // the logger's err serializer strips raw bytes
   );
   return app;
 }
