@@ -13,7 +13,7 @@ import type { Catalog } from './catalog/schema.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createSealer } from './crypto.js';
 import { migrate } from './db/migrate.js';
-import { createPool, type Pool } from './db/pool.js';
+import { createPool, ping, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
 import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
 import {
@@ -158,7 +158,7 @@ export async function createControlPlane(
     ],
     ready: async () => {
       if (shuttingDown || nc.isClosed()) return false;
-      await pool.query('select 1');
+      await ping(pool);
       await nc.flush();
       return true;
     },

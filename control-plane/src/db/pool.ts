@@ -1,4 +1,4 @@
-/** The only module that imports `pg`. */
+/** Pools and transactions. Only db/ imports `pg` (this file and listen.ts). */
 import pg from 'pg';
 import type { Logger } from '../../../shared/src/logger.js';
 
@@ -37,11 +37,10 @@ export async function withTransaction<T>(
   }
 }
 
-/** A dedicated connection for LISTEN; reconnects are the caller's job. */
-export function createListenClient(connectionString: string): pg.Client {
-  return new pg.Client({ connectionString });
+/** Cheap liveness check for readiness probes. */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('select 1');
 }
-export type ListenClient = pg.Client;
 
 export const SQLSTATE = {
   uniqueViolation: '23505',

@@ -19,13 +19,8 @@ import {
   type CallKind,
   type CallRow,
 } from '../db/calls.js';
-import {
-  createListenClient,
-  withTransaction,
-  type ListenClient,
-  type Pool,
-  type PoolClient,
-} from '../db/pool.js';
+import { listen as listenFor, type Listener } from '../db/listen.js';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 import { createGoneAddons } from './gone-addons.js';
 import { OAuthRateLimitedError, type OAuthSettings } from './oauth.js';
 import { DEFAULT_PAUSES } from './rate-limit.js';
@@ -91,7 +86,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   let pausedUntil = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let listen: ListenClient | undefined;
+  let listen: Listener | undefined;
   const running = new Set<Promise<void>>();
 
   function pauseReplica(call: CallRow, pauseMs: number): void {
@@ -185,13 +180,14 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
 
   return {
     async start() {
-      listen = createListenClient(deps.databaseUrl);
-      listen.on('notification', () => kick());
-      listen.on('error', (err) =>
-        deps.log.warn({ err }, 'heroku calls listen connection lost; polling'),
-      );
-      await listen.connect();
-      await listen.query(`listen ${HEROKU_CALLS_CHANNEL}`);
+      listen = await listenFor({
+        databaseUrl: deps.databaseUrl,
+        channel: HEROKU_CALLS_CHANNEL,
+        name: 'heroku calls',
+        log: deps.log,
+        onNotify: kick,
+        onReconnect: kick,
+      });
       timer = setInterval(kick, deps.pollMs ?? 1000);
       kick();
       gone.start();
@@ -202,7 +198,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       if (timer) clearInterval(timer);
       await Promise.all(running);
       await gone.stop();
-      await listen?.end().catch(() => undefined);
+      await listen?.close();
     },
   };
 }

@@ -10,13 +10,8 @@ import { encodeMessage } from '../../../shared/src/messages.js';
 import { jobSubject } from '../../../shared/src/subjects.js';
 import type { Catalog } from '../catalog/schema.js';
 import { audit } from '../db/audit.js';
-import {
-  createListenClient,
-  withTransaction,
-  type ListenClient,
-  type Pool,
-  type PoolClient,
-} from '../db/pool.js';
+import { listen as listenFor, type Listener } from '../db/listen.js';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 import {
   claimDispatchable,
   failOperation,
@@ -51,7 +46,7 @@ export interface Dispatcher {
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const batch = deps.batchSize ?? 100;
-  let listen: ListenClient | undefined;
+  let listen: Listener | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
@@ -149,21 +144,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     });
   }
 
-  async function connectListener(): Promise<void> {
-    const client = createListenClient(deps.databaseUrl);
-    client.on('notification', () => kick());
-    client.on('error', (err) => {
-      deps.log.warn({ err }, 'outbox listen connection lost; sweeping until it is back');
-      if (!stopped) setTimeout(() => void connectListener().catch(() => undefined), 1000);
-    });
-    await client.connect();
-    await client.query(`listen ${OUTBOX_CHANNEL}`);
-    listen = client;
-  }
-
   return {
     async start() {
-      await connectListener();
+      listen = await listenFor({
+        databaseUrl: deps.databaseUrl,
+        channel: OUTBOX_CHANNEL,
+        name: 'outbox',
+        log: deps.log,
+        onNotify: kick,
+        onReconnect: kick,
+      });
       timer = setInterval(kick, deps.sweepMs);
       kick();
     },
@@ -172,7 +162,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       stopped = true;
       if (timer) clearInterval(timer);
       await running;
-      await listen?.end().catch(() => undefined);
+      await listen?.close();
     },
   };
 }

@@ -3,7 +3,8 @@
  * NOTIFYs `operation_done`; every replica LISTENs and wakes its local waiters.
  */
 import type { Logger } from '../../../shared/src/logger.js';
-import { createListenClient, type ListenClient, type Pool } from '../db/pool.js';
+import { listen } from '../db/listen.js';
+import type { Pool } from '../db/pool.js';
 import { getOperation, OPERATION_DONE_CHANNEL, type OperationRow } from '../db/operations.js';
 
 export interface OperationWaiter {
@@ -21,25 +22,17 @@ export async function createOperationWaiter(
   log: Logger,
 ): Promise<OperationWaiter> {
   const waiters = new Map<string, Set<() => void>>();
-  let client: ListenClient | undefined;
-  let closed = false;
-
-  const connect = async (): Promise<void> => {
-    const c = createListenClient(databaseUrl);
-    c.on('notification', (n) => {
-      if (n.channel !== OPERATION_DONE_CHANNEL || !n.payload) return;
-      for (const wake of waiters.get(n.payload) ?? []) wake();
-    });
-    c.on('error', (err) => {
-      log.warn({ err }, 'operation waiter listen connection lost');
-      // Waiters still poll once at their deadline; reconnect for the next ones.
-      if (!closed) setTimeout(() => void connect().catch(() => undefined), 1000);
-    });
-    await c.connect();
-    await c.query(`listen ${OPERATION_DONE_CHANNEL}`);
-    client = c;
-  };
-  await connect();
+  // Waiters also poll every 250 ms, so a notification missed while reconnecting costs
+  // at most that much.
+  const listener = await listen({
+    databaseUrl,
+    channel: OPERATION_DONE_CHANNEL,
+    name: 'operation waiter',
+    log,
+    onNotify: (id) => {
+      for (const wake of waiters.get(id ?? '') ?? []) wake();
+    },
+  });
 
   return {
     async wait(operationId, ms) {
@@ -69,8 +62,7 @@ export async function createOperationWaiter(
       }
     },
     async close() {
-      closed = true;
-      await client?.end().catch(() => undefined);
+      await listener.close();
     },
   };
 }
