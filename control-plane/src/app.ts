@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
-import type { Service } from './ops/service.js';
+import type { Service } from './ops/usecases/service.js';
 
 export interface AppDeps {
   service: Service;

@@ -1,7 +1,7 @@
 /** Wiring only: config → logger → control plane → listen → shutdown. */
 import { createLogger } from '../../shared/src/logger.js';
 import { loadConfig } from './config.js';
-import { createControlPlane } from './server.js';
+import { createControlPlane } from './composition-root.js';
 
 const config = loadConfig(process.env);
 const log = createLogger({ name: 'control-plane', level: config.logLevel });

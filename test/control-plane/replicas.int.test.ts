@@ -6,7 +6,7 @@ import { createLogger } from '../../shared/src/logger.js';
 import { loadCatalog } from '../../control-plane/src/catalog/load.js';
 import { migrate } from '../../control-plane/src/db/migrate.js';
 import { insertOperation } from '../../control-plane/src/db/operations.js';
-import { createDispatcher } from '../../control-plane/src/ops/dispatcher.js';
+import { createDispatcher } from '../../control-plane/src/ops/messaging/dispatcher.js';
 import { ensureStreams } from '../../shared/src/streams.js';
 import { createTestDatabase, testPgPort, type TestDatabase } from '../support/postgres.js';
 import { startTestNats, type TestNats } from '../support/nats.js';

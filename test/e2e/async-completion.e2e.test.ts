@@ -6,9 +6,9 @@ import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 import { createSealer } from '../../control-plane/src/crypto.js';
-import { startRotation } from '../../control-plane/src/ops/rotation.js';
+import { startRotation } from '../../control-plane/src/ops/usecases/rotation.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
-import { createControlPlane } from '../../control-plane/src/server.js';
+import { createControlPlane } from '../../control-plane/src/composition-root.js';
 import { createLogger } from '../../shared/src/logger.js';
 
 const auth = DEV_ADDON;

@@ -6,7 +6,7 @@
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createSealer } from '../../control-plane/src/crypto.js';
-import { createControlPlane, type ControlPlane } from '../../control-plane/src/server.js';
+import { createControlPlane, type ControlPlane } from '../../control-plane/src/composition-root.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import type { ProvisionBody } from '../heroku-sim/types.js';
 import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';

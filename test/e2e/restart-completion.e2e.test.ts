@@ -2,7 +2,7 @@
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { createControlPlane } from '../../control-plane/src/server.js';
+import { createControlPlane } from '../../control-plane/src/composition-root.js';
 import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 

@@ -10,7 +10,7 @@ import {
   createControlPlane,
   type ControlPlane,
   type ControlPlaneOptions,
-} from '../../control-plane/src/server.js';
+} from '../../control-plane/src/composition-root.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startTestNats, type TestNats } from './nats.js';
 

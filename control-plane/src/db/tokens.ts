@@ -103,7 +103,7 @@ async function forgetGoneAddons(db: Queryable, uuid: string | null): Promise<Gon
 
 /**
  * The tokens of one add-on, if it is gone (see forgetGoneAddons): run when its deprovision is
- * applied (ops/results.ts) and around each of its calls (call worker).
+ * applied (ops/messaging/apply-result.ts) and around each of its calls (call worker).
  */
 export async function deleteTokensIfGone(db: Queryable, uuid: string): Promise<GoneCleanup> {
   return forgetGoneAddons(db, uuid);

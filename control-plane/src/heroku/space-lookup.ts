@@ -11,7 +11,7 @@
  */
 import { UnavailableError } from '../../../shared/src/errors.js';
 import type { PrivateSpaceLookup } from '../catalog/placement.js';
-import type { ProvisionInput } from '../ops/service.js';
+import type { ProvisionInput } from '../ops/usecases/service.js';
 import type { Pool } from '../db/pool.js';
 import { deleteOrphanTokens, getTokens } from '../db/tokens.js';
 import {

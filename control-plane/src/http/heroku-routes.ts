@@ -3,8 +3,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { InputError, NotFoundError } from '../../../shared/src/errors.js';
-import type { Answer } from '../ops/answer.js';
-import type { Service } from '../ops/service.js';
+import type { Answer } from '../ops/usecases/answer.js';
+import type { Service } from '../ops/usecases/service.js';
 import { basicAuth } from './auth.js';
 import { jsonDepth, MAX_JSON_DEPTH, PlanChangeBodySchema, ProvisionBodySchema } from './schemas.js';
 

@@ -11,7 +11,7 @@ import { listCalls } from '../db/calls.js';
 import { createPool } from '../db/pool.js';
 import { listOperations } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
-import { startRotation } from '../ops/rotation.js';
+import { startRotation } from '../ops/usecases/rotation.js';
 
 const [command, uuid] = process.argv.slice(2);
 const usage = 'usage: npm run operator -- rotate-credentials <uuid> | show <uuid>';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MESSAGE_VERSION, type Result } from '../../../shared/src/messages.js';
+import { MESSAGE_VERSION, type Result } from '../../../../shared/src/messages.js';
 import { checkAgainstState, checkEnvelope, parseResultSubject } from './result-trust.js';
 
 const uuid = randomUUID();

@@ -4,35 +4,40 @@
  * logged no-ops, and a sync budget decides between 200-with-config and 202.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../../../shared/src/logger.js';
+import type { Logger } from '../../../../shared/src/logger.js';
 import {
   GoneError,
   NotFoundError,
   UnavailableError,
   UnprocessableError,
-} from '../../../shared/src/errors.js';
-import type { Catalog } from '../catalog/schema.js';
+} from '../../../../shared/src/errors.js';
+import type { Catalog } from '../../catalog/schema.js';
 import {
   findPlan,
   place,
   placeIn,
   type Placement,
   type PrivateSpaceLookup,
-} from '../catalog/placement.js';
-import type { Sealer } from '../crypto.js';
-import { audit } from '../db/audit.js';
-import { withTransaction, type Pool } from '../db/pool.js';
+} from '../../catalog/placement.js';
+import type { Sealer } from '../../crypto.js';
+import { audit } from '../../db/audit.js';
+import { withTransaction, type Pool } from '../../db/pool.js';
 import {
   getOperation,
   insertOperation,
   latestOperation,
   openOperations,
   type OperationRow,
-} from '../db/operations.js';
-import { bumpGeneration, getResource, insertProvision, type ResourceRow } from '../db/resources.js';
-import { deleteTokens } from '../db/tokens.js';
+} from '../../db/operations.js';
+import {
+  bumpGeneration,
+  getResource,
+  insertProvision,
+  type ResourceRow,
+} from '../../db/resources.js';
+import { deleteTokens } from '../../db/tokens.js';
 import type { OperationWaiter } from './waiter.js';
-import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
+import { markAnsweredAsync, type AsyncFailureAction } from '../completion/completion.js';
 import { answerAsync, type Answer } from './answer.js';
 
 export interface ProvisionInput {

@@ -3,11 +3,11 @@
  * provision action (provisions), or the failure action. Enqueued exactly once per operation
  * whichever of the HTTP handler and the result consumer sees the outcome second.
  */
-import type { Sealer } from '../crypto.js';
-import { enqueueCall } from '../db/calls.js';
-import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
-import type { OperationRow } from '../db/operations.js';
-import { getResource } from '../db/resources.js';
+import type { Sealer } from '../../crypto.js';
+import { enqueueCall } from '../../db/calls.js';
+import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
+import type { OperationRow } from '../../db/operations.js';
+import { getResource } from '../../db/resources.js';
 
 export type AsyncFailureAction = 'deprovision' | 'none';
 

@@ -9,36 +9,41 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from 'nats';
-import type { Logger } from '../../../shared/src/logger.js';
-import type { MessageError } from '../../../shared/src/messages.js';
-import { decodeMessage, ResultSchema, type Result } from '../../../shared/src/messages.js';
-import { RESULTS_STREAM } from '../../../shared/src/subjects.js';
-import type { Sealer } from '../crypto.js';
-import { audit } from '../db/audit.js';
-import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
+import type { Logger } from '../../../../shared/src/logger.js';
+import type { MessageError } from '../../../../shared/src/messages.js';
+import { decodeMessage, ResultSchema, type Result } from '../../../../shared/src/messages.js';
+import { RESULTS_STREAM } from '../../../../shared/src/subjects.js';
+import type { Sealer } from '../../crypto.js';
+import { audit } from '../../db/audit.js';
+import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
 import {
   completeOperation,
   getOperation,
   recordProgress,
   rescheduleOperation,
   type OperationRow,
-} from '../db/operations.js';
-import { applyResult, getResource, type ResourceRow, type ResourceState } from '../db/resources.js';
-import { deleteTokensIfGone } from '../db/tokens.js';
-import { markOperationFailed } from './finish.js';
+} from '../../db/operations.js';
+import {
+  applyResult,
+  getResource,
+  type ResourceRow,
+  type ResourceState,
+} from '../../db/resources.js';
+import { deleteTokensIfGone } from '../../db/tokens.js';
+import { markOperationFailed } from '../completion/failure.js';
 import {
   checkAgainstState,
   checkEnvelope,
   type RejectReason,
   type ResultOrigin,
 } from './result-trust.js';
-import { scheduleRevocation } from './rotation.js';
+import { scheduleRevocation } from '../usecases/rotation.js';
 import {
   enqueueAppLog,
   enqueueCompletion,
   lifecycleLine,
   type AsyncFailureAction,
-} from './completion.js';
+} from '../completion/completion.js';
 
 export const RESULTS_CONSUMER = 'control-plane';
 /** Deliveries of one result before it is dead-lettered (terminated and recorded). */

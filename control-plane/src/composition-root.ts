@@ -15,16 +15,20 @@ import { createSealer } from './crypto.js';
 import { migrate } from './db/migrate.js';
 import { createPool, ping, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
-import { createDispatcher, type Dispatcher, type DispatcherDeps } from './ops/dispatcher.js';
+import {
+  createDispatcher,
+  type Dispatcher,
+  type DispatcherDeps,
+} from './ops/messaging/dispatcher.js';
 import {
   createResultConsumer,
   type ResultConsumer,
   type ResultConsumerDeps,
-} from './ops/results.js';
-import { createService } from './ops/service.js';
-import { startRotation } from './ops/rotation.js';
+} from './ops/messaging/result-consumer.js';
+import { createService } from './ops/usecases/service.js';
+import { startRotation } from './ops/usecases/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
-import { createOperationWaiter, type OperationWaiter } from './ops/waiter.js';
+import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
 import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
 
 export interface ControlPlane {

@@ -17,9 +17,9 @@
  * 202 sent Heroku nothing: Heroku retries, and the retry answers from the durable state
  * (200 with config once finished, else a 202 through answerAsync).
  */
-import type { Sealer } from '../crypto.js';
-import type { Pool } from '../db/pool.js';
-import { markAnsweredAsync, type AsyncFailureAction } from './completion.js';
+import type { Sealer } from '../../crypto.js';
+import type { Pool } from '../../db/pool.js';
+import { markAnsweredAsync, type AsyncFailureAction } from '../completion/completion.js';
 
 declare const asyncRecorded: unique symbol;
 

@@ -2,10 +2,10 @@
  * Waits for operations to finish across replicas: whichever replica applies a result
  * NOTIFYs `operation_done`; every replica LISTENs and wakes its local waiters.
  */
-import type { Logger } from '../../../shared/src/logger.js';
-import { listen } from '../db/listen.js';
-import type { Pool } from '../db/pool.js';
-import { getOperation, OPERATION_DONE_CHANNEL, type OperationRow } from '../db/operations.js';
+import type { Logger } from '../../../../shared/src/logger.js';
+import { listen } from '../../db/listen.js';
+import type { Pool } from '../../db/pool.js';
+import { getOperation, OPERATION_DONE_CHANNEL, type OperationRow } from '../../db/operations.js';
 
 export interface OperationWaiter {
   /** Resolves with the operation once finished, or its current row when `ms` elapse. */

@@ -1,6 +1,6 @@
 /** Resource-level consequences of an operation's outcome. */
-import type { Queryable } from '../db/pool.js';
-import type { OperationRow } from '../db/operations.js';
+import type { Queryable } from '../../db/pool.js';
+import type { OperationRow } from '../../db/operations.js';
 
 /** A failed operation leaves the resource in the state a customer would expect. */
 export async function markOperationFailed(

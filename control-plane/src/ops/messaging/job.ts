@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { JobSchema, MESSAGE_VERSION, type Job } from '../../../shared/src/messages.js';
-import type { Catalog } from '../catalog/schema.js';
-import { findPlan } from '../catalog/placement.js';
-import type { OperationRow } from '../db/operations.js';
-import type { ResourceRow } from '../db/resources.js';
+import { JobSchema, MESSAGE_VERSION, type Job } from '../../../../shared/src/messages.js';
+import type { Catalog } from '../../catalog/schema.js';
+import { findPlan } from '../../catalog/placement.js';
+import type { OperationRow } from '../../db/operations.js';
+import type { ResourceRow } from '../../db/resources.js';
 
 export function buildJob(
   catalog: Catalog,

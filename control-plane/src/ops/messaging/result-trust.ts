@@ -5,9 +5,9 @@
  * region that hosts the resource, the subject's uuid is the payload's, and the payload names the
  * operation, kind and generation we sent. Anything else is a forgery or a bug: refused.
  */
-import type { Result } from '../../../shared/src/messages.js';
-import type { OperationRow } from '../db/operations.js';
-import type { ResourceRow } from '../db/resources.js';
+import type { Result } from '../../../../shared/src/messages.js';
+import type { OperationRow } from '../../db/operations.js';
+import type { ResourceRow } from '../../db/resources.js';
 
 export type RejectReason =
   | 'malformed_subject'

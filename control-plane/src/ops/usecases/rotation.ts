@@ -5,12 +5,12 @@
  * two, Private Space dynos restart slower).
  */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, GoneError, NotFoundError } from '../../../shared/src/errors.js';
-import type { Sealer } from '../crypto.js';
-import { audit, type Actor } from '../db/audit.js';
-import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
-import { insertOperation, type OperationRow } from '../db/operations.js';
-import { bumpGeneration, getResource } from '../db/resources.js';
+import { ConflictError, GoneError, NotFoundError } from '../../../../shared/src/errors.js';
+import type { Sealer } from '../../crypto.js';
+import { audit, type Actor } from '../../db/audit.js';
+import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
+import { insertOperation, type OperationRow } from '../../db/operations.js';
+import { bumpGeneration, getResource } from '../../db/resources.js';
 
 /** The user name in the current `<PREFIX>_URL` (rediss://user:pass@host:port). */
 export function currentUser(config: Record<string, string> | undefined): string | undefined {

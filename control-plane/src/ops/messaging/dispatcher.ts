@@ -5,22 +5,22 @@
  * duplicate window drops. Woken by LISTEN/NOTIFY, with a periodic sweep as a backstop.
  */
 import type { JetStreamClient } from 'nats';
-import type { Logger } from '../../../shared/src/logger.js';
-import { encodeMessage } from '../../../shared/src/messages.js';
-import { jobSubject } from '../../../shared/src/subjects.js';
-import type { Catalog } from '../catalog/schema.js';
-import { audit } from '../db/audit.js';
-import { listen as listenFor, type Listener } from '../db/listen.js';
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
+import type { Logger } from '../../../../shared/src/logger.js';
+import { encodeMessage } from '../../../../shared/src/messages.js';
+import { jobSubject } from '../../../../shared/src/subjects.js';
+import type { Catalog } from '../../catalog/schema.js';
+import { audit } from '../../db/audit.js';
+import { listen as listenFor, type Listener } from '../../db/listen.js';
+import { withTransaction, type Pool, type PoolClient } from '../../db/pool.js';
 import {
   claimDispatchable,
   failOperation,
   markDispatched,
   OUTBOX_CHANNEL,
   type OperationRow,
-} from '../db/operations.js';
+} from '../../db/operations.js';
 import { buildJob } from './job.js';
-import { markOperationFailed } from './finish.js';
+import { markOperationFailed } from '../completion/failure.js';
 
 export interface DispatcherDeps {
   pool: Pool;
