@@ -181,3 +181,15 @@ export async function rescheduleOperation(
   );
   return res.rowCount === 1;
 }
+
+/** Heroku got (or is about to get) a 202 for this operation: its completion is owed. */
+export async function flagAnswerAsync(
+  db: Queryable,
+  operationId: string,
+): Promise<OperationRow | undefined> {
+  const res = await db.query<OperationRow>(
+    `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
+    [operationId],
+  );
+  return res.rows[0];
+}

@@ -41,16 +41,3 @@ export async function withTransaction<T>(
 export async function ping(db: Queryable): Promise<void> {
   await db.query('select 1');
 }
-
-export const SQLSTATE = {
-  uniqueViolation: '23505',
-  foreignKeyViolation: '23503',
-  serializationFailure: '40001',
-  deadlockDetected: '40P01',
-} as const;
-
-export function sqlState(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err
-    ? String((err as { code: unknown }).code)
-    : undefined;
-}

@@ -176,3 +176,37 @@ export async function applyResult(db: Queryable, a: AppliedResult): Promise<bool
   );
   return res.rowCount === 1;
 }
+
+/** The resource of a failed operation: `failed` if it was still in `from` (provisioning, deprovisioning). */
+export async function markResourceFailed(
+  db: Queryable,
+  uuid: string,
+  from: 'provisioning' | 'deprovisioning',
+): Promise<void> {
+  await db.query(
+    `update resources set state = 'failed', updated_at = now() where uuid = $1 and state = $2`,
+    [uuid, from],
+  );
+}
+
+/** Back to `fromPlan` after a failed change to `toPlan` (unless something changed it since). */
+export async function restorePlan(
+  db: Queryable,
+  uuid: string,
+  fromPlan: string,
+  toPlan: string,
+): Promise<void> {
+  await db.query(
+    `update resources set plan = $2, updated_at = now() where uuid = $1 and plan = $3`,
+    [uuid, fromPlan, toPlan],
+  );
+}
+
+/** Whether Heroku gave this add-on a log_input_url (app log lines are only queued then). */
+export async function hasLogInput(db: Queryable, uuid: string): Promise<boolean> {
+  const r = await db.query<{ has: boolean }>(
+    'select log_input_url_enc is not null as has from resources where uuid = $1',
+    [uuid],
+  );
+  return r.rows[0]?.has ?? false;
+}

@@ -6,8 +6,8 @@
 import type { Sealer } from '../../crypto.js';
 import { enqueueCall } from '../../db/calls.js';
 import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
-import type { OperationRow } from '../../db/operations.js';
-import { getResource } from '../../db/resources.js';
+import { flagAnswerAsync, type OperationRow } from '../../db/operations.js';
+import { getResource, hasLogInput, type ResourceRow } from '../../db/resources.js';
 
 export type AsyncFailureAction = 'deprovision' | 'none';
 
@@ -19,17 +19,18 @@ export async function enqueueAppLog(
   key: string,
   message: string,
 ): Promise<void> {
-  const r = await db.query<{ has: boolean }>(
-    'select log_input_url_enc is not null as has from resources where uuid = $1',
-    [uuid],
-  );
-  if (!r.rows[0]?.has) return;
+  if (!(await hasLogInput(db, uuid))) return;
   await enqueueCall(db, {
     uuid,
     kind: 'app_log',
     dedupeKey: key,
     payloadEnc: sealer.sealJson({ message }),
   });
+}
+
+/** Where an add-on runs, as customers read it: "eu" or "the virginia Private Space". */
+export function regionLabel(r: Pick<ResourceRow, 'heroku_region' | 'private_space'>): string {
+  return r.private_space ? `the ${r.heroku_region} Private Space` : r.heroku_region;
 }
 
 /** The line an operation's outcome writes into the app's log. */
@@ -96,11 +97,7 @@ export async function markAnsweredAsync(
   failureAction: AsyncFailureAction,
 ): Promise<void> {
   await withTransaction(pool, async (db) => {
-    const res = await db.query<OperationRow>(
-      `update operations set answer_async = true, updated_at = now() where id = $1 returning *`,
-      [operationId],
-    );
-    const op = res.rows[0];
+    const op = await flagAnswerAsync(db, operationId);
     if (!op) throw new Error(`operation ${operationId} not found`);
     if (op.kind === 'provision')
       await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');

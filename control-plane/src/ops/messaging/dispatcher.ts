@@ -63,7 +63,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           message: `no result from the region agent after ${op.attempts} attempts`,
         };
         await failOperation(client, op.id, error);
-        await markOperationFailed(client, op, error);
+        await markOperationFailed(client, op);
         await audit(client, {
           uuid: op.resource_uuid,
           actor: 'system',

@@ -1,0 +1,253 @@
+/**
+ * Applies one agent result idempotently: a result for a finished operation or an older
+ * generation changes nothing. Only results the subject vouches for count (result-trust.ts);
+ * a refused one changes nothing but the audit trail. The consumer (result-consumer.ts) acks
+ * only after this commits.
+ */
+import type { Logger } from '../../../../shared/src/logger.js';
+import type { Result } from '../../../../shared/src/messages.js';
+import type { Sealer } from '../../crypto.js';
+import { audit } from '../../db/audit.js';
+import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
+import {
+  completeOperation,
+  getOperation,
+  recordProgress,
+  rescheduleOperation,
+  type OperationRow,
+} from '../../db/operations.js';
+import {
+  applyResult,
+  getResource,
+  type ResourceRow,
+  type ResourceState,
+} from '../../db/resources.js';
+import { deleteTokensIfGone } from '../../db/tokens.js';
+import { markOperationFailed } from '../completion/failure.js';
+import {
+  checkAgainstState,
+  checkEnvelope,
+  type RejectReason,
+  type ResultOrigin,
+} from './result-trust.js';
+import { scheduleRevocation } from '../usecases/rotation.js';
+import {
+  enqueueAppLog,
+  enqueueCompletion,
+  lifecycleLine,
+  regionLabel,
+  type AsyncFailureAction,
+} from '../completion/completion.js';
+
+export interface DeprovisionRetry {
+  /** Agent attempts before a failed deprovision is given up (OPERATION_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** First retry delay; doubles per attempt, capped at 30 minutes. */
+  baseDelayMs: number;
+}
+
+export interface ApplyDeps {
+  pool: Pool;
+  sealer: Sealer;
+  log: Logger;
+  failureAction: AsyncFailureAction;
+  rotationGraceS: number;
+  deprovisionRetry: DeprovisionRetry;
+}
+
+export type ApplyOutcome =
+  'applied' | 'duplicate' | 'progress' | 'retry_scheduled' | { rejected: RejectReason };
+
+function stateAfter(result: Result, current: ResourceState): ResourceState {
+  if (result.kind === 'deprovision')
+    return result.status === 'succeeded' ? 'deprovisioned' : 'failed';
+  if (result.kind === 'provision') return result.status === 'succeeded' ? 'provisioned' : 'failed';
+  return current === 'provisioning' && result.status === 'succeeded' ? 'provisioned' : current;
+}
+
+/** A refused result is a security event: logged with who and where, and audited. */
+async function reject(
+  db: Queryable,
+  log: Logger,
+  subject: string,
+  result: Result,
+  reason: RejectReason,
+): Promise<ApplyOutcome> {
+  const detail = {
+    subject,
+    reason,
+    agentId: result.agentId,
+    agentRegion: result.agentRegion,
+    operationId: result.operationId,
+    status: result.status,
+  };
+  log.error(
+    { securityEvent: 'agent_result_rejected', resourceId: result.uuid, ...detail },
+    'agent result rejected',
+  );
+  await audit(db, { uuid: result.uuid, actor: 'agent', action: 'result_rejected', detail });
+  return { rejected: reason };
+}
+
+async function applyProgress(
+  deps: ApplyDeps,
+  origin: ResultOrigin,
+  subject: string,
+  result: Result,
+): Promise<ApplyOutcome> {
+  const op = await getOperation(deps.pool, result.operationId);
+  const resource = op ? await getResource(deps.pool, op.resource_uuid) : undefined;
+  const refused = checkAgainstState(origin, result, op, resource);
+  if (refused) return reject(deps.pool, deps.log, subject, result, refused);
+  await recordProgress(deps.pool, result.operationId, result.step ?? 'working');
+  deps.log.info(
+    { operationId: result.operationId, resourceId: result.uuid, step: result.step },
+    'provisioning progress',
+  );
+  return 'progress';
+}
+
+/** A failed deprovision is retried with backoff before it is given up (Heroku already has its 204). */
+async function retryDeprovision(
+  client: Queryable,
+  deps: ApplyDeps,
+  op: OperationRow,
+  error: { code: string; message: string },
+): Promise<boolean> {
+  if (op.kind !== 'deprovision' || op.attempts >= deps.deprovisionRetry.maxAttempts) return false;
+  const delayMs = Math.min(
+    deps.deprovisionRetry.baseDelayMs * 2 ** Math.max(0, op.attempts - 1),
+    30 * 60_000,
+  );
+  if (!(await rescheduleOperation(client, op.id, error, delayMs))) return false;
+  await audit(client, {
+    uuid: op.resource_uuid,
+    actor: 'system',
+    action: 'deprovision_retry_scheduled',
+    detail: { operationId: op.id, attempts: op.attempts, delayMs, error },
+  });
+  deps.log.warn(
+    { operationId: op.id, resourceId: op.resource_uuid, attempts: op.attempts, delayMs, error },
+    'deprovision failed; retrying',
+  );
+  return true;
+}
+
+/** What a finished operation sets in motion: Heroku's completion, the app log line, revocation. */
+async function enqueueFollowUps(
+  client: Queryable,
+  deps: ApplyDeps,
+  changed: OperationRow,
+  resource: ResourceRow,
+): Promise<void> {
+  if (changed.answer_async)
+    await enqueueCompletion(client, deps.sealer, changed, deps.failureAction);
+  const line = lifecycleLine(changed, regionLabel(resource));
+  if (line)
+    await enqueueAppLog(
+      client,
+      deps.sealer,
+      changed.resource_uuid,
+      `op-${changed.generation}`,
+      line,
+    );
+  if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
+    await scheduleRevocation(client, changed, deps.rotationGraceS);
+  }
+  // The add-on is gone: Heroku removed our authorization, so its tokens go, and queued calls
+  // that needed them are dropped (db/tokens.ts forgetGoneAddons; log lines are kept).
+  if (changed.kind === 'deprovision' && changed.state === 'succeeded')
+    await deleteTokensIfGone(client, changed.resource_uuid);
+}
+
+async function applyFinal(
+  deps: ApplyDeps,
+  origin: ResultOrigin,
+  subject: string,
+  result: Result,
+): Promise<ApplyOutcome> {
+  return withTransaction(deps.pool, async (client) => {
+    // Locked, so a dispatch still committing is seen with its attempt count: the retry
+    // decision below must not run on a stale row (a fast agent answers before that commit).
+    const op = await getOperation(client, result.operationId, true);
+    const resource = op ? await getResource(client, op.resource_uuid, true) : undefined;
+    const refused = checkAgainstState(origin, result, op, resource);
+    if (refused || !op || !resource)
+      return reject(client, deps.log, subject, result, refused ?? 'unknown_operation');
+    const error = result.error ? { code: result.error.code, message: result.error.message } : null;
+    if (
+      result.status === 'failed' &&
+      (await retryDeprovision(
+        client,
+        deps,
+        op,
+        error ?? { code: 'failed', message: 'deprovision failed' },
+      ))
+    ) {
+      return 'retry_scheduled';
+    }
+    const changed = await completeOperation(
+      client,
+      op.id,
+      result.status === 'succeeded' ? 'succeeded' : 'failed',
+      error,
+    );
+    if (!changed) {
+      deps.log.info({ operationId: op.id }, 'duplicate result ignored');
+      return 'duplicate';
+    }
+    if (result.status === 'failed') {
+      await markOperationFailed(client, op);
+    }
+    const applied = await applyResult(client, {
+      uuid: op.resource_uuid,
+      generation: op.generation,
+      state: stateAfter(result, resource.state),
+      configEnc:
+        result.status === 'succeeded' && result.config ? deps.sealer.sealJson(result.config) : null,
+      endpoint: result.endpoint,
+      certificate: result.certificate,
+      deprovisioned: result.kind === 'deprovision' && result.status === 'succeeded',
+    });
+    await enqueueFollowUps(client, deps, changed, resource);
+    await audit(client, {
+      uuid: op.resource_uuid,
+      actor: 'agent',
+      action: `${op.kind}_${result.status}`,
+      detail: {
+        operationId: op.id,
+        generation: op.generation,
+        agentId: result.agentId,
+        applied,
+        error,
+      },
+    });
+    const fields = {
+      operationId: op.id,
+      resourceId: op.resource_uuid,
+      kind: op.kind,
+      status: result.status,
+      applied,
+    };
+    if (op.kind === 'deprovision' && result.status === 'failed')
+      deps.log.error({ ...fields, error }, 'deprovision failed: retry budget exhausted');
+    else deps.log.info(fields, 'operation finished');
+    return 'applied';
+  });
+}
+
+/**
+ * Apply one result that arrived on `subject`. Only results the subject vouches for count
+ * (result-trust.ts); a refused one changes nothing but the audit trail.
+ */
+export async function applyAgentResult(
+  deps: ApplyDeps,
+  subject: string,
+  result: Result,
+): Promise<ApplyOutcome> {
+  const envelope = checkEnvelope(subject, result);
+  if ('reject' in envelope) return reject(deps.pool, deps.log, subject, result, envelope.reject);
+  return result.status === 'progress'
+    ? applyProgress(deps, envelope.origin, subject, result)
+    : applyFinal(deps, envelope.origin, subject, result);
+}
