@@ -1,17 +1,27 @@
 import { loadCatalog, describeCatalog } from './load.js';
-import { place, type PrivateSpaceLookup } from './placement.js';
+import { decidePlacement, type Placement } from './placement.js';
 import { UnprocessableError } from '../../../shared/src/errors.js';
 
 const catalog = loadCatalog();
-const never: PrivateSpaceLookup = () => Promise.reject(new Error('lookup must not be called'));
-const answer =
-  (v: boolean): PrivateSpaceLookup =>
-  () =>
-    Promise.resolve(v);
+type Input = { plan: string; region: string };
 
-async function refusal(p: Promise<unknown>): Promise<UnprocessableError> {
+/** Placement that must not need a lookup. */
+function placed(input: Input, enabled?: Set<string>): Placement {
+  const d = decidePlacement(catalog, input, enabled);
+  if (d.kind !== 'placed') throw new Error('expected a placement without a lookup');
+  return d.placement;
+}
+
+/** Placement that needs the lookup, placed with its answer. */
+function lookedUp(input: Input, privateSpace: boolean): Placement {
+  const d = decidePlacement(catalog, input);
+  if (d.kind !== 'needs_lookup') throw new Error('expected a lookup');
+  return d.placeWith(privateSpace);
+}
+
+function refusal(fn: () => unknown): UnprocessableError {
   try {
-    await p;
+    fn();
   } catch (err) {
     expect(err).toBeInstanceOf(UnprocessableError);
     return err as UnprocessableError;
@@ -20,78 +30,60 @@ async function refusal(p: Promise<unknown>): Promise<UnprocessableError> {
 }
 
 describe('placement', () => {
-  it('places a Common Runtime plan in eu', async () => {
-    const p = await place(
-      catalog,
-      { plan: 'mini', region: 'amazon-web-services::eu-west-1' },
-      answer(false),
-    );
+  it('places a Common Runtime plan in eu', () => {
+    const p = lookedUp({ plan: 'mini', region: 'amazon-web-services::eu-west-1' }, false);
     expect(p.region.name).toBe('eu');
     expect(p.agentRegion).toBe('eu-west');
     expect(p.privateSpace).toBe(false);
   });
 
-  it('refuses an unknown plan, naming the plans', async () => {
-    const err = await refusal(
-      place(catalog, { plan: 'gold', region: 'amazon-web-services::us-east-1' }, never),
-    );
+  it('refuses an unknown plan, naming the plans', () => {
+    const err = refusal(() => placed({ plan: 'gold', region: 'amazon-web-services::us-east-1' }));
     expect(err.code).toBe('unknown_plan');
     expect(err.message).toContain('mini, standard, premium');
   });
 
-  it('refuses an unknown region', async () => {
-    const err = await refusal(
-      place(catalog, { plan: 'mini', region: 'amazon-web-services::sa-east-1' }, never),
-    );
+  it('refuses an unknown region', () => {
+    const err = refusal(() => placed({ plan: 'mini', region: 'amazon-web-services::sa-east-1' }));
     expect(err.code).toBe('unknown_region');
     expect(err.message).toContain('sa-east-1');
   });
 
-  it('refuses a non-Private-Space plan in a Private Space-only region without a lookup', async () => {
-    const err = await refusal(
-      place(catalog, { plan: 'mini', region: 'amazon-web-services::eu-central-1' }, never),
+  it('refuses a non-Private-Space plan in a Private Space-only region without a lookup', () => {
+    const err = refusal(() =>
+      placed({ plan: 'mini', region: 'amazon-web-services::eu-central-1' }),
     );
     expect(err.code).toBe('plan_not_in_private_spaces');
     expect(err.message).toContain('standard, premium');
   });
 
-  it('asks the lookup for a shared value when the plan is not Private Space-capable', async () => {
-    const inSpace = await refusal(
-      place(catalog, { plan: 'mini', region: 'amazon-web-services::us-east-1' }, answer(true)),
+  it('asks the lookup for a shared value when the plan is not Private Space-capable', () => {
+    const inSpace = refusal(() =>
+      lookedUp({ plan: 'mini', region: 'amazon-web-services::us-east-1' }, true),
     );
     expect(inSpace.code).toBe('plan_not_in_private_spaces');
     expect(inSpace.message).toContain('virginia');
-    const common = await place(
-      catalog,
-      { plan: 'mini', region: 'amazon-web-services::us-east-1' },
-      answer(false),
-    );
+    const common = lookedUp({ plan: 'mini', region: 'amazon-web-services::us-east-1' }, false);
     expect(common.region.name).toBe('us');
   });
 
-  it('skips the lookup when a shared value does not change the outcome', async () => {
-    const p = await place(
-      catalog,
-      { plan: 'standard', region: 'amazon-web-services::us-east-1' },
-      never,
-    );
+  it('skips the lookup when a shared value does not change the outcome', () => {
+    const p = placed({ plan: 'standard', region: 'amazon-web-services::us-east-1' });
     expect(p.privateSpace).toBeNull();
     expect(p.agentRegion).toBe('us-east');
   });
 
-  it('refuses a plan that cannot be placed near the region', async () => {
-    const err = await refusal(
-      place(catalog, { plan: 'premium', region: 'amazon-web-services::ap-northeast-1' }, never),
+  it('refuses a plan that cannot be placed near the region', () => {
+    const err = refusal(() =>
+      placed({ plan: 'premium', region: 'amazon-web-services::ap-northeast-1' }),
     );
     expect(err.code).toBe('plan_cannot_be_placed');
     expect(err.message).toContain('standard');
   });
 
-  it('falls back to the next agent region when the nearest is disabled', async () => {
-    const p = await place(
-      catalog,
+  it('falls back to the next agent region when the nearest is disabled', () => {
+    const p = placed(
       { plan: 'standard', region: 'amazon-web-services::eu-west-1' },
-      never,
       new Set(['eu-central']),
     );
     expect(p.agentRegion).toBe('eu-central');

@@ -13,9 +13,6 @@ export interface Placement {
   agentRegion: string;
 }
 
-/** Answers "is this add-on's app in a Private Space?" for the shared region values. */
-export type PrivateSpaceLookup = () => Promise<boolean>;
-
 export function findPlan(catalog: Catalog, name: string): Plan {
   const plan = catalog.plans.find((p) => p.name === name);
   if (!plan) {
@@ -104,26 +101,32 @@ export function regionsForValue(catalog: Catalog, value: string): Region[] {
 }
 
 /**
- * Decide where a provision goes. For a region value shared by the Common Runtime and a
- * Private Space, ask `lookup` only when the answer changes the outcome.
+ * Where a provision goes, or what is still needed to know it. For a region value shared by
+ * the Common Runtime and a Private Space, the answer depends on the app only when the two
+ * outcomes differ: then the decision asks for the lookup (`needs_lookup`) and places with
+ * its answer. Refusals throw UnprocessableError.
  */
-export async function place(
+export type PlacementDecision =
+  | { kind: 'placed'; placement: Placement }
+  | { kind: 'needs_lookup'; placeWith(privateSpace: boolean): Placement };
+
+export function decidePlacement(
   catalog: Catalog,
   input: { plan: string; region: string },
-  lookup: PrivateSpaceLookup,
   enabledAgentRegions: Set<string> | null = null,
-): Promise<Placement> {
+): PlacementDecision {
   const plan = findPlan(catalog, input.plan);
   const entries = regionsForValue(catalog, input.region);
+  const at = (region: Region, privateSpace: boolean | null): Placement => ({
+    plan,
+    region,
+    privateSpace,
+    agentRegion: placeIn(catalog, plan, region, enabledAgentRegions),
+  });
   const flags = new Set(entries.map((e) => e.privateSpace));
   if (flags.size === 1) {
     const region = entries.find((e) => plan.regions.includes(e.name)) ?? entries[0]!;
-    return {
-      plan,
-      region,
-      privateSpace: region.privateSpace,
-      agentRegion: placeIn(catalog, plan, region, enabledAgentRegions),
-    };
+    return { kind: 'placed', placement: at(region, region.privateSpace) };
   }
   const common = entries.find((e) => !e.privateSpace)!;
   const space = entries.find((e) => e.privateSpace)!;
@@ -131,21 +134,10 @@ export async function place(
     plan.privateSpaces &&
     outcome(catalog, plan, common, enabledAgentRegions) ===
       outcome(catalog, plan, space, enabledAgentRegions);
-  if (sameOutcome) {
-    return {
-      plan,
-      region: common,
-      privateSpace: null,
-      agentRegion: placeIn(catalog, plan, common, enabledAgentRegions),
-    };
-  }
-  const isPrivate = await lookup();
-  const region = isPrivate ? space : common;
+  if (sameOutcome) return { kind: 'placed', placement: at(common, null) };
   return {
-    plan,
-    region,
-    privateSpace: isPrivate,
-    agentRegion: placeIn(catalog, plan, region, enabledAgentRegions),
+    kind: 'needs_lookup',
+    placeWith: (isPrivate) => at(isPrivate ? space : common, isPrivate),
   };
 }
 

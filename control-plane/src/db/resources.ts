@@ -41,28 +41,33 @@ export interface NewResource {
   oauthGrantExpiresAt: string | null;
 }
 
+const INSERT_RESOURCE = `insert into resources (uuid, name, plan, region_value, heroku_region,
+    private_space, agent_region, state, generation, callback_url, log_input_url_enc, options,
+    oauth_grant_enc, oauth_grant_expires_at)
+  values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
+  on conflict (uuid) do nothing`;
+
+/** $1…$12 of INSERT_RESOURCE. */
+function resourceParams(r: NewResource): unknown[] {
+  return [
+    r.uuid,
+    r.name,
+    r.plan,
+    r.regionValue,
+    r.herokuRegion,
+    r.privateSpace,
+    r.agentRegion,
+    r.callbackUrl,
+    r.logInputUrlEnc,
+    JSON.stringify(r.options),
+    r.oauthGrantEnc,
+    r.oauthGrantExpiresAt,
+  ];
+}
+
 /** Insert unless the uuid exists; returns true when this call created it. */
 export async function insertResource(db: Queryable, r: NewResource): Promise<boolean> {
-  const res = await db.query(
-    `insert into resources (uuid, name, plan, region_value, heroku_region, private_space, agent_region, state,
-       generation, callback_url, log_input_url_enc, options, oauth_grant_enc, oauth_grant_expires_at)
-     values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
-     on conflict (uuid) do nothing`,
-    [
-      r.uuid,
-      r.name,
-      r.plan,
-      r.regionValue,
-      r.herokuRegion,
-      r.privateSpace,
-      r.agentRegion,
-      r.callbackUrl,
-      r.logInputUrlEnc,
-      JSON.stringify(r.options),
-      r.oauthGrantEnc,
-      r.oauthGrantExpiresAt,
-    ],
-  );
+  const res = await db.query(INSERT_RESOURCE, resourceParams(r));
   return res.rowCount === 1;
 }
 
@@ -78,24 +83,25 @@ export async function getResource(
   return res.rows[0];
 }
 
+export interface NewProvision {
+  resource: NewResource;
+  operationId: string;
+  requestId: string | null;
+  /** What the `provision_requested` audit event records. */
+  auditDetail: Record<string, unknown>;
+  /** Queue the grant exchange (false when there is no grant, or a lookup already spent it). */
+  exchangeGrant: boolean;
+}
+
 /**
  * Provision acceptance in one statement (atomic without an explicit transaction): the
- * resource, its first operation, the audit event and the outbox NOTIFY. Returns false when
- * the uuid already existed (a replay or a concurrent duplicate), in which case nothing is written.
+ * resource, its first operation, the audit event, the grant exchange and the outbox NOTIFY.
+ * Returns false when the uuid already existed (a replay or a concurrent duplicate), in which
+ * case nothing is written.
  */
-export async function insertProvision(
-  db: Queryable,
-  r: NewResource,
-  op: { id: string },
-  auditEvent: { detail: Record<string, unknown>; requestId: string | null },
-  exchangeGrant = false,
-): Promise<boolean> {
+export async function insertProvision(db: Queryable, p: NewProvision): Promise<boolean> {
   const res = await db.query(
-    `with r as (
-       insert into resources (uuid, name, plan, region_value, heroku_region, private_space, agent_region, state,
-         generation, callback_url, log_input_url_enc, options, oauth_grant_enc, oauth_grant_expires_at)
-       values ($1, $2, $3, $4, $5, $6, $7, 'provisioning', 1, $8, $9, $10, $11, $12)
-       on conflict (uuid) do nothing returning uuid, plan),
+    `with r as (${INSERT_RESOURCE} returning uuid, plan),
      o as (
        insert into operations (id, resource_uuid, kind, generation, state, plan, params)
        select $13, uuid, 'provision', 1, 'pending', plan, '{}' from r returning id),
@@ -105,26 +111,15 @@ export async function insertProvision(
      h as (
        insert into heroku_calls (resource_uuid, kind, dedupe_key)
        select uuid, 'exchange_grant', 'grant' from r where $16::boolean
-         -- a Private Space lookup already exchanged the grant and stored its tokens
+         -- belt and braces: tokens an earlier lookup stored mean the grant is spent
          and not exists (select 1 from heroku_tokens t where t.resource_uuid = r.uuid))
      select pg_notify('outbox', id::text) from o`,
     [
-      r.uuid,
-      r.name,
-      r.plan,
-      r.regionValue,
-      r.herokuRegion,
-      r.privateSpace,
-      r.agentRegion,
-      r.callbackUrl,
-      r.logInputUrlEnc,
-      JSON.stringify(r.options),
-      r.oauthGrantEnc,
-      r.oauthGrantExpiresAt,
-      op.id,
-      JSON.stringify(auditEvent.detail),
-      auditEvent.requestId,
-      exchangeGrant,
+      ...resourceParams(p.resource),
+      p.operationId,
+      JSON.stringify(p.auditDetail),
+      p.requestId,
+      p.exchangeGrant,
     ],
   );
   return res.rowCount === 1;

@@ -10,8 +10,6 @@
  * else can fail, and a retry on any replica uses the stored tokens instead of the spent code.
  */
 import { UnavailableError } from '../../../shared/src/errors.js';
-import type { PrivateSpaceLookup } from '../catalog/placement.js';
-import type { ProvisionInput } from '../ops/usecases/service.js';
 import type { Pool } from '../db/pool.js';
 import { deleteOrphanTokens, getTokens } from '../db/tokens.js';
 import {
@@ -23,6 +21,18 @@ import {
 } from './oauth.js';
 
 export type LookupPolicy = 'platform-api' | 'assume-common-runtime' | 'assume-private-space';
+
+export interface SpaceAnswer {
+  privateSpace: boolean;
+  /** The grant was exchanged and its tokens stored: the provision must not exchange it again. */
+  tokensStored: boolean;
+}
+
+/** Answers "is this add-on's app in a Private Space?" for the shared region values. */
+export type PrivateSpaceLookup = (addon: {
+  uuid: string;
+  grantCode?: string;
+}) => Promise<SpaceAnswer>;
 
 export interface SpaceLookupDeps extends TokenDeps {
   policy: LookupPolicy;
@@ -109,33 +119,37 @@ async function inPrivateSpace(
   return app.space !== null && app.space !== undefined;
 }
 
-export function createSpaceLookup(
-  deps: SpaceLookupDeps,
-): (input: ProvisionInput) => PrivateSpaceLookup {
-  return (input) => async () => {
-    if (deps.policy === 'assume-common-runtime') return false;
-    if (deps.policy === 'assume-private-space') return true;
-    const code = input.oauth_grant?.code;
-    if (!code) {
-      throw new UnavailableError(
-        'no_grant',
-        'We cannot confirm whether this app runs in a Private Space. Please choose a plan available in Private Spaces.',
-      );
-    }
-    const token = await tokenFor(deps, input.uuid, code);
-    try {
-      return await inPrivateSpace(deps, input.uuid, token);
-    } catch (err) {
-      if (!(err instanceof Unauthorized)) throw err;
-    }
-    // A stored token Heroku no longer accepts (expired early, revoked): refresh and retry once.
-    const fresh = await storedToken(deps, input.uuid, true);
-    return inPrivateSpace(deps, input.uuid, fresh).catch((err: unknown) => {
-      if (!(err instanceof Unauthorized)) throw err;
-      throw new UnavailableError(
-        'heroku_lookup_failed',
-        'Heroku refused our authorization while we checked where this app runs. Please try again.',
-      );
-    });
+export function createSpaceLookup(deps: SpaceLookupDeps): PrivateSpaceLookup {
+  return async ({ uuid, grantCode }) => {
+    if (deps.policy === 'assume-common-runtime')
+      return { privateSpace: false, tokensStored: false };
+    if (deps.policy === 'assume-private-space') return { privateSpace: true, tokensStored: false };
+    const privateSpace = await askHeroku(deps, uuid, grantCode);
+    return { privateSpace, tokensStored: true };
   };
+}
+
+/** platform-api: exchange (or reuse) the tokens, then ask Heroku where the app runs. */
+async function askHeroku(deps: SpaceLookupDeps, uuid: string, code?: string): Promise<boolean> {
+  if (!code) {
+    throw new UnavailableError(
+      'no_grant',
+      'We cannot confirm whether this app runs in a Private Space. Please choose a plan available in Private Spaces.',
+    );
+  }
+  const token = await tokenFor(deps, uuid, code);
+  try {
+    return await inPrivateSpace(deps, uuid, token);
+  } catch (err) {
+    if (!(err instanceof Unauthorized)) throw err;
+  }
+  // A stored token Heroku no longer accepts (expired early, revoked): refresh and retry once.
+  const fresh = await storedToken(deps, uuid, true);
+  return inPrivateSpace(deps, uuid, fresh).catch((err: unknown) => {
+    if (!(err instanceof Unauthorized)) throw err;
+    throw new UnavailableError(
+      'heroku_lookup_failed',
+      'Heroku refused our authorization while we checked where this app runs. Please try again.',
+    );
+  });
 }

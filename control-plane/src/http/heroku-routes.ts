@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { InputError, NotFoundError } from '../../../shared/src/errors.js';
-import type { Answer } from '../ops/usecases/answer.js';
+import type { Outcome } from '../ops/usecases/outcome.js';
 import type { Service } from '../ops/usecases/service.js';
 import { basicAuth } from './auth.js';
 import { jsonDepth, MAX_JSON_DEPTH, PlanChangeBodySchema, ProvisionBodySchema } from './schemas.js';
@@ -35,9 +35,24 @@ function body<T>(ctx: Context, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-function send(ctx: Context, answer: Answer): void {
-  ctx.status = answer.status;
-  if (answer.status !== 204) ctx.body = answer.body;
+/** The one place a use case's outcome becomes Heroku's answer. */
+function send(ctx: Context, outcome: Outcome): void {
+  switch (outcome.kind) {
+    case 'ready':
+      ctx.status = 200;
+      ctx.body = { id: outcome.id, config: outcome.config, message: outcome.message };
+      return;
+    case 'pending':
+      ctx.status = 202;
+      ctx.body = { id: outcome.id, message: outcome.message };
+      return;
+    case 'removed':
+      ctx.status = 204;
+      return;
+    case 'refused':
+      ctx.status = 422;
+      ctx.body = { message: outcome.message, code: outcome.code };
+  }
 }
 
 export function herokuRoutes(service: Service, auth: { id: string; password: string }): Router {
@@ -65,7 +80,7 @@ export function herokuRoutes(service: Service, auth: { id: string; password: str
 
   router.delete('/:id', async (ctx) => {
     const id = ctx.params.id!;
-    if (!UUID.test(id)) return send(ctx, { status: 204 });
+    if (!UUID.test(id)) return send(ctx, { kind: 'removed' });
     send(ctx, await service.deprovision(id.toLowerCase(), ctx.state.requestId as string));
   });
 
