@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, envFlag, envInt, parseEnv, type Env } from '../../shared/src/config.js';
+import type { Keyring } from './crypto.js';
 import { devSecrets } from './dev-secrets.js';
 import {
   CONTROL_PLANE_INBOX_PREFIX,
@@ -102,44 +103,6 @@ const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(32).optional(),
 });
 
-export interface ControlPlaneConfig {
-  env: 'development' | 'test' | 'production';
-  port: number;
-  host: string;
-  databaseUrl: string;
-  databasePoolMax: number;
-  nats: NatsSettings;
-  logLevel: string;
-  addon: {
-    id: string;
-    password: string;
-    ssoSalt: string;
-    configVarsPrefix: string;
-    requires: string[];
-  };
-  catalogPath?: string;
-  syncBudgetOverrideMs?: number;
-  hardBudgetMs: number;
-  operationTimeoutMs: number;
-  operationMaxAttempts: number;
-  deprovisionRetryBaseMs: number;
-  outboxSweepMs: number;
-  conflictPolicy: 'queue' | 'reject';
-  privateSpaceLookup: 'platform-api' | 'assume-common-runtime' | 'assume-private-space';
-  privateSpaceLookupTimeoutMs: number;
-  oauthClientSecret: string;
-  encryption: { keyId: string; key: Buffer; old: Array<{ keyId: string; key: Buffer }> };
-  herokuApiUrl: string;
-  herokuIdUrl: string;
-  maxBodyBytes: number;
-  asyncFailureAction: 'deprovision' | 'none';
-  herokuCallConcurrency: number;
-  rotationGraceS: number;
-  trustProxy: boolean;
-  enabledAgentRegions: Set<string> | null;
-  sso: { windowS: number; maxSkewS: number; sessionSecret: string };
-}
-
 function parseKey(spec: string): { keyId: string; key: Buffer } {
   const [keyId, b64] = spec.includes(':') ? spec.split(':', 2) : ['k1', spec];
   const key = Buffer.from(b64 ?? '', 'base64');
@@ -198,7 +161,7 @@ function encryptionConfig(
   e: ParsedEnv,
   devKey: string | undefined,
   problems: string[],
-): ControlPlaneConfig['encryption'] | undefined {
+): Keyring | undefined {
   try {
     return {
       ...parseKey(e.ENCRYPTION_KEY ?? devKey ?? ''),
@@ -209,6 +172,66 @@ function encryptionConfig(
     return undefined;
   }
 }
+
+/** The one mapping from the parsed environment to the settings the code reads. */
+function toConfig(
+  e: ParsedEnv,
+  manifest: DevManifest,
+  s: { id: string; password: string; ssoSalt: string; encryption: Keyring },
+  devSessionSecret: string | undefined,
+) {
+  const prod = e.NODE_ENV === 'production';
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    nats: natsSettings(e),
+    logLevel: e.LOG_LEVEL,
+    addon: {
+      id: s.id,
+      password: s.password,
+      ssoSalt: s.ssoSalt,
+      configVarsPrefix: e.CONFIG_VARS_PREFIX ?? manifest.api.config_vars_prefix,
+      requires: manifest.api.requires,
+    },
+    catalogPath: e.CATALOG_PATH,
+    syncBudgetOverrideMs: e.SYNC_BUDGET_MS,
+    hardBudgetMs: e.HARD_BUDGET_MS,
+    operationTimeoutMs: e.OPERATION_TIMEOUT_MS,
+    operationMaxAttempts: e.OPERATION_MAX_ATTEMPTS,
+    deprovisionRetryBaseMs: e.DEPROVISION_RETRY_BASE_MS,
+    outboxSweepMs: e.OUTBOX_SWEEP_MS,
+    conflictPolicy: e.CONFLICT_POLICY,
+    privateSpaceLookup: e.PRIVATE_SPACE_LOOKUP,
+    privateSpaceLookupTimeoutMs: e.PRIVATE_SPACE_LOOKUP_TIMEOUT_MS,
+    oauthClientSecret: e.OAUTH_CLIENT_SECRET ?? (prod ? '' : 'dev-oauth-client-secret'),
+    encryption: s.encryption,
+    herokuApiUrl: e.HEROKU_API_URL.replace(/\/$/, ''),
+    herokuIdUrl: e.HEROKU_ID_URL.replace(/\/$/, ''),
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    asyncFailureAction: e.ASYNC_FAILURE_ACTION,
+    herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
+    rotationGraceS: e.ROTATION_GRACE_S,
+    trustProxy: e.TRUST_PROXY,
+    enabledAgentRegions: e.AGENT_REGIONS_ENABLED
+      ? new Set(
+          e.AGENT_REGIONS_ENABLED.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        )
+      : null,
+    sso: {
+      windowS: e.SSO_WINDOW_S,
+      maxSkewS: e.SSO_MAX_SKEW_S,
+      sessionSecret: e.SESSION_SECRET ?? devSessionSecret ?? '',
+    },
+  };
+}
+
+/** What the control plane runs with: derived from the mapping, never written out twice. */
+export type ControlPlaneConfig = ReturnType<typeof toConfig>;
 
 export function loadConfig(
   env: Env,
@@ -228,53 +251,8 @@ export function loadConfig(
       `invalid control-plane configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
-  return {
-    env: e.NODE_ENV,
-    port: e.PORT,
-    host: e.HOST,
-    databaseUrl: e.DATABASE_URL,
-    databasePoolMax: e.DATABASE_POOL_MAX,
-    nats: natsSettings(e),
-    logLevel: e.LOG_LEVEL,
-    addon: {
-      id,
-      password: password!,
-      ssoSalt: ssoSalt!,
-      configVarsPrefix: e.CONFIG_VARS_PREFIX ?? manifest.api.config_vars_prefix,
-      requires: manifest.api.requires,
-    },
-    catalogPath: e.CATALOG_PATH,
-    syncBudgetOverrideMs: e.SYNC_BUDGET_MS,
-    hardBudgetMs: e.HARD_BUDGET_MS,
-    operationTimeoutMs: e.OPERATION_TIMEOUT_MS,
-    operationMaxAttempts: e.OPERATION_MAX_ATTEMPTS,
-    deprovisionRetryBaseMs: e.DEPROVISION_RETRY_BASE_MS,
-    outboxSweepMs: e.OUTBOX_SWEEP_MS,
-    conflictPolicy: e.CONFLICT_POLICY,
-    privateSpaceLookup: e.PRIVATE_SPACE_LOOKUP,
-    privateSpaceLookupTimeoutMs: e.PRIVATE_SPACE_LOOKUP_TIMEOUT_MS,
-    oauthClientSecret: e.OAUTH_CLIENT_SECRET ?? (prod ? '' : 'dev-oauth-client-secret'),
-    encryption,
-    herokuApiUrl: e.HEROKU_API_URL.replace(/\/$/, ''),
-    herokuIdUrl: e.HEROKU_ID_URL.replace(/\/$/, ''),
-    maxBodyBytes: e.MAX_BODY_BYTES,
-    asyncFailureAction: e.ASYNC_FAILURE_ACTION,
-    herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
-    rotationGraceS: e.ROTATION_GRACE_S,
-    trustProxy: e.TRUST_PROXY,
-    enabledAgentRegions: e.AGENT_REGIONS_ENABLED
-      ? new Set(
-          e.AGENT_REGIONS_ENABLED.split(',')
-            .map((s) => s.trim())
-            .filter(Boolean),
-        )
-      : null,
-    sso: {
-      windowS: e.SSO_WINDOW_S,
-      maxSkewS: e.SSO_MAX_SKEW_S,
-      sessionSecret: e.SESSION_SECRET ?? dev?.sessionSecret ?? '',
-    },
-  };
+  const secrets = { id, password: password!, ssoSalt: ssoSalt!, encryption };
+  return toConfig(e, manifest, secrets, dev?.sessionSecret);
 }
 
 /** Env var names the control plane reads: charts are checked against this list. */
