@@ -19,6 +19,7 @@ import {
 import {
   applyResult,
   getResource,
+  type AppliedResult,
   type ResourceRow,
   type ResourceState,
 } from '../../db/resources.js';
@@ -167,73 +168,93 @@ async function applyFinal(
   result: Result,
 ): Promise<ApplyOutcome> {
   return withTransaction(deps.pool, async (client) => {
-    // Locked, so a dispatch still committing is seen with its attempt count: the retry
-    // decision below must not run on a stale row (a fast agent answers before that commit).
-    const op = await getOperation(client, result.operationId, true);
-    const resource = op ? await getResource(client, op.resource_uuid, true) : undefined;
-    const refused = checkAgainstState(origin, result, op, resource);
-    if (refused || !op || !resource)
-      return reject(client, deps.log, subject, result, refused ?? 'unknown_operation');
+    const target = await lockTarget(client, origin, result);
+    if ('refused' in target) return reject(client, deps.log, subject, result, target.refused);
+    const { op, resource } = target;
     const error = result.error ? { code: result.error.code, message: result.error.message } : null;
-    if (
-      result.status === 'failed' &&
-      (await retryDeprovision(
-        client,
-        deps,
-        op,
-        error ?? { code: 'failed', message: 'deprovision failed' },
-      ))
-    ) {
+    const failed = result.status === 'failed';
+    const fallback = { code: 'failed', message: 'deprovision failed' };
+    if (failed && (await retryDeprovision(client, deps, op, error ?? fallback)))
       return 'retry_scheduled';
-    }
-    const changed = await completeOperation(
-      client,
-      op.id,
-      result.status === 'succeeded' ? 'succeeded' : 'failed',
-      error,
-    );
+    const changed = await completeOperation(client, op.id, failed ? 'failed' : 'succeeded', error);
     if (!changed) {
       deps.log.info({ operationId: op.id }, 'duplicate result ignored');
       return 'duplicate';
     }
-    if (result.status === 'failed') {
-      await markOperationFailed(client, op);
-    }
-    const applied = await applyResult(client, {
-      uuid: op.resource_uuid,
-      generation: op.generation,
-      state: stateAfter(result, resource.state),
-      configEnc:
-        result.status === 'succeeded' && result.config ? deps.sealer.sealJson(result.config) : null,
-      endpoint: result.endpoint,
-      certificate: result.certificate,
-      deprovisioned: result.kind === 'deprovision' && result.status === 'succeeded',
-    });
+    if (failed) await markOperationFailed(client, op);
+    const applied = await applyResult(client, resourceUpdate(deps, op, resource, result));
     await enqueueFollowUps(client, deps, changed, resource);
-    await audit(client, {
-      uuid: op.resource_uuid,
-      actor: 'agent',
-      action: `${op.kind}_${result.status}`,
-      detail: {
-        operationId: op.id,
-        generation: op.generation,
-        agentId: result.agentId,
-        applied,
-        error,
-      },
-    });
-    const fields = {
-      operationId: op.id,
-      resourceId: op.resource_uuid,
-      kind: op.kind,
-      status: result.status,
-      applied,
-    };
-    if (op.kind === 'deprovision' && result.status === 'failed')
-      deps.log.error({ ...fields, error }, 'deprovision failed: retry budget exhausted');
-    else deps.log.info(fields, 'operation finished');
+    await recordFinish(client, deps.log, op, result, { applied, error });
     return 'applied';
   });
+}
+
+/**
+ * The operation and resource the result is about, locked, if the result may speak of them.
+ * Locked, so a dispatch still committing is seen with its attempt count: the retry decision
+ * must not run on a stale row (a fast agent answers before that commit).
+ */
+async function lockTarget(
+  client: Queryable,
+  origin: ResultOrigin,
+  result: Result,
+): Promise<{ op: OperationRow; resource: ResourceRow } | { refused: RejectReason }> {
+  const op = await getOperation(client, result.operationId, true);
+  const resource = op ? await getResource(client, op.resource_uuid, true) : undefined;
+  const refused = checkAgainstState(origin, result, op, resource);
+  if (refused || !op || !resource) return { refused: refused ?? 'unknown_operation' };
+  return { op, resource };
+}
+
+/** What the result changes on the resource row (applied unless a newer generation was). */
+function resourceUpdate(
+  deps: ApplyDeps,
+  op: OperationRow,
+  resource: ResourceRow,
+  result: Result,
+): AppliedResult {
+  const succeeded = result.status === 'succeeded';
+  return {
+    uuid: op.resource_uuid,
+    generation: op.generation,
+    state: stateAfter(result, resource.state),
+    configEnc: succeeded && result.config ? deps.sealer.sealJson(result.config) : null,
+    endpoint: result.endpoint,
+    certificate: result.certificate,
+    deprovisioned: result.kind === 'deprovision' && succeeded,
+  };
+}
+
+async function recordFinish(
+  client: Queryable,
+  log: Logger,
+  op: OperationRow,
+  result: Result,
+  outcome: { applied: boolean; error: { code: string; message: string } | null },
+): Promise<void> {
+  const { applied, error } = outcome;
+  await audit(client, {
+    uuid: op.resource_uuid,
+    actor: 'agent',
+    action: `${op.kind}_${result.status}`,
+    detail: {
+      operationId: op.id,
+      generation: op.generation,
+      agentId: result.agentId,
+      applied,
+      error,
+    },
+  });
+  const fields = {
+    operationId: op.id,
+    resourceId: op.resource_uuid,
+    kind: op.kind,
+    status: result.status,
+    applied,
+  };
+  if (op.kind === 'deprovision' && result.status === 'failed')
+    log.error({ ...fields, error }, 'deprovision failed: retry budget exhausted');
+  else log.info(fields, 'operation finished');
 }
 
 /**

@@ -19,6 +19,8 @@ import {
   OUTBOX_CHANNEL,
   type OperationRow,
 } from '../../db/operations.js';
+import type { ResourceRow } from '../../db/resources.js';
+import { coalescing } from '../../coalescing.js';
 import { buildJob } from './job.js';
 import { markOperationFailed } from '../completion/failure.js';
 
@@ -37,6 +39,8 @@ export interface DispatcherDeps {
   afterPublish?: (ops: OperationRow[]) => void;
 }
 
+type DispatchRow = OperationRow & { r: ResourceRow };
+
 export interface Dispatcher {
   start(): Promise<void>;
   /** Dispatch everything ready now; resolves with the number published. */
@@ -44,105 +48,80 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
+/** Out of attempts: the operation fails (and its resource shows it). */
+async function giveUp(client: PoolClient, deps: DispatcherDeps, op: DispatchRow): Promise<void> {
+  const error = {
+    code: 'timeout',
+    message: `no result from the region agent after ${op.attempts} attempts`,
+  };
+  await failOperation(client, op.id, error);
+  await markOperationFailed(client, op);
+  await audit(client, {
+    uuid: op.resource_uuid,
+    actor: 'system',
+    action: 'operation_timed_out',
+    detail: { operationId: op.id, kind: op.kind },
+  });
+  deps.log.error(
+    { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind },
+    'operation failed: retry budget exhausted',
+  );
+}
+
+async function publish(deps: DispatcherDeps, op: DispatchRow): Promise<void> {
+  const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
+  // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
+  // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
+  const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
+  await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
+}
+
+/** One claimed batch, in the caller's transaction; resolves with the number claimed. */
+async function dispatchBatch(
+  client: PoolClient,
+  deps: DispatcherDeps,
+  batch: number,
+): Promise<number> {
+  const ops = await claimDispatchable(client, batch);
+  const toPublish: DispatchRow[] = [];
+  for (const op of ops) {
+    if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts)
+      await giveUp(client, deps, op);
+    else toPublish.push(op);
+  }
+  await Promise.all(toPublish.map((op) => publish(deps, op)));
+  deps.afterPublish?.(toPublish);
+  await markDispatched(
+    client,
+    toPublish.map((o) => o.id),
+    deps.operationTimeoutMs,
+  );
+  for (const op of toPublish) {
+    const fields = { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind };
+    deps.log.info({ ...fields, attempt: op.attempts + 1 }, 'operation dispatched');
+  }
+  return ops.length;
+}
+
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const batch = deps.batchSize ?? 100;
   let listen: Listener | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-
-  async function dispatchBatch(client: PoolClient): Promise<number> {
-    const ops = await claimDispatchable(client, batch);
-    if (ops.length === 0) return 0;
-    const toPublish: typeof ops = [];
-    for (const op of ops) {
-      if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts) {
-        const error = {
-          code: 'timeout',
-          message: `no result from the region agent after ${op.attempts} attempts`,
-        };
-        await failOperation(client, op.id, error);
-        await markOperationFailed(client, op);
-        await audit(client, {
-          uuid: op.resource_uuid,
-          actor: 'system',
-          action: 'operation_timed_out',
-          detail: { operationId: op.id, kind: op.kind },
-        });
-        deps.log.error(
-          { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind },
-          'operation failed: retry budget exhausted',
-        );
-        continue;
-      }
-      toPublish.push(op);
-    }
-    await Promise.all(
-      toPublish.map(async (op) => {
-        const job = buildJob(
-          deps.catalog,
-          deps.configVarsPrefix,
-          op,
-          op.r,
-          deps.operationTimeoutMs,
-        );
-        // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
-        // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
-        const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
-        await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), {
-          msgID,
-        });
-      }),
-    );
-    deps.afterPublish?.(toPublish);
-    await markDispatched(
-      client,
-      toPublish.map((o) => o.id),
-      deps.operationTimeoutMs,
-    );
-    for (const op of toPublish) {
-      deps.log.info(
-        {
-          operationId: op.id,
-          resourceId: op.resource_uuid,
-          kind: op.kind,
-          attempt: op.attempts + 1,
-        },
-        'operation dispatched',
-      );
-    }
-    return ops.length;
-  }
 
   async function runOnce(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await withTransaction(deps.pool, dispatchBatch);
+      const n = await withTransaction(deps.pool, (client) => dispatchBatch(client, deps, batch));
       total += n;
       if (n < batch) return total;
     }
   }
 
-  function kick(): void {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await runOnce();
-        } catch (err) {
-          deps.log.error({ err }, 'outbox dispatch failed; will retry on the next sweep');
-        }
-      } while (again && !stopped);
-    })().finally(() => {
-      running = undefined;
-    });
-  }
+  const runner = coalescing(async () => {
+    await runOnce().catch((err: unknown) =>
+      deps.log.error({ err }, 'outbox dispatch failed; will retry on the next sweep'),
+    );
+  });
 
   return {
     async start() {
@@ -151,17 +130,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         channel: OUTBOX_CHANNEL,
         name: 'outbox',
         log: deps.log,
-        onNotify: kick,
-        onReconnect: kick,
+        onNotify: runner.kick,
+        onReconnect: runner.kick,
       });
-      timer = setInterval(kick, deps.sweepMs);
-      kick();
+      timer = setInterval(runner.kick, deps.sweepMs);
+      runner.kick();
     },
     runOnce,
     async stop() {
-      stopped = true;
       if (timer) clearInterval(timer);
-      await running;
+      await runner.stop();
       await listen?.close();
     },
   };

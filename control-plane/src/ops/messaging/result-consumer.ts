@@ -6,6 +6,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  type Consumer,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -53,124 +54,144 @@ export interface ResultConsumer {
   counts(): ResultCounts;
 }
 
+function count(counts: ResultCounts, outcome: ApplyOutcome): void {
+  if (typeof outcome === 'object')
+    counts.rejected[outcome.rejected] = (counts.rejected[outcome.rejected] ?? 0) + 1;
+  else if (outcome === 'retry_scheduled') counts.retryScheduled += 1;
+  else counts[outcome] += 1;
+}
+
+/** Terminate a message that can never be applied, once it is on record (never before). */
+async function terminate(
+  deps: ResultConsumerDeps,
+  msg: JsMsg,
+  action: 'result_malformed' | 'result_dead_lettered',
+  detail: Record<string, unknown>,
+  uuid: string | null,
+): Promise<void> {
+  const fields = {
+    subject: msg.subject,
+    streamSequence: msg.seq,
+    deliveries: msg.info.deliveryCount,
+    ...detail,
+  };
+  await audit(deps.pool, { uuid, actor: 'system', action, detail: fields });
+  deps.log.error(
+    fields,
+    action === 'result_malformed'
+      ? 'malformed result terminated'
+      : 'result dead-lettered after repeated failures',
+  );
+  msg.term();
+}
+
+interface Handling {
+  deps: ResultConsumerDeps;
+  retry: ResultRetry;
+  counts: ResultCounts;
+}
+
+async function handle(h: Handling, msg: JsMsg): Promise<void> {
+  let result: Result;
+  try {
+    result = decodeMessage(ResultSchema, msg.data);
+  } catch (err) {
+    const detail = { error: (err as MessageError).message };
+    await terminate(h.deps, msg, 'result_malformed', detail, null).then(
+      () => void (h.counts.malformed += 1),
+      () => msg.nak(NAK_MAX_MS), // not on record yet: keep it
+    );
+    return;
+  }
+  try {
+    const outcome = await applyAgentResult(h.deps, msg.subject, result);
+    count(h.counts, outcome);
+    if (typeof outcome === 'object') msg.term();
+    else msg.ack();
+  } catch (err) {
+    await failedToApply(h, msg, result, err);
+  }
+}
+
+/** Redelivered with backoff; past the delivery budget, dead-lettered once on record. */
+async function failedToApply(h: Handling, msg: JsMsg, result: Result, err: unknown): Promise<void> {
+  const deliveries = msg.info.deliveryCount;
+  if (deliveries >= h.retry.maxDeliver) {
+    // Recording needs Postgres: while it is down this is an outage, not a poison message,
+    // so the result stays in the stream and is retried.
+    const detail = { operationId: result.operationId, error: (err as Error).message };
+    const recorded = await terminate(h.deps, msg, 'result_dead_lettered', detail, result.uuid).then(
+      () => true,
+      () => false,
+    );
+    if (recorded) {
+      h.counts.deadLettered += 1;
+      return;
+    }
+  }
+  h.deps.log.error(
+    { err, operationId: result.operationId, deliveries },
+    'applying result failed; will retry',
+  );
+  msg.nak(Math.min(h.retry.baseDelayMs * 2 ** (deliveries - 1), NAK_MAX_MS));
+}
+
+/** The durable consumer, created once; another replica creating it first is fine. */
+async function ensureConsumer(jsm: JetStreamManager): Promise<void> {
+  await jsm.consumers
+    .add(RESULTS_STREAM, {
+      durable_name: RESULTS_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: 30_000_000_000,
+      max_ack_pending: 1000,
+    })
+    .catch(async (err) => {
+      await jsm.consumers.info(RESULTS_STREAM, RESULTS_CONSUMER).catch(() => {
+        throw err;
+      });
+    });
+}
+
 export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
   let stopped = false;
   let loop: Promise<void> | undefined;
   let stopIter: (() => void) | undefined;
-
-  const retry = deps.retry ?? { maxDeliver: RESULT_MAX_DELIVER, baseDelayMs: 2_000 };
-  const counts: ResultCounts = {
-    applied: 0,
-    duplicate: 0,
-    progress: 0,
-    retryScheduled: 0,
-    rejected: {},
-    malformed: 0,
-    deadLettered: 0,
+  const h: Handling = {
+    deps,
+    retry: deps.retry ?? { maxDeliver: RESULT_MAX_DELIVER, baseDelayMs: 2_000 },
+    counts: {
+      applied: 0,
+      duplicate: 0,
+      progress: 0,
+      retryScheduled: 0,
+      rejected: {},
+      malformed: 0,
+      deadLettered: 0,
+    },
   };
 
-  function count(outcome: ApplyOutcome): void {
-    if (typeof outcome === 'object')
-      counts.rejected[outcome.rejected] = (counts.rejected[outcome.rejected] ?? 0) + 1;
-    else if (outcome === 'retry_scheduled') counts.retryScheduled += 1;
-    else counts[outcome] += 1;
-  }
-
-  /** Terminate a message that can never be applied, once it is on record (never before). */
-  async function terminate(
-    msg: JsMsg,
-    action: 'result_malformed' | 'result_dead_lettered',
-    detail: Record<string, unknown>,
-    uuid: string | null,
-  ): Promise<void> {
-    const fields = {
-      subject: msg.subject,
-      streamSequence: msg.seq,
-      deliveries: msg.info.deliveryCount,
-      ...detail,
-    };
-    await audit(deps.pool, { uuid, actor: 'system', action, detail: fields });
-    deps.log.error(
-      fields,
-      action === 'result_malformed'
-        ? 'malformed result terminated'
-        : 'result dead-lettered after repeated failures',
-    );
-    msg.term();
-  }
-
-  async function handle(msg: JsMsg): Promise<void> {
-    let result: Result;
-    try {
-      result = decodeMessage(ResultSchema, msg.data);
-    } catch (err) {
-      await terminate(msg, 'result_malformed', { error: (err as MessageError).message }, null).then(
-        () => void (counts.malformed += 1),
-        () => msg.nak(NAK_MAX_MS), // not on record yet: keep it
-      );
-      return;
+  async function consumeOnce(consumer: Consumer): Promise<void> {
+    const messages = await consumer.consume({ max_messages: 256 });
+    stopIter = () => void messages.close();
+    const inflight = new Set<Promise<void>>();
+    for await (const msg of messages) {
+      const p = handle(h, msg).finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= 32) await Promise.race(inflight);
+      if (stopped) break;
     }
-    try {
-      const outcome = await applyAgentResult(deps, msg.subject, result);
-      count(outcome);
-      if (typeof outcome === 'object') msg.term();
-      else msg.ack();
-    } catch (err) {
-      const deliveries = msg.info.deliveryCount;
-      if (deliveries >= retry.maxDeliver) {
-        // Recording needs Postgres: while it is down this is an outage, not a poison message,
-        // so the result stays in the stream and is retried.
-        const recorded = await terminate(
-          msg,
-          'result_dead_lettered',
-          { operationId: result.operationId, error: (err as Error).message },
-          result.uuid,
-        ).then(
-          () => true,
-          () => false,
-        );
-        if (recorded) {
-          counts.deadLettered += 1;
-          return;
-        }
-      }
-      deps.log.error(
-        { err, operationId: result.operationId, deliveries },
-        'applying result failed; will retry',
-      );
-      msg.nak(Math.min(retry.baseDelayMs * 2 ** (deliveries - 1), NAK_MAX_MS));
-    }
+    await Promise.all(inflight);
   }
 
   return {
     async start() {
-      await deps.jsm.consumers
-        .add(RESULTS_STREAM, {
-          durable_name: RESULTS_CONSUMER,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          ack_wait: 30_000_000_000,
-          max_ack_pending: 1000,
-        })
-        .catch(async (err) => {
-          await deps.jsm.consumers.info(RESULTS_STREAM, RESULTS_CONSUMER).catch(() => {
-            throw err;
-          });
-        });
+      await ensureConsumer(deps.jsm);
       const consumer = await deps.js.consumers.get(RESULTS_STREAM, RESULTS_CONSUMER);
       loop = (async () => {
         while (!stopped) {
           try {
-            const messages = await consumer.consume({ max_messages: 256 });
-            stopIter = () => void messages.close();
-            const inflight = new Set<Promise<void>>();
-            for await (const msg of messages) {
-              const p = handle(msg).finally(() => inflight.delete(p));
-              inflight.add(p);
-              if (inflight.size >= 32) await Promise.race(inflight);
-              if (stopped) break;
-            }
-            await Promise.all(inflight);
+            await consumeOnce(consumer);
           } catch (err) {
             if (!stopped) deps.log.warn({ err }, 'result consumer interrupted; resuming');
             await new Promise((r) => setTimeout(r, 500));
@@ -183,6 +204,6 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
       stopIter?.();
       await loop;
     },
-    counts: () => structuredClone(counts),
+    counts: () => structuredClone(h.counts),
   };
 }

@@ -1,0 +1,40 @@
+/**
+ * A background pass that many events may ask for at once (a NOTIFY, a sweep timer, a
+ * reconnect): at most one runs at a time, and asks that arrive while it runs fold into one
+ * more run after it. `run` must not throw (log inside it).
+ */
+export interface Coalescing {
+  kick(): void;
+  /** No new runs; resolves when the current one has finished. */
+  stop(): Promise<void>;
+}
+
+export function coalescing(run: () => Promise<void>): Coalescing {
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+
+  const kick = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await run();
+      } while (again && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+  };
+
+  return {
+    kick,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
