@@ -83,6 +83,7 @@ async function dispatchBatch(
   batch: number,
 ): Promise<number> {
   const ops = await claimDispatchable(client, batch);
+  if (ops.length === 0) return 0;
   const toPublish: DispatchRow[] = [];
   for (const op of ops) {
     if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts)
