@@ -9,22 +9,14 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
-import { audit } from '../db/audit.js';
-import {
-  CALL_KINDS,
-  claimDueCall,
-  finishCall,
-  HEROKU_CALLS_CHANNEL,
-  retryCall,
-  type CallKind,
-  type CallRow,
-} from '../db/calls.js';
+import { CALL_KINDS, claimDueCall, HEROKU_CALLS_CHANNEL, type CallKind } from '../db/calls.js';
 import { listen as listenFor, type Listener } from '../db/listen.js';
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
+import { withTransaction, type Pool } from '../db/pool.js';
 import { createGoneAddons } from './gone-addons.js';
-import { OAuthRateLimitedError, type OAuthSettings } from './oauth.js';
+import type { OAuthSettings } from './oauth.js';
 import { DEFAULT_PAUSES } from './rate-limit.js';
-import { createCallSender, HttpError } from './send-call.js';
+import { createCallSender } from './send-call.js';
+import { recordFailure, recordSuccess, type AttemptContext } from './call-outcome.js';
 
 export interface CallWorkerDeps {
   pool: Pool;
@@ -55,31 +47,24 @@ export interface CallWorker {
   stop(): Promise<void>;
 }
 
-export function backoffMs(attempt: number, random = Math.random): number {
-  const base = Math.min(300_000, 1000 * 2 ** Math.min(attempt, 10));
-  return base / 2 + random() * (base / 2);
-}
-
-/** How long a failed attempt asks us to leave what it limits alone, if it was a rate limit. */
-function limitPauseMs(err: unknown): number | undefined {
-  if (err instanceof HttpError) return err.pauseMs;
-  if (err instanceof OAuthRateLimitedError) return err.retryAfterMs;
-  return undefined;
-}
-
-function statusOf(err: unknown): number | null {
-  if (err instanceof HttpError) return err.status;
-  return err instanceof OAuthRateLimitedError ? 429 : null;
-}
-
 export function createCallWorker(deps: CallWorkerDeps): CallWorker {
-  const maxAttempts = deps.maxAttempts ?? 25;
   const knownKinds = deps.knownKinds ?? CALL_KINDS;
   const pauses = {
     limitedMs: deps.limitedPauseMs ?? DEFAULT_PAUSES.limitedMs,
     exhaustedMs: deps.exhaustedPauseMs ?? DEFAULT_PAUSES.exhaustedMs,
   };
   const sendCall = createCallSender({ ...deps, pauses });
+  const attempt: AttemptContext = {
+    log: deps.log,
+    maxAttempts: deps.maxAttempts ?? 25,
+    pauseReplica(call, pauseMs) {
+      pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
+      deps.log.warn(
+        { resourceId: call.resource_uuid, call: call.kind, status: 429, pauseMs },
+        'heroku rate limit: all calls on this replica paused',
+      );
+    },
+  };
   const gone = createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs });
   // Pause for limits that are not about one add-on (the OAuth endpoint). In memory: each
   // replica meets such a limit, and waits it out, on its own.
@@ -89,64 +74,6 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   let listen: Listener | undefined;
   const running = new Set<Promise<void>>();
 
-  function pauseReplica(call: CallRow, pauseMs: number): void {
-    pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
-    deps.log.warn(
-      { resourceId: call.resource_uuid, call: call.kind, status: 429, pauseMs },
-      'heroku rate limit: all calls on this replica paused',
-    );
-  }
-
-  function permanent(call: CallRow, err: unknown): boolean {
-    if (call.kind === 'provision_action') return false; // retried until it succeeds
-    if (call.attempts + 1 >= maxAttempts) return true;
-    if (err instanceof HttpError)
-      return err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401;
-    return false;
-  }
-
-  async function recordSuccess(client: PoolClient, call: CallRow): Promise<void> {
-    await finishCall(client, call.id, 'succeeded', 200, null);
-    const attempts = call.attempts + 1;
-    await audit(client, {
-      uuid: call.resource_uuid,
-      actor: 'system',
-      action: `heroku_${call.kind}`,
-      detail: { attempts },
-    });
-    deps.log.info(
-      { resourceId: call.resource_uuid, call: call.kind, attempts },
-      'heroku call succeeded',
-    );
-  }
-
-  async function recordFailure(client: PoolClient, call: CallRow, err: unknown): Promise<void> {
-    const status = statusOf(err);
-    const message = (err as Error).message;
-    if (permanent(call, err)) {
-      await finishCall(client, call.id, 'failed', status, message);
-      await audit(client, {
-        uuid: call.resource_uuid,
-        actor: 'system',
-        action: `heroku_${call.kind}_failed`,
-        detail: { status, message },
-      });
-      deps.log.error(
-        { resourceId: call.resource_uuid, call: call.kind, status, err: message },
-        'heroku call failed for good',
-      );
-      return;
-    }
-    const pauseMs = limitPauseMs(err);
-    if (pauseMs !== undefined && err instanceof OAuthRateLimitedError) pauseReplica(call, pauseMs);
-    const delay = Math.max(pauseMs ?? 0, backoffMs(call.attempts));
-    await retryCall(client, call.id, delay, status, message);
-    deps.log.warn(
-      { resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) },
-      'heroku call will be retried',
-    );
-  }
-
   async function runOnce(): Promise<boolean> {
     if (Date.now() < pausedUntil) return false;
     return withTransaction(deps.pool, async (client) => {
@@ -155,9 +82,9 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       if (await gone.dropIfGone(client, call)) return true;
       try {
         await sendCall(client, call);
-        await recordSuccess(client, call);
+        await recordSuccess(client, attempt, call);
       } catch (err) {
-        await recordFailure(client, call, err);
+        await recordFailure(client, attempt, call, err);
       }
       await gone.afterCall(client, call.resource_uuid);
       return true;

@@ -51,126 +51,145 @@ class UnknownCallKindError extends Error {
 
 export type SendCall = (db: Queryable, call: CallRow) => Promise<void>;
 
-export function createCallSender(deps: CallSenderDeps): SendCall {
-  const doFetch = deps.fetch ?? fetch;
-  const userAgent = deps.userAgent ?? 'addon-control-plane';
+/** The deps with their defaults resolved. */
+interface Sender extends CallSenderDeps {
+  doFetch: typeof fetch;
+  userAgentHeader: string;
+}
 
-  async function accessToken(db: Queryable, uuid: string, force: boolean): Promise<string> {
-    try {
-      return await validAccessToken(db, deps, uuid, force);
-    } catch (err) {
-      if (err instanceof NoTokensError) throw new HttpError(401, err.message);
-      throw err;
-    }
+async function accessToken(
+  deps: Sender,
+  db: Queryable,
+  uuid: string,
+  force: boolean,
+): Promise<string> {
+  try {
+    return await validAccessToken(db, deps, uuid, force);
+  } catch (err) {
+    if (err instanceof NoTokensError) throw new HttpError(401, err.message);
+    throw err;
   }
+}
 
-  /** The answer to a call with this add-on's token says its budget is spent: pause the token. */
-  async function noteTokenLimit(db: Queryable, uuid: string, res: Response): Promise<void> {
-    const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
-    if (pauseMs === undefined) return;
-    await pauseToken(db, uuid, pauseMs);
-    deps.log.warn(
-      { resourceId: uuid, status: res.status, pauseMs },
-      'heroku rate limit: calls with this add-on token paused',
+/** The answer to a call with this add-on's token says its budget is spent: pause the token. */
+async function noteTokenLimit(
+  deps: Sender,
+  db: Queryable,
+  uuid: string,
+  res: Response,
+): Promise<void> {
+  const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
+  if (pauseMs === undefined) return;
+  await pauseToken(db, uuid, pauseMs);
+  deps.log.warn(
+    { resourceId: uuid, status: res.status, pauseMs },
+    'heroku rate limit: calls with this add-on token paused',
+  );
+}
+
+async function api(
+  deps: Sender,
+  db: Queryable,
+  uuid: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    const token = await accessToken(deps, db, uuid, attempt > 0);
+    const res = await deps.doFetch(`${deps.apiUrl}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.heroku+json; version=3',
+        'Content-Type': 'application/json',
+        'User-Agent': deps.userAgentHeader,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    await noteTokenLimit(deps, db, uuid, res);
+    if (res.status === 401 && attempt === 0) continue;
+    if (res.ok) return res.status === 204 ? undefined : res.json().catch(() => undefined);
+    throw new HttpError(
+      res.status,
+      `Heroku answered ${res.status} to ${method} ${path.replace(uuid, '{uuid}')}`,
+      rateLimitPauseMs(res.status, res.headers, deps.pauses),
     );
   }
+}
 
-  async function api(
-    db: Queryable,
-    uuid: string,
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<unknown> {
-    for (let attempt = 0; ; attempt++) {
-      const token = await accessToken(db, uuid, attempt > 0);
-      const res = await doFetch(`${deps.apiUrl}${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          Accept: 'application/vnd.heroku+json; version=3',
-          'Content-Type': 'application/json',
-          'User-Agent': userAgent,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      });
-      await noteTokenLimit(db, uuid, res);
-      if (res.status === 401 && attempt === 0) continue;
-      if (res.ok) return res.status === 204 ? undefined : res.json().catch(() => undefined);
-      throw new HttpError(
-        res.status,
-        `Heroku answered ${res.status} to ${method} ${path.replace(uuid, '{uuid}')}`,
-        rateLimitPauseMs(res.status, res.headers, deps.pauses),
-      );
+async function exchangeGrant(deps: Sender, db: Queryable, uuid: string): Promise<void> {
+  if (await getTokens(db, uuid)) return; // already exchanged (e.g. by the Private Space lookup)
+  const resource = await getResource(db, uuid);
+  if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
+  const tokens = await exchangeToken(deps.oauth, {
+    grant_type: 'authorization_code',
+    code: deps.sealer.open(resource.oauth_grant_enc),
+  });
+  await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
+}
+
+async function provisionAction(deps: Sender, db: Queryable, uuid: string): Promise<void> {
+  try {
+    await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/provision`);
+  } catch (err) {
+    // An earlier attempt may have landed before we could record it.
+    if (err instanceof HttpError && err.status === 422) {
+      const addon = (await api(deps, db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
+      if (addon.state === 'provisioned') return;
     }
+    throw err;
   }
+}
 
-  async function exchangeGrant(db: Queryable, uuid: string): Promise<void> {
-    if (await getTokens(db, uuid)) return; // already exchanged (e.g. by the Private Space lookup)
-    const resource = await getResource(db, uuid);
-    if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
-    const tokens = await exchangeToken(deps.oauth, {
-      grant_type: 'authorization_code',
-      code: deps.sealer.open(resource.oauth_grant_enc),
-    });
-    await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
+/** Logplex is not the Platform API: a 429 from it delays this line only (its own backoff). */
+async function appLog(deps: Sender, db: Queryable, call: CallRow): Promise<void> {
+  const resource = await getResource(db, call.resource_uuid);
+  if (!resource?.log_input_url_enc) return;
+  const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
+  const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
+  const res = await deps.doFetch(url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/logplex-1',
+      'Logplex-Msg-Count': '1',
+      'User-Agent': deps.userAgentHeader,
+      ...(authorization ? { Authorization: authorization } : {}),
+    },
+    body: logplexFrame(message, { appName: deps.userAgent ?? 'addon', procId: 'control-plane' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) {
+    const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
+    throw new HttpError(res.status, `logplex answered ${res.status}`, pauseMs);
   }
+}
 
-  async function provisionAction(db: Queryable, uuid: string): Promise<void> {
-    try {
-      await api(db, uuid, 'POST', `/addons/${uuid}/actions/provision`);
-    } catch (err) {
-      // An earlier attempt may have landed before we could record it.
-      if (err instanceof HttpError && err.status === 422) {
-        const addon = (await api(db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
-        if (addon.state === 'provisioned') return;
-      }
-      throw err;
-    }
-  }
-
-  /** Logplex is not the Platform API: a 429 from it delays this line only (its own backoff). */
-  async function appLog(db: Queryable, call: CallRow): Promise<void> {
-    const resource = await getResource(db, call.resource_uuid);
-    if (!resource?.log_input_url_enc) return;
-    const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
-    const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
-    const res = await doFetch(url, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/logplex-1',
-        'Logplex-Msg-Count': '1',
-        'User-Agent': userAgent,
-        ...(authorization ? { Authorization: authorization } : {}),
-      },
-      body: logplexFrame(message, { appName: deps.userAgent ?? 'addon', procId: 'control-plane' }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) {
-      const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
-      throw new HttpError(res.status, `logplex answered ${res.status}`, pauseMs);
-    }
-  }
-
+export function createCallSender(options: CallSenderDeps): SendCall {
+  const deps: Sender = {
+    ...options,
+    doFetch: options.fetch ?? fetch,
+    userAgentHeader: options.userAgent ?? 'addon-control-plane',
+  };
   return async function sendCall(db, call) {
     const uuid = call.resource_uuid;
     switch (call.kind) {
       case 'exchange_grant':
-        return exchangeGrant(db, uuid);
+        return exchangeGrant(deps, db, uuid);
       case 'config_update': {
         const config = deps.sealer.openJson<Record<string, string | null>>(call.payload_enc!);
         const entries = Object.entries(config).map(([name, value]) => ({ name, value }));
-        await api(db, uuid, 'PATCH', `/addons/${uuid}/config`, { config: entries });
+        await api(deps, db, uuid, 'PATCH', `/addons/${uuid}/config`, { config: entries });
         return;
       }
       case 'provision_action':
-        return provisionAction(db, uuid);
+        return provisionAction(deps, db, uuid);
       case 'deprovision_action':
-        await api(db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
+        await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
         return;
       case 'app_log':
-        return appLog(db, call);
+        return appLog(deps, db, call);
       default:
         // claimDueCall hands out known kinds only; should one slip through, fail the attempt
         // (it is retried) rather than fall out of the switch and be recorded as sent.
