@@ -1,9 +1,11 @@
 /**
- * createControlPlane(config, log): builds every part (pool, NATS, dispatcher, result
- * consumer, waiter, app) and returns start/stop. main.ts and the tests both use it.
+ * The composition root: the one place that knows every concrete part and wires them
+ * (config → pool, NATS, use cases, messaging, call worker, HTTP app). main.ts and the tests
+ * both build the control plane through createControlPlane and get start/stop.
  */
 import type { Server } from 'node:http';
-import type { NatsConnection } from 'nats';
+import type Koa from 'koa';
+import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats';
 import type { Logger } from '../../shared/src/logger.js';
 import { connectNats } from '../../shared/src/nats.js';
 import { ensureStreams } from '../../shared/src/streams.js';
@@ -11,7 +13,7 @@ import { createApp, handleClientErrors } from './app.js';
 import { loadCatalog } from './catalog/load.js';
 import type { Catalog } from './catalog/schema.js';
 import type { ControlPlaneConfig } from './config.js';
-import { createSealer } from './crypto.js';
+import { createSealer, type Sealer } from './crypto.js';
 import { migrate } from './db/migrate.js';
 import { createPool, ping, type Pool } from './db/pool.js';
 import { createSpaceLookup } from './heroku/space-lookup.js';
@@ -25,9 +27,10 @@ import {
   type ResultConsumer,
   type ResultConsumerDeps,
 } from './ops/messaging/result-consumer.js';
-import { createService } from './ops/usecases/service.js';
+import { createService, type Service } from './ops/usecases/service.js';
 import { startRotation } from './ops/usecases/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
+import type { OAuthSettings } from './heroku/oauth.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
 import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
 
@@ -53,6 +56,127 @@ export interface ControlPlaneOptions {
   rotateCredentials?: RotateCredentials;
 }
 
+/** What every part is built from. */
+interface Parts {
+  config: ControlPlaneConfig;
+  log: Logger;
+  options: ControlPlaneOptions;
+  pool: Pool;
+  catalog: Catalog;
+  sealer: Sealer;
+}
+
+function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
+  const { config, options } = p;
+  const secret = config.oauthClientSecret;
+  return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, fetch: options.fetch };
+}
+
+function buildService(p: Parts, waiter: OperationWaiter): Service {
+  const { config, pool, sealer, log } = p;
+  const privateSpaceLookup = createSpaceLookup({
+    policy: config.privateSpaceLookup,
+    apiUrl: config.herokuApiUrl,
+    pool,
+    sealer,
+    keyId: config.encryption.keyId,
+    log,
+    oauth: oauthSettings(p, config.privateSpaceLookupTimeoutMs),
+    fetch: p.options.fetch,
+  });
+  return createService({
+    pool,
+    catalog: p.catalog,
+    sealer,
+    waiter,
+    log,
+    privateSpaceLookup,
+    asyncFailureAction: config.asyncFailureAction,
+    syncBudgetOverrideMs: config.syncBudgetOverrideMs,
+    hardBudgetMs: config.hardBudgetMs,
+    conflictPolicy: config.conflictPolicy,
+    enabledAgentRegions: config.enabledAgentRegions,
+  });
+}
+
+function buildMessaging(
+  p: Parts,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+): { dispatcher: Dispatcher; results: ResultConsumer } {
+  const { config, pool, log } = p;
+  const dispatcher = createDispatcher({
+    pool,
+    databaseUrl: config.databaseUrl,
+    js,
+    catalog: p.catalog,
+    configVarsPrefix: config.addon.configVarsPrefix,
+    log,
+    sweepMs: config.outboxSweepMs,
+    operationTimeoutMs: config.operationTimeoutMs,
+    maxAttempts: config.operationMaxAttempts,
+    afterPublish: p.options.afterPublish,
+  });
+  const results = createResultConsumer({
+    pool,
+    js,
+    jsm,
+    sealer: p.sealer,
+    log,
+    failureAction: config.asyncFailureAction,
+    rotationGraceS: config.rotationGraceS,
+    deprovisionRetry: {
+      maxAttempts: config.operationMaxAttempts,
+      baseDelayMs: config.deprovisionRetryBaseMs,
+    },
+    retry: p.options.resultRetry,
+  });
+  return { dispatcher, results };
+}
+
+function buildCallWorker(p: Parts): CallWorker {
+  const { config } = p;
+  return createCallWorker({
+    pool: p.pool,
+    databaseUrl: config.databaseUrl,
+    sealer: p.sealer,
+    keyId: config.encryption.keyId,
+    log: p.log,
+    apiUrl: config.herokuApiUrl,
+    oauth: oauthSettings(p, 10_000),
+    concurrency: config.herokuCallConcurrency,
+    fetch: p.options.fetch,
+    userAgent: `${config.addon.id}-control-plane`,
+  });
+}
+
+function buildApp(p: Parts, service: Service, ready: () => Promise<boolean>): Koa {
+  const { config, pool, sealer, log } = p;
+  const sso = ssoRoutes({
+    pool,
+    sealer,
+    log,
+    salt: config.addon.ssoSalt,
+    configVarsPrefix: config.addon.configVarsPrefix,
+    sessionSecret: config.sso.sessionSecret,
+    windowS: config.sso.windowS,
+    maxSkewS: config.sso.maxSkewS,
+    rotateCredentials:
+      p.options.rotateCredentials ??
+      (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
+  });
+  return createApp({
+    service,
+    log,
+    addon: { id: config.addon.id, password: config.addon.password },
+    maxBodyBytes: config.maxBodyBytes,
+    trustProxy: config.trustProxy,
+    extraRouters: [sso],
+    ready,
+  });
+}
+
+/** Builds every part (pool, NATS, dispatcher, result consumer, waiter, call worker, app). */
 export async function createControlPlane(
   config: ControlPlaneConfig,
   log: Logger,
@@ -65,107 +189,23 @@ export async function createControlPlane(
   const nc = await connectNats(config.nats);
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm);
-  const js = nc.jetstream();
-  const sealer = createSealer(config.encryption);
-  const waiter: OperationWaiter = await createOperationWaiter(pool, config.databaseUrl, log);
-  const service = createService({
+  const parts: Parts = {
+    config,
+    log,
+    options,
     pool,
     catalog,
-    sealer,
-    waiter,
-    log,
-    privateSpaceLookup: createSpaceLookup({
-      policy: config.privateSpaceLookup,
-      apiUrl: config.herokuApiUrl,
-      pool,
-      sealer,
-      keyId: config.encryption.keyId,
-      log,
-      oauth: {
-        idUrl: config.herokuIdUrl,
-        clientSecret: config.oauthClientSecret,
-        timeoutMs: config.privateSpaceLookupTimeoutMs,
-        fetch: options.fetch,
-      },
-      fetch: options.fetch,
-    }),
-    asyncFailureAction: config.asyncFailureAction,
-    syncBudgetOverrideMs: config.syncBudgetOverrideMs,
-    hardBudgetMs: config.hardBudgetMs,
-    conflictPolicy: config.conflictPolicy,
-    enabledAgentRegions: config.enabledAgentRegions,
-  });
-  const dispatcher = createDispatcher({
-    pool,
-    databaseUrl: config.databaseUrl,
-    js,
-    catalog,
-    configVarsPrefix: config.addon.configVarsPrefix,
-    log,
-    sweepMs: config.outboxSweepMs,
-    operationTimeoutMs: config.operationTimeoutMs,
-    maxAttempts: config.operationMaxAttempts,
-    afterPublish: options.afterPublish,
-  });
-  const results: ResultConsumer = createResultConsumer({
-    pool,
-    js,
-    jsm,
-    sealer,
-    log,
-    failureAction: config.asyncFailureAction,
-    rotationGraceS: config.rotationGraceS,
-    deprovisionRetry: {
-      maxAttempts: config.operationMaxAttempts,
-      baseDelayMs: config.deprovisionRetryBaseMs,
-    },
-    retry: options.resultRetry,
-  });
-  const calls: CallWorker = createCallWorker({
-    pool,
-    databaseUrl: config.databaseUrl,
-    sealer,
-    keyId: config.encryption.keyId,
-    log,
-    apiUrl: config.herokuApiUrl,
-    oauth: {
-      idUrl: config.herokuIdUrl,
-      clientSecret: config.oauthClientSecret,
-      timeoutMs: 10_000,
-      fetch: options.fetch,
-    },
-    concurrency: config.herokuCallConcurrency,
-    fetch: options.fetch,
-    userAgent: `${config.addon.id}-control-plane`,
-  });
+    sealer: createSealer(config.encryption),
+  };
+  const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
+  const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
+  const calls = buildCallWorker(parts);
   let shuttingDown = false;
-  const app = createApp({
-    service,
-    log,
-    addon: { id: config.addon.id, password: config.addon.password },
-    maxBodyBytes: config.maxBodyBytes,
-    trustProxy: config.trustProxy,
-    extraRouters: [
-      ssoRoutes({
-        pool,
-        sealer,
-        log,
-        salt: config.addon.ssoSalt,
-        configVarsPrefix: config.addon.configVarsPrefix,
-        sessionSecret: config.sso.sessionSecret,
-        windowS: config.sso.windowS,
-        maxSkewS: config.sso.maxSkewS,
-        rotateCredentials:
-          options.rotateCredentials ??
-          (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
-      }),
-    ],
-    ready: async () => {
-      if (shuttingDown || nc.isClosed()) return false;
-      await ping(pool);
-      await nc.flush();
-      return true;
-    },
+  const app = buildApp(parts, buildService(parts, waiter), async () => {
+    if (shuttingDown || nc.isClosed()) return false;
+    await ping(pool);
+    await nc.flush();
+    return true;
   });
   let server: Server | undefined;
 

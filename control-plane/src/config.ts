@@ -233,15 +233,26 @@ function toConfig(
 /** What the control plane runs with: derived from the mapping, never written out twice. */
 export type ControlPlaneConfig = ReturnType<typeof toConfig>;
 
+/** The add-on's id and Heroku-facing secrets; outside production the manifest's dev values. */
+function addonCredentials(
+  e: ParsedEnv,
+  manifest: DevManifest,
+): { id: string; password?: string; ssoSalt?: string } {
+  const prod = e.NODE_ENV === 'production';
+  return {
+    id: e.ADDON_ID ?? manifest.id,
+    password: e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password),
+    ssoSalt: e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt),
+  };
+}
+
 export function loadConfig(
   env: Env,
   manifest: DevManifest = readDevManifest(),
 ): ControlPlaneConfig {
   const e = parseEnv(EnvSchema, env, 'control-plane');
   const prod = e.NODE_ENV === 'production';
-  const id = e.ADDON_ID ?? manifest.id;
-  const password = e.ADDON_PASSWORD ?? (prod ? undefined : manifest.api.password);
-  const ssoSalt = e.SSO_SALT ?? (prod ? undefined : manifest.api.sso_salt);
+  const { id, password, ssoSalt } = addonCredentials(e, manifest);
   const problems = [...secretProblems(e, manifest, password, ssoSalt), ...natsAuthProblems(e)];
   // Outside production, unset secrets are generated once per checkout (never committed).
   const dev = prod || (e.ENCRYPTION_KEY && e.SESSION_SECRET) ? undefined : devSecrets();
