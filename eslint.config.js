@@ -9,7 +9,8 @@ const boundary = (forbidden) => ({
       patterns: [
         {
           group: forbidden,
-          message: 'control-plane and region-agent share only shared/ (architecture.md).',
+          message:
+            'control-plane and region-agent share only shared/: they talk over NATS, never by import.',
         },
       ],
     },

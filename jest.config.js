@@ -1,4 +1,4 @@
-/** ESM + swc recipe from ../shared/docs/toolchain.md. */
+/** ESM + swc: tests run as native ES modules (`--experimental-vm-modules`), compiled by @swc/jest. */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],

@@ -87,7 +87,7 @@ const EnvSchema = z.object({
   ENCRYPTION_KEYS_OLD: z.string().optional(),
   HEROKU_API_URL: z.url().default('https://api.heroku.com'),
   HEROKU_ID_URL: z.url().default('https://id.heroku.com'),
-  /** What to tell Heroku when an async provision fails for good (heroku-partner-api.md §4.4). */
+  /** What to tell Heroku when an async provision fails for good (README: Finishing with Heroku). */
   ASYNC_FAILURE_ACTION: z.enum(['deprovision', 'none']).default('deprovision'),
   HEROKU_CALL_CONCURRENCY: envInt(4, 1, 64),
   /** Seconds old credentials stay valid after a rotation before they are revoked. */

@@ -20,8 +20,8 @@ export const AUTHORIZED_CALL_KINDS: readonly CallKind[] = ['exchange_grant', ...
 
 /**
  * SQL condition on a `resources` row aliased `r`: Heroku has removed the add-on and, with it,
- * our authorization for it (heroku-partner-api.md §6: a deprovision we answered with 204, or
- * our own actions/deprovision). True once the deprovision is applied, once a deprovision was
+ * our authorization for it (a deprovision we answered with 204, or our own
+ * actions/deprovision: Heroku's partner API reference, "Deprovision"). True once the deprovision is applied, once a deprovision was
  * given up (state failed after a deprovision operation), or after our deprovision action for
  * a failed provision. Not while 'deprovisioning': an asynchronous deprovision may still use
  * the Platform API until it sends actions/deprovision.

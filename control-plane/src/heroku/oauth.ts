@@ -22,7 +22,8 @@ export interface OAuthSettings {
 /**
  * POST /oauth/token. Heroku's example sends the parameters in the query string; we send
  * them as a form body (the usual OAuth form) and in the query, which covers both readings
- * of the contract (UNCONFIRMED item 7 in heroku-partner-api.md).
+ * of the contract (unconfirmed: Heroku's reference shows only the query string;
+ * https://devcenter.heroku.com/articles/add-on-partner-api-reference#grant-code-exchange).
  */
 export async function exchangeToken(
   settings: OAuthSettings,

@@ -1,5 +1,5 @@
 /**
- * Heroku's rate-limit signals (heroku-partner-api.md §4.3): a token bucket whose balance is in
+ * Heroku's rate-limit signals (https://devcenter.heroku.com/articles/platform-api-reference#rate-limits): a token bucket whose balance is in
  * `RateLimit-Remaining`, and a 429 `rate_limit` once it is spent. Heroku documents no
  * `Retry-After`; when one is sent it wins over our defaults.
  */
