@@ -30,6 +30,7 @@ import {
 import { createService, type Service } from './ops/usecases/service.js';
 import { startRotation } from './ops/usecases/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
+import { createHttpClient, type HttpClient } from './heroku/http-client.js';
 import type { OAuthSettings } from './heroku/oauth.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
 import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
@@ -49,7 +50,6 @@ export interface ControlPlane {
 export interface ControlPlaneOptions {
   /** Test hooks for crash simulation. */
   afterPublish?: DispatcherDeps['afterPublish'];
-  fetch?: typeof fetch;
   /** Redelivery of results that fail to apply (tests shorten it). */
   resultRetry?: ResultConsumerDeps['retry'];
   /** Credential rotation behind the dashboard's button; defaults to startRotation. */
@@ -64,12 +64,14 @@ interface Parts {
   pool: Pool;
   catalog: Catalog;
   sealer: Sealer;
+  /** Keep-alive connections to Heroku, shared by the lookup and the call worker. */
+  http: HttpClient;
 }
 
 function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
-  const { config, options } = p;
+  const { config } = p;
   const secret = config.oauthClientSecret;
-  return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, fetch: options.fetch };
+  return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, http: p.http };
 }
 
 function buildService(p: Parts, waiter: OperationWaiter): Service {
@@ -82,7 +84,6 @@ function buildService(p: Parts, waiter: OperationWaiter): Service {
     keyId: config.encryption.keyId,
     log,
     oauth: oauthSettings(p, config.privateSpaceLookupTimeoutMs),
-    fetch: p.options.fetch,
   });
   return createService({
     pool,
@@ -145,7 +146,6 @@ function buildCallWorker(p: Parts): CallWorker {
     apiUrl: config.herokuApiUrl,
     oauth: oauthSettings(p, 10_000),
     concurrency: config.herokuCallConcurrency,
-    fetch: p.options.fetch,
     userAgent: `${config.addon.id}-control-plane`,
   });
 }
@@ -196,6 +196,7 @@ export async function createControlPlane(
     pool,
     catalog,
     sealer: createSealer(config.encryption),
+    http: createHttpClient(),
   };
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
@@ -242,6 +243,7 @@ export async function createControlPlane(
       await results.stop();
       await calls.stop();
       await waiter.close();
+      await parts.http.close();
       await nc.drain().catch(() => undefined);
       await pool.end();
     },

@@ -8,6 +8,7 @@ import { createSealer } from '../../control-plane/src/crypto.js';
 import { CALL_KINDS, enqueueCall, listCalls } from '../../control-plane/src/db/calls.js';
 import { createPool, type Pool } from '../../control-plane/src/db/pool.js';
 import { createCallWorker } from '../../control-plane/src/heroku/call-worker.js';
+import { createHttpClient } from '../../control-plane/src/heroku/http-client.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -21,7 +22,9 @@ beforeAll(async () => {
   [db, sim] = await Promise.all([createTestDatabase(), createHerokuSim()]);
   pool = createPool(db.url, 4, log);
 });
+const http = createHttpClient();
 afterAll(async () => {
+  await http.close();
   await pool.end();
   await Promise.all([db.drop(), sim.close()]);
 });
@@ -34,7 +37,7 @@ function worker(knownKinds?: (typeof CALL_KINDS)[number][]): ReturnType<typeof c
     keyId: 'k1',
     log,
     apiUrl: sim.url,
-    oauth: { idUrl: sim.url, clientSecret: 'x', timeoutMs: 2_000 },
+    oauth: { idUrl: sim.url, clientSecret: 'x', timeoutMs: 2_000, http },
     ...(knownKinds ? { knownKinds } : {}),
   });
 }

@@ -17,6 +17,7 @@ import {
   type CallWorker,
   type CallWorkerDeps,
 } from '../../control-plane/src/heroku/call-worker.js';
+import { createHttpClient } from '../../control-plane/src/heroku/http-client.js';
 import { createHerokuSim, type HerokuSim, type ProvisionBody } from '../heroku-sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -50,7 +51,9 @@ afterEach(async () => {
   sim.clearInjections();
 });
 
+const http = createHttpClient();
 afterAll(async () => {
+  await http.close();
   await pool.end();
   await db.drop();
   await sim.close();
@@ -64,7 +67,7 @@ function worker(overrides: Partial<CallWorkerDeps> = {}): CallWorker {
     keyId: 'test',
     log,
     apiUrl: sim.url,
-    oauth: { idUrl: sim.url, clientSecret: 'dev-oauth-client-secret', timeoutMs: 5000 },
+    oauth: { idUrl: sim.url, clientSecret: 'dev-oauth-client-secret', timeoutMs: 5000, http },
     pollMs: 50,
     ...overrides,
   });

@@ -29,7 +29,6 @@ export interface CallWorkerDeps {
   concurrency?: number;
   pollMs?: number;
   maxAttempts?: number;
-  fetch?: typeof fetch;
   userAgent?: string;
   /** Kinds this worker claims (default: all this build can send); tests use it to act as an older build. */
   knownKinds?: readonly CallKind[];

@@ -4,6 +4,7 @@ import type { Sealer } from '../crypto.js';
 import type { Queryable } from '../db/pool.js';
 import { getTokens, saveTokens } from '../db/tokens.js';
 import type { Logger } from '../../../shared/src/logger.js';
+import type { HttpAnswer, HttpClient } from './http-client.js';
 import { retryAfterMs } from './rate-limit.js';
 
 export interface Tokens {
@@ -16,7 +17,7 @@ export interface OAuthSettings {
   idUrl: string;
   clientSecret: string;
   timeoutMs: number;
-  fetch?: typeof fetch;
+  http: HttpClient;
 }
 
 /**
@@ -30,14 +31,13 @@ export async function exchangeToken(
   params: Record<string, string>,
 ): Promise<Tokens> {
   const form = new URLSearchParams({ ...params, client_secret: settings.clientSecret });
-  const doFetch = settings.fetch ?? fetch;
-  let res: Response;
+  let res: HttpAnswer;
   try {
-    res = await doFetch(`${settings.idUrl}/oauth/token?${form.toString()}`, {
+    res = await settings.http.send(`${settings.idUrl}/oauth/token?${form.toString()}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       body: form.toString(),
-      signal: AbortSignal.timeout(settings.timeoutMs),
+      timeoutMs: settings.timeoutMs,
     });
   } catch (cause) {
     throw new UnavailableError(

@@ -24,7 +24,7 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 /** How long to leave alone whatever this answer limits; undefined when it signals no limit. */
 export function rateLimitPauseMs(
   status: number,
-  headers: Headers,
+  headers: { get(name: string): string | null },
   pauses: RateLimitPauses = DEFAULT_PAUSES,
 ): number | undefined {
   const retryAfter = retryAfterMs(headers.get('retry-after'));

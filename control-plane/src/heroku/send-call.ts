@@ -19,6 +19,7 @@ import {
   validAccessToken,
   type OAuthSettings,
 } from './oauth.js';
+import type { HttpAnswer } from './http-client.js';
 import { rateLimitPauseMs, type RateLimitPauses } from './rate-limit.js';
 
 export interface CallSenderDeps {
@@ -28,7 +29,6 @@ export interface CallSenderDeps {
   apiUrl: string;
   oauth: OAuthSettings;
   pauses: RateLimitPauses;
-  fetch?: typeof fetch;
   userAgent?: string;
 }
 
@@ -53,7 +53,6 @@ export type SendCall = (db: Queryable, call: CallRow) => Promise<void>;
 
 /** The deps with their defaults resolved. */
 interface Sender extends CallSenderDeps {
-  doFetch: typeof fetch;
   userAgentHeader: string;
 }
 
@@ -76,7 +75,7 @@ async function noteTokenLimit(
   deps: Sender,
   db: Queryable,
   uuid: string,
-  res: Response,
+  res: HttpAnswer,
 ): Promise<void> {
   const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
   if (pauseMs === undefined) return;
@@ -97,7 +96,7 @@ async function api(
 ): Promise<unknown> {
   for (let attempt = 0; ; attempt++) {
     const token = await accessToken(deps, db, uuid, attempt > 0);
-    const res = await deps.doFetch(`${deps.apiUrl}${path}`, {
+    const res = await deps.oauth.http.send(`${deps.apiUrl}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${token}`,
@@ -106,7 +105,7 @@ async function api(
         'User-Agent': deps.userAgentHeader,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
+      timeoutMs: 15_000,
     });
     await noteTokenLimit(deps, db, uuid, res);
     if (res.status === 401 && attempt === 0) continue;
@@ -149,7 +148,7 @@ async function appLog(deps: Sender, db: Queryable, call: CallRow): Promise<void>
   if (!resource?.log_input_url_enc) return;
   const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
   const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
-  const res = await deps.doFetch(url, {
+  const res = await deps.oauth.http.send(url, {
     method: 'POST',
     headers: {
       'Content-Type': 'application/logplex-1',
@@ -158,7 +157,7 @@ async function appLog(deps: Sender, db: Queryable, call: CallRow): Promise<void>
       ...(authorization ? { Authorization: authorization } : {}),
     },
     body: logplexFrame(message, { appName: deps.userAgent ?? 'addon', procId: 'control-plane' }),
-    signal: AbortSignal.timeout(10_000),
+    timeoutMs: 10_000,
   });
   if (!res.ok) {
     const pauseMs = rateLimitPauseMs(res.status, res.headers, deps.pauses);
@@ -169,7 +168,6 @@ async function appLog(deps: Sender, db: Queryable, call: CallRow): Promise<void>
 export function createCallSender(options: CallSenderDeps): SendCall {
   const deps: Sender = {
     ...options,
-    doFetch: options.fetch ?? fetch,
     userAgentHeader: options.userAgent ?? 'addon-control-plane',
   };
   return async function sendCall(db, call) {

@@ -19,6 +19,7 @@ import {
   validAccessToken,
   type TokenDeps,
 } from './oauth.js';
+import type { HttpAnswer } from './http-client.js';
 
 export type LookupPolicy = 'platform-api' | 'assume-common-runtime' | 'assume-private-space';
 
@@ -38,7 +39,6 @@ export interface SpaceLookupDeps extends TokenDeps {
   policy: LookupPolicy;
   apiUrl: string;
   pool: Pool;
-  fetch?: typeof fetch;
 }
 
 /** A lookup's tokens for a provision that never got a resource are kept this long. */
@@ -75,14 +75,14 @@ async function getJson(
   path: string,
   token: string,
 ): Promise<Record<string, unknown>> {
-  let res: Response;
+  let res: HttpAnswer;
   try {
-    res = await (deps.fetch ?? fetch)(`${deps.apiUrl}${path}`, {
+    res = await deps.oauth.http.send(`${deps.apiUrl}${path}`, {
       headers: {
         Authorization: `Bearer ${token}`,
         Accept: 'application/vnd.heroku+json; version=3',
       },
-      signal: AbortSignal.timeout(deps.oauth.timeoutMs),
+      timeoutMs: deps.oauth.timeoutMs,
     });
   } catch (cause) {
     throw new UnavailableError(
