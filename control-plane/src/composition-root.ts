@@ -74,7 +74,7 @@ function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
   return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, http: p.http };
 }
 
-function buildService(p: Parts, waiter: OperationWaiter): Service {
+function buildService(p: Parts, waiter: OperationWaiter, wake: () => void): Service {
   const { config, pool, sealer, log } = p;
   const privateSpaceLookup = createSpaceLookup({
     policy: config.privateSpaceLookup,
@@ -92,6 +92,7 @@ function buildService(p: Parts, waiter: OperationWaiter): Service {
     waiter,
     log,
     privateSpaceLookup,
+    wake,
     asyncFailureAction: config.asyncFailureAction,
     syncBudgetOverrideMs: config.syncBudgetOverrideMs,
     hardBudgetMs: config.hardBudgetMs,
@@ -202,7 +203,11 @@ export async function createControlPlane(
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);
   let shuttingDown = false;
-  const app = buildApp(parts, buildService(parts, waiter), async () => {
+  const wake = (): void => {
+    dispatcher.kick();
+    calls.kick();
+  };
+  const app = buildApp(parts, buildService(parts, waiter, wake), async () => {
     if (shuttingDown || nc.isClosed()) return false;
     await ping(pool);
     await nc.flush();

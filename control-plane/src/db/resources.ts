@@ -91,38 +91,57 @@ export interface NewProvision {
   auditDetail: Record<string, unknown>;
   /** Queue the grant exchange (false when there is no grant, or a lookup already spent it). */
   exchangeGrant: boolean;
+  /** Heroku will get a 202 at once: flag the operation now (see ops/usecases/outcome.ts). */
+  answerAsync: boolean;
+  /** With answerAsync, the sealed "provisioning started" app log line, if the app has a log. */
+  startedLogEnc: string | null;
 }
 
+declare const asyncFlag: unique symbol;
+/** Proof that the accepting insert itself wrote the operation's answer_async flag. */
+export type AsyncFlagWritten = { readonly [asyncFlag]: true };
+
+export type ProvisionInsert =
+  { created: false } | { created: true; asyncFlag: AsyncFlagWritten | undefined };
+
 /**
- * Provision acceptance in one statement (atomic without an explicit transaction): the
- * resource, its first operation, the audit event, the grant exchange and the outbox NOTIFY.
- * Returns false when the uuid already existed (a replay or a concurrent duplicate), in which
- * case nothing is written.
+ * Provision acceptance in one statement, one commit (atomic without an explicit
+ * transaction): the resource, its first operation (flagged answer_async when Heroku gets a
+ * 202 at once), the audit event, the grant exchange and the "started" log line. No NOTIFY:
+ * a NOTIFY in the commit serialises every accepting transaction behind one lock held through
+ * the WAL flush (Postgres ≤ 16), so the caller wakes its own dispatcher and call worker, and
+ * other replicas find the work on their sweep. `created: false` when the uuid already existed
+ * (a replay or a concurrent duplicate): nothing is written then.
  */
-export async function insertProvision(db: Queryable, p: NewProvision): Promise<boolean> {
+export async function insertProvision(db: Queryable, p: NewProvision): Promise<ProvisionInsert> {
   const res = await db.query(
     `with r as (${INSERT_RESOURCE} returning uuid, plan),
      o as (
-       insert into operations (id, resource_uuid, kind, generation, state, plan, params)
-       select $13, uuid, 'provision', 1, 'pending', plan, '{}' from r returning id),
+       insert into operations (id, resource_uuid, kind, generation, state, plan, params, answer_async)
+       select $13, uuid, 'provision', 1, 'pending', plan, '{}', $17 from r returning id),
      a as (
        insert into audit_events (resource_uuid, actor, action, detail, request_id)
        select uuid, 'heroku', 'provision_requested', $14, $15 from r),
      h as (
-       insert into heroku_calls (resource_uuid, kind, dedupe_key)
-       select uuid, 'exchange_grant', 'grant' from r where $16::boolean
+       insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc)
+       select uuid, 'exchange_grant', 'grant', null from r where $16::boolean
          -- belt and braces: tokens an earlier lookup stored mean the grant is spent
-         and not exists (select 1 from heroku_tokens t where t.resource_uuid = r.uuid))
-     select pg_notify('outbox', id::text) from o`,
+         and not exists (select 1 from heroku_tokens t where t.resource_uuid = r.uuid)
+       union all
+       select uuid, 'app_log', 'started', $18 from r where $17 and $18::text is not null)
+     select id from o`,
     [
       ...resourceParams(p.resource),
       p.operationId,
       JSON.stringify(p.auditDetail),
       p.requestId,
       p.exchangeGrant,
+      p.answerAsync,
+      p.startedLogEnc,
     ],
   );
-  return res.rowCount === 1;
+  if (res.rowCount !== 1) return { created: false };
+  return { created: true, asyncFlag: p.answerAsync ? ({} as AsyncFlagWritten) : undefined };
 }
 
 /** Reserve the next generation for a new operation on a locked resource. */

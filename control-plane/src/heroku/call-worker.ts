@@ -43,6 +43,8 @@ export interface CallWorkerDeps {
 export interface CallWorker {
   start(): Promise<void>;
   runOnce(): Promise<boolean>;
+  /** Claim due calls now (new calls were committed on this replica). */
+  kick(): void;
   stop(): Promise<void>;
 }
 
@@ -119,6 +121,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       gone.start();
     },
     runOnce,
+    kick,
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);

@@ -11,6 +11,9 @@ import { getResource, hasLogInput, type ResourceRow } from '../../db/resources.j
 
 export type AsyncFailureAction = 'deprovision' | 'none';
 
+/** The app log line of a provision Heroku got a 202 for. */
+export const STARTED_LINE = 'add-on provisioning started';
+
 /** A lifecycle line for the app's log stream, when Heroku gave us a log_input_url. */
 export async function enqueueAppLog(
   db: Queryable,
@@ -100,7 +103,7 @@ export async function markAnsweredAsync(
     const op = await flagAnswerAsync(db, operationId);
     if (!op) throw new Error(`operation ${operationId} not found`);
     if (op.kind === 'provision')
-      await enqueueAppLog(db, sealer, op.resource_uuid, 'started', 'add-on provisioning started');
+      await enqueueAppLog(db, sealer, op.resource_uuid, 'started', STARTED_LINE);
     if (op.state === 'succeeded' || op.state === 'failed')
       await enqueueCompletion(db, sealer, op, failureAction);
   });

@@ -45,6 +45,8 @@ export interface Dispatcher {
   start(): Promise<void>;
   /** Dispatch everything ready now; resolves with the number published. */
   runOnce(): Promise<number>;
+  /** Run a pass soon (new work was committed on this replica). */
+  kick(): void;
   stop(): Promise<void>;
 }
 
@@ -138,6 +140,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       runner.kick();
     },
     runOnce,
+    kick: runner.kick,
     async stop() {
       if (timer) clearInterval(timer);
       await runner.stop();

@@ -19,6 +19,8 @@ export interface UseCaseDeps extends PendingDeps {
   hardBudgetMs: number;
   conflictPolicy: 'queue' | 'reject';
   enabledAgentRegions: Set<string> | null;
+  /** New work was committed: wake this replica's dispatcher and call worker now. */
+  wake: () => void;
 }
 
 /** How long a request may wait for its operation before answering 202. */

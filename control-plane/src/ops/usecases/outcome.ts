@@ -7,7 +7,8 @@
  * written down before the outcome exists: `pending()` sets the operation's answer_async flag
  * (enqueueing the completion at once if the operation already finished), and the result
  * applier enqueues the completion for every flagged operation that finishes later. The only
- * way to build a Pending is `pending()`: it carries a brand no other code can produce, so a
+ * way to build a Pending is `pending()`, or `pendingFlaggedAtInsert()` with the proof that the
+ * accepting insert wrote the flag itself: it carries a brand no other code can produce, so a
  * new path that answers 202 cannot forget the flag and still compile.
  *
  * Why not complete every operation that had a grant unless a 200 was recorded (the handler
@@ -21,6 +22,7 @@
 import { UnprocessableError } from '../../../../shared/src/errors.js';
 import type { Sealer } from '../../crypto.js';
 import type { Pool } from '../../db/pool.js';
+import type { AsyncFlagWritten } from '../../db/resources.js';
 import { markAnsweredAsync, type AsyncFailureAction } from '../completion/completion.js';
 
 declare const asyncRecorded: unique symbol;
@@ -68,6 +70,14 @@ export async function pending(
   body: { id: string; message: string },
 ): Promise<Pending> {
   await markAnsweredAsync(deps.pool, deps.sealer, operationId, deps.asyncFailureAction);
+  return { kind: 'pending', ...body } as Pending;
+}
+
+/** Pending, when the accepting insert itself flagged the operation (insertProvision). */
+export function pendingFlaggedAtInsert(
+  _proof: AsyncFlagWritten,
+  body: { id: string; message: string },
+): Pending {
   return { kind: 'pending', ...body } as Pending;
 }
 

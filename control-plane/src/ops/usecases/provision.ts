@@ -16,9 +16,9 @@ import {
   type ResourceRow,
 } from '../../db/resources.js';
 import { deleteTokens } from '../../db/tokens.js';
-import { regionLabel } from '../completion/completion.js';
+import { regionLabel, STARTED_LINE } from '../completion/completion.js';
 import { budgetFor, configOf, type UseCaseDeps } from './deps.js';
-import { pending, refused, type Outcome } from './outcome.js';
+import { pending, pendingFlaggedAtInsert, refused, type Outcome } from './outcome.js';
 
 export interface ProvisionInput {
   uuid: string;
@@ -37,20 +37,14 @@ export async function provision(
   requestId: string | undefined,
 ): Promise<Outcome> {
   const hasGrant = Boolean(input.oauth_grant?.code);
-  const decision = decidePlacement(deps.catalog, input, deps.enabledAgentRegions);
-  let placement: Placement;
-  let tokensStored = false;
-  if (decision.kind === 'placed') {
-    // No Heroku call needed: insert straight away; "already exists" means a replay.
-    placement = decision.placement;
-  } else {
-    // Heroku is asked only about a new add-on: a replay answers from what is stored.
-    const existing = await getResource(deps.pool, input.uuid);
-    if (existing) return replay(deps, existing, hasGrant);
-    ({ placement, tokensStored } = await placeAfterLookup(deps, input, decision.placeWith));
-  }
+  const placed = await place(deps, input, hasGrant);
+  if ('replay' in placed) return placed.replay;
+  const { placement } = placed;
+  const budget = hasGrant ? budgetFor(deps, placement.plan.name) : deps.hardBudgetMs;
+  // No wait at all: the 202 is known now, so its flag is written by the accepting insert.
+  const answerNow = hasGrant && budget === 0;
   const operationId = randomUUID();
-  const created = await insertProvision(deps.pool, {
+  const inserted = await insertProvision(deps.pool, {
     resource: newResource(deps, input, placement),
     operationId,
     requestId: requestId ?? null,
@@ -60,16 +54,46 @@ export async function provision(
       agentRegion: placement.agentRegion,
       privateSpace: placement.privateSpace,
     },
-    exchangeGrant: hasGrant && !tokensStored,
+    exchangeGrant: hasGrant && !placed.tokensStored,
+    answerAsync: answerNow,
+    startedLogEnc:
+      answerNow && input.log_input_url ? deps.sealer.sealJson({ message: STARTED_LINE }) : null,
   });
-  if (!created) return replay(deps, (await getResource(deps.pool, input.uuid))!, hasGrant);
+  if (!inserted.created) return replay(deps, (await getResource(deps.pool, input.uuid))!, hasGrant);
+  deps.wake();
   deps.log.info(
     { resourceId: input.uuid, plan: placement.plan.name, agentRegion: placement.agentRegion },
     'provision accepted',
   );
-  const budget = hasGrant ? budgetFor(deps, placement.plan.name) : deps.hardBudgetMs;
+  if (inserted.asyncFlag) {
+    const where = regionLabel({
+      heroku_region: placement.region.name,
+      private_space: placement.privateSpace,
+    });
+    return pendingFlaggedAtInsert(inserted.asyncFlag, {
+      id: input.uuid,
+      message: `Your add-on is being created in ${where} and will be available shortly.`,
+    });
+  }
   const op = await deps.waiter.wait(operationId, budget);
   return provisionOutcome(deps, (await getResource(deps.pool, input.uuid))!, op, hasGrant);
+}
+
+/**
+ * Where the add-on goes. When placement needs Heroku's word on the app (a Private Space
+ * lookup), an add-on that already exists is a replay and answers from what is stored.
+ */
+async function place(
+  deps: UseCaseDeps,
+  input: ProvisionInput,
+  hasGrant: boolean,
+): Promise<{ placement: Placement; tokensStored: boolean } | { replay: Outcome }> {
+  const decision = decidePlacement(deps.catalog, input, deps.enabledAgentRegions);
+  // No Heroku call needed: insert straight away; "already exists" means a replay.
+  if (decision.kind === 'placed') return { placement: decision.placement, tokensStored: false };
+  const existing = await getResource(deps.pool, input.uuid);
+  if (existing) return { replay: await replay(deps, existing, hasGrant) };
+  return placeAfterLookup(deps, input, decision.placeWith);
 }
 
 function newResource(deps: UseCaseDeps, input: ProvisionInput, placement: Placement): NewResource {
