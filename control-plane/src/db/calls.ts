@@ -76,18 +76,56 @@ export async function claimDueCall(
   db: Queryable,
   kinds: readonly CallKind[] = CALL_KINDS,
 ): Promise<CallRow | undefined> {
-  const res = await db.query<CallRow>(
-    `select c.* from heroku_calls c
-      where c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any($1::text[])
-        and (c.kind = 'app_log' or not exists (select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
-                                                  and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
-        and not (c.kind = any($2::text[]) and exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
-                                                        and t.rate_limited_until > now()))
-      order by c.next_attempt_at limit 1 for update skip locked`,
-    [kinds, TOKEN_CALL_KINDS],
-  );
-  return res.rows[0];
+  // Walk the due calls in order, a page at a time: each page is one index range read plus
+  // one predecessor probe per row, whatever the backlog and however stale the statistics.
+  let after: { at: Date; id: string } = { at: new Date(0), id: '0' };
+  for (;;) {
+    const res = await db.query<
+      CallRow & { page_rows: number; page_end_at: Date; page_end_id: string }
+    >(CLAIM_PAGE_SQL, [kinds, TOKEN_CALL_KINDS, after.at, after.id, CLAIM_PAGE]);
+    const row = res.rows[0];
+    if (!row) return undefined; // nothing due after `after`
+    if (row.id !== null) {
+      const { page_rows: _r, page_end_at: _a, page_end_id: _i, ...call } = row;
+      return call;
+    }
+    if (row.page_rows < CLAIM_PAGE) return undefined;
+    after = { at: row.page_end_at, id: row.page_end_id };
+  }
 }
+
+/** Due calls examined per claim query. */
+const CLAIM_PAGE = 100;
+
+/**
+ * One page of due calls (after $3/$4 in (next_attempt_at, id) order) and the first of them
+ * that may be sent: no earlier call of its add-on is pending (log lines aside), and its token
+ * is not paused. One row: the claimed call's columns (null when none on this page) with where
+ * the page ended; no row when nothing is due on or after that point.
+ */
+const CLAIM_PAGE_SQL = `
+  with page as materialized (
+    select id, next_attempt_at from heroku_calls
+     where state = 'pending' and next_attempt_at <= now() and kind = any($1::text[])
+       and (next_attempt_at, id) > ($3::timestamptz, $4::bigint)
+     order by next_attempt_at, id limit $5),
+  picked as (
+    select c.* from heroku_calls c join page using (id)
+     where c.state = 'pending'
+       and (c.kind = 'app_log' or not exists (
+             select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
+                and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
+       and not (c.kind = any($2::text[]) and exists (
+             select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
+                and t.rate_limited_until > now()))
+     order by c.next_attempt_at, c.id limit 1
+     for update of c skip locked),
+  page_end as (
+    select next_attempt_at, id, (select count(*) from page)::int as n
+      from page order by next_attempt_at desc, id desc limit 1)
+  select picked.*, page_end.n as page_rows, page_end.next_attempt_at as page_end_at,
+         page_end.id::text as page_end_id
+    from page_end left join picked on true`;
 
 export interface DroppedCall {
   id: string;
