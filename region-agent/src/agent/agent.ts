@@ -79,7 +79,7 @@ export function createAgent(deps: AgentDeps): Agent {
         await queue.run(uuid, () => deps.driver.maintain(uuid));
         done++;
       } catch (err) {
-        log.error({ resourceId: uuid, err: (err as Error).message }, 'instance upkeep failed');
+        log.error({ resourceId: uuid, err }, 'instance upkeep failed');
       }
     }
     log.info({ instances: done }, 'upkeep pass done');
@@ -98,7 +98,7 @@ export function createAgent(deps: AgentDeps): Agent {
     const permanent = err instanceof PermanentError;
     const message = err instanceof Error ? err.message : String(err);
     if (!permanent && attempt < deps.maxDeliver) {
-      jlog.warn({ attempt, err: message }, 'job attempt failed, will retry');
+      jlog.warn({ attempt, err }, 'job attempt failed, will retry');
       m.nak(backoff(attempt));
       return;
     }
@@ -106,9 +106,9 @@ export function createAgent(deps: AgentDeps): Agent {
     try {
       await results?.final(job, 'failed', { code, message, retryable: false });
       m.term();
-      jlog.error({ attempt, code, err: message }, 'job failed');
+      jlog.error({ attempt, code, err }, 'job failed');
     } catch (publishErr) {
-      jlog.error({ err: (publishErr as Error).message }, 'failed result not published');
+      jlog.error({ err: publishErr }, 'failed result not published');
       m.nak(backoff(attempt));
     }
   }
@@ -163,7 +163,7 @@ export function createAgent(deps: AgentDeps): Agent {
     // The result is stored: a lost ack only means a redelivery, answered idempotently.
     await m.ackAck().then(
       () => jlog.info('job succeeded'),
-      (err: unknown) => jlog.warn({ err: (err as Error).message }, 'job ack not confirmed'),
+      (err: unknown) => jlog.warn({ err }, 'job ack not confirmed'),
     );
   }
 
@@ -172,10 +172,7 @@ export function createAgent(deps: AgentDeps): Agent {
     try {
       job = decodeMessage(JobSchema, m.data);
     } catch (err) {
-      log.error(
-        { subject: m.subject, seq: m.seq, err: (err as Error).message },
-        'job rejected as unparseable',
-      );
+      log.error({ subject: m.subject, seq: m.seq, err }, 'job rejected as unparseable');
       m.term();
       return;
     }
@@ -201,7 +198,7 @@ export function createAgent(deps: AgentDeps): Agent {
         for await (const m of batch) handle(m);
       } catch (err) {
         if (stopping) break;
-        log.warn({ err: (err as Error).message }, 'fetch failed');
+        log.warn({ err }, 'fetch failed');
         await new Promise((r) => setTimeout(r, 1_000));
       } finally {
         current = undefined;
@@ -226,9 +223,7 @@ export function createAgent(deps: AgentDeps): Agent {
       const upkeepMs = deps.upkeepMs ?? 6 * 3_600_000;
       if (upkeepMs > 0) {
         upkeepTimer = setInterval(() => {
-          upkeep().catch((err: unknown) =>
-            log.error({ err: (err as Error).message }, 'upkeep pass failed'),
-          );
+          upkeep().catch((err: unknown) => log.error({ err }, 'upkeep pass failed'));
         }, upkeepMs);
         upkeepTimer.unref();
       }

@@ -327,7 +327,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     async adopt(): Promise<void> {
       // Kubernetes keeps instances running without us; only old tombstones need care.
       await pruneTombstones().catch((err: unknown) =>
-        log.warn({ err: (err as Error).message }, 'tombstone pruning failed'),
+        log.warn({ err }, 'tombstone pruning failed'),
       );
       log.info({ calls: KUBE_CALLS.length, tls: deps.tls.mode }, 'kubernetes driver ready');
     },
