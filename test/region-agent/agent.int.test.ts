@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
+import { isPortOpen } from '../../shared/src/ports.js';
 import {
   JobSchema,
   ResultSchema,
@@ -26,11 +26,10 @@ import {
 } from '../../shared/src/subjects.js';
 import { HeartbeatSchema, InventorySchema } from '../../shared/src/messages.js';
 import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
-import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
-import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
-import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
+import { killRecorded, makeJob, processExists, recordedPids, redisEngines } from './support.js';
 
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-agent-int-'));
@@ -51,7 +50,7 @@ function startAgent(): Agent {
     dataDir,
     hostname: 'localhost',
     issuer,
-    redisBin: requireBinary('redis-server'),
+    engines: redisEngines(),
     log,
   });
   return createAgent({

@@ -4,13 +4,23 @@ import { requireBinary } from '../../../shared/src/binaries.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';
+import { createEngines, type Engines } from '../engines/index.js';
+import { createRedisEngine } from '../engines/redis/engine.js';
 import { createPrivateCa } from '../tls/private-ca.js';
 import { secretCaStore } from './kubernetes/ca-secret.js';
 import { createCertManagerCertificates } from './kubernetes/certificates.js';
 import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
 import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
-import { createLocalDriver } from './local.js';
-import { tlsProbe } from './probe.js';
+import { createLocalDriver } from './local/driver.js';
+
+/** The engines this agent runs. Local processes need their binaries on this machine. */
+function engines(config: AgentConfig, log: Logger): Engines {
+  if (config.driver === 'kubernetes') return createEngines([createRedisEngine()]);
+  const bin = requireBinary('redis-server', (line) =>
+    log.info({ line }, 'installing system package'),
+  );
+  return createEngines([createRedisEngine({ bin })]);
+}
 
 export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
   // One subtree per region so several regions can share a process and a data dir.
@@ -46,19 +56,16 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
       hostname: config.hostname,
       serviceType: config.kubeServiceType,
       tls,
+      engines: engines(config, log),
       log,
-      probe: tlsProbe,
     });
   }
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
-  const redisBin = requireBinary('redis-server', (line) =>
-    log.info({ line }, 'installing system package'),
-  );
   return createLocalDriver({
     dataDir,
     hostname: config.hostname,
     issuer,
-    redisBin,
+    engines: engines(config, log),
     log: log.child({ region }),
   });
 }
