@@ -88,6 +88,28 @@ function usableLeaf(secret: SecretObject | undefined, dnsNames: string[]): strin
   }
 }
 
+type Issued = Awaited<ReturnType<CertManagerCertificates['ensure']>>;
+
+/** The issued leaf once the Certificate is Ready and its Secret holds it; else why not. */
+async function issued(
+  opts: CertManagerOptions,
+  name: string,
+  dnsNames: string[],
+): Promise<Issued | string | undefined> {
+  const cert = (await opts.kube.get(CERTIFICATE_API, 'Certificate', opts.namespace, name)) as
+    CertificateObject | undefined;
+  const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return undefined;
+  if (ready.status !== 'True')
+    return `${ready.reason ?? 'NotReady'}: ${ready.message ?? ''}`.trim();
+  const secretName = tlsSecretName(name);
+  const secret = (await opts.kube.get('v1', 'Secret', opts.namespace, secretName)) as
+    SecretObject | undefined;
+  const certPem = usableLeaf(secret, dnsNames);
+  if (!certPem) return `Secret ${secretName} has no valid leaf for ${dnsNames.join(', ')}`;
+  return { certPem, caPem: decode(secret?.data, 'ca.crt') || undefined, secretName };
+}
+
 export function createCertManagerCertificates(opts: CertManagerOptions): CertManagerCertificates {
   const pollMs = opts.pollMs ?? 1_000;
   return {
@@ -99,27 +121,9 @@ export function createCertManagerCertificates(opts: CertManagerOptions): CertMan
       const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
       let last = 'not issued yet';
       for (;;) {
-        const cert = (await opts.kube.get(CERTIFICATE_API, 'Certificate', opts.namespace, name)) as
-          CertificateObject | undefined;
-        const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
-        if (ready?.status === 'True') {
-          const secret = (await opts.kube.get(
-            'v1',
-            'Secret',
-            opts.namespace,
-            tlsSecretName(name),
-          )) as SecretObject | undefined;
-          const certPem = usableLeaf(secret, dnsNames);
-          if (certPem)
-            return {
-              certPem,
-              caPem: decode(secret?.data, 'ca.crt') || undefined,
-              secretName: tlsSecretName(name),
-            };
-          last = `Secret ${tlsSecretName(name)} has no valid leaf for ${dnsNames.join(', ')}`;
-        } else if (ready) {
-          last = `${ready.reason ?? 'NotReady'}: ${ready.message ?? ''}`.trim();
-        }
+        const got = await issued(opts, name, dnsNames);
+        if (typeof got === 'object') return got;
+        last = got ?? last;
         if (Date.now() > deadline) {
           throw new Error(
             `cert-manager did not issue the certificate for ${dnsNames.join(', ')} in time (${last})`,

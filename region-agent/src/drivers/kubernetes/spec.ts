@@ -110,6 +110,10 @@ export async function loadSpec(
   if (!secret) return undefined;
   const base = job ? baseSpec(ctx, engine, job) : storedBase(ctx, engine, uuid, secret);
   if (!base) return undefined;
+  return fromSecret(base, secret);
+}
+
+function fromSecret(base: BaseSpec, secret: SecretObject): InstanceSpec {
   const data = secret.data;
   const users = usersOf(data);
   const labels = secret.metadata?.labels ?? {};
