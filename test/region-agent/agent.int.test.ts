@@ -3,7 +3,7 @@
  * Jobs go in on jobs.<region>.<kind>, results come back on results.<region>.<uuid>.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -201,6 +201,22 @@ describe('region agent with the local driver', () => {
       status: 'failed',
       error: { code: 'instance_not_found', retryable: false },
     });
+  });
+
+  it('refuses a job for an engine it does not run: failed at once, not retryable, nothing made', async () => {
+    const other = randomUUID();
+    const w = watchResults(other);
+    const job = makeJob('provision', other, { engine: 'memcached' });
+    await send(job);
+    const result = await w.final(job.operationId);
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { code: 'unknown_engine', retryable: false },
+    });
+    expect(result.error?.message).toMatch(/"memcached".*redis/);
+    // Refused before any work: no progress reported, no instance directory.
+    expect(w.all.filter((r) => r.status === 'progress')).toEqual([]);
+    expect(existsSync(join(dataDir, 'instances', other))).toBe(false);
   });
 
   it('terminates unparseable jobs without stopping the loop', async () => {
