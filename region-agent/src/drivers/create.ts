@@ -1,11 +1,9 @@
 /** Picks and builds the driver for one region from the agent's config. */
 import { join } from 'node:path';
-import { requireBinary } from '../../../shared/src/binaries.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';
-import { createEngines, type Engines } from '../engines/index.js';
-import { createRedisEngine } from '../engines/redis/engine.js';
+import { createAgentEngines } from '../engines/index.js';
 import { createPrivateCa } from '../tls/private-ca.js';
 import { secretCaStore } from './kubernetes/ca-secret.js';
 import { createCertManagerCertificates } from './kubernetes/certificates.js';
@@ -13,16 +11,8 @@ import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
 import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
 import { createLocalDriver } from './local/driver.js';
 
-/** The engines this agent runs. Local processes need their binaries on this machine. */
-function engines(config: AgentConfig, log: Logger): Engines {
-  if (config.driver === 'kubernetes') return createEngines([createRedisEngine()]);
-  const bin = requireBinary('redis-server', (line) =>
-    log.info({ line }, 'installing system package'),
-  );
-  return createEngines([createRedisEngine({ bin })]);
-}
-
 export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
+  const engines = createAgentEngines({ localProcesses: config.driver === 'local', log });
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
   if (config.driver === 'kubernetes') {
@@ -56,7 +46,7 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
       hostname: config.hostname,
       serviceType: config.kubeServiceType,
       tls,
-      engines: engines(config, log),
+      engines,
       log,
     });
   }
@@ -65,7 +55,7 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
     dataDir,
     hostname: config.hostname,
     issuer,
-    engines: engines(config, log),
+    engines,
     log: log.child({ region }),
   });
 }

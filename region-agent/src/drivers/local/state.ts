@@ -4,11 +4,11 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { EngineInstance, ServerLayout } from '../../engines/engine.js';
+import { LEGACY_ENGINE } from '../../engines/index.js';
 
 export const InstanceStateSchema = z.object({
   uuid: z.uuid(),
-  /** Instances recorded before engines were named are redis ones. */
-  engine: z.string().default('redis'),
+  engine: z.string().default(LEGACY_ENGINE),
   plan: z.string(),
   generation: z.number().int().nonnegative(),
   memoryMb: z.number().int().positive(),
@@ -35,7 +35,7 @@ export interface InstancePaths {
   pid: string;
 }
 
-export function instancePaths(root: string, uuid: string, engine = 'redis'): InstancePaths {
+export function instancePaths(root: string, uuid: string, engine: string): InstancePaths {
   const dir = join(root, uuid);
   return {
     dir,
