@@ -175,6 +175,37 @@ describe('local redis driver', () => {
     expect(seen).toBe(after.certificate?.fingerprint);
   });
 
+  it('serves data written before the append-only file from its snapshot', async () => {
+    const other = randomUUID();
+    const d = driver();
+    const out = await d.provision(makeJob('provision', other), progress);
+    const url = new URL(out.config.MYREDIS_URL ?? '');
+    const target = {
+      host: '127.0.0.1',
+      port: out.endpoint.port,
+      servername: 'localhost',
+      ca: out.config.MYREDIS_TLS_CA ?? '',
+      user: url.username,
+      password: decodeURIComponent(url.password),
+    };
+    await withRedis(target, async (c) => [await c.set('old', 'kept'), await c.save()]);
+    // What an instance of the snapshot-only days left on disk: dump.rdb and no AOF.
+    const dir = join(dataDir, 'instances', other);
+    const [pid] = recordedPids(dir);
+    process.kill(pid ?? 0, 'SIGKILL');
+    while (processExists(pid ?? 0)) await new Promise((r) => setTimeout(r, 20));
+    rmSync(join(dir, 'appendonlydir'), { recursive: true, force: true });
+    await d.maintain(other);
+    expect(recordedPids(dir)).not.toEqual([pid]);
+    expect(
+      await withRedis(target, async (c) => [
+        await c.get('old'),
+        await c.config('GET', 'appendonly'),
+      ]),
+    ).toEqual(['kept', ['appendonly', 'no']]);
+    await d.deprovision(makeJob('deprovision', other, { generation: 2 }), progress);
+  });
+
   it('moves a never-ready instance to a new port when its port was taken', async () => {
     const other = randomUUID();
     const blocker = createServer();

@@ -1,4 +1,6 @@
 /** Redis: TLS-only redis-server with ACL users; the URL is `rediss://user:password@host:port`. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { newCredentials } from '../credentials.js';
 import type { Engine, EngineInstance, ServerLayout } from '../engine.js';
 import { withRedis } from './client.js';
@@ -12,6 +14,15 @@ export interface RedisEngineOptions {
 
 export const REDIS_PORT = 6379;
 
+/**
+ * Data written before persistence moved to the append-only file is a snapshot only, and
+ * redis with `appendonly yes` and no AOF yet starts empty, ignoring it. Such a data dir keeps
+ * being served from its snapshot, as it was written (`save 60 1`).
+ */
+export function snapshotOnly(dataDir: string): boolean {
+  return existsSync(join(dataDir, 'dump.rdb')) && !existsSync(join(dataDir, 'appendonlydir'));
+}
+
 export function createRedisEngine(options: RedisEngineOptions = {}): Engine {
   const confPath = (layout: ServerLayout): string => `${layout.configDir}/${CONF_FILE}`;
   return {
@@ -23,7 +34,13 @@ export function createRedisEngine(options: RedisEngineOptions = {}): Engine {
       [CONF_FILE]: renderConf(instance, layout),
       [ACL_FILE]: renderAcl(instance),
     }),
-    process: (layout) => ({ bin: options.bin ?? 'redis-server', args: [confPath(layout)] }),
+    process: (layout) => ({
+      bin: options.bin ?? 'redis-server',
+      args: [
+        confPath(layout),
+        ...(snapshotOnly(layout.dataDir) ? ['--appendonly', 'no', '--save', '60 1'] : []),
+      ],
+    }),
     container(instance, layout) {
       // Headroom over maxmemory for redis's own allocations, replication and fork buffers.
       const memory = `${Math.ceil(instance.size.memoryMb * 1.25)}Mi`;
