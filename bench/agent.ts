@@ -20,7 +20,6 @@ import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
-import { requireBinary } from '../shared/src/binaries.js';
 import { createLogger } from '../shared/src/logger.js';
 import type { Job } from '../shared/src/messages.js';
 import { createAgent, type Agent } from '../region-agent/src/agent/agent.js';
@@ -28,7 +27,9 @@ import type { Driver } from '../region-agent/src/driver.js';
 import { secretCaStore } from '../region-agent/src/drivers/kubernetes/ca-secret.js';
 import { createKubeApi, loadKubeConfig } from '../region-agent/src/drivers/kubernetes/client.js';
 import { createKubernetesDriver } from '../region-agent/src/drivers/kubernetes/driver.js';
-import { createLocalDriver } from '../region-agent/src/drivers/local.js';
+import { createLocalDriver } from '../region-agent/src/drivers/local/driver.js';
+import { createEngines } from '../region-agent/src/engines/index.js';
+import { createRedisEngine } from '../region-agent/src/engines/redis/engine.js';
 import { createPrivateCa, type TlsIssuer } from '../region-agent/src/tls/private-ca.js';
 import { startNats } from '../deploy/local/nats.js';
 import {
@@ -36,7 +37,12 @@ import {
   type FakeKubeApiServer,
   type KubeCallRecord,
 } from '../test/support/fake-kube-apiserver.js';
-import { makeJob, processExists, recordedPids } from '../test/region-agent/support.js';
+import {
+  makeJob,
+  processExists,
+  recordedPids,
+  redisEngines,
+} from '../test/region-agent/support.js';
 import { round } from './load.js';
 import {
   runBurst,
@@ -181,6 +187,7 @@ async function kubeBench(ctx: Ctx, fake: FakeKubeApiServer): Promise<Record<stri
     hostname: `${region}.redis.example.com`,
     tls: { mode: 'private-ca', issuer },
     log,
+    engines: createEngines([createRedisEngine()]),
     probe: async () => true,
   });
   const agent = await startAgent(ctx, region, driver, KUBE_CONCURRENCY);
@@ -268,7 +275,7 @@ async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, u
     dataDir,
     hostname: 'localhost',
     issuer,
-    redisBin: requireBinary('redis-server'),
+    engines: redisEngines(),
     log,
   });
   const agent = await startAgent(ctx, region, driver, LOCAL_CONCURRENCY);

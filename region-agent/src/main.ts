@@ -47,10 +47,7 @@ async function main(): Promise<void> {
     await health
       .listen(config.healthPort)
       .catch((err: unknown) =>
-        log.error(
-          { port: config.healthPort, err: (err as Error).message },
-          'health server not listening',
-        ),
+        log.error({ port: config.healthPort, err }, 'health server not listening'),
       );
   }
   for (const agent of agents) await agent.start();
@@ -80,7 +77,7 @@ async function main(): Promise<void> {
         process.exit(0);
       })
       .catch((err: unknown) => {
-        log.error({ err: (err as Error).message }, 'shutdown failed');
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       });
   };

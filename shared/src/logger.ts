@@ -1,7 +1,7 @@
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
 /**
- * Paths redacted in every log line. Secrets must never be logged (DEVELOPERS.md);
+ * Paths redacted in every log line. Secrets must never be logged;
  * a test greps real logs for the secrets it used.
  */
 export const REDACT_PATHS = [

@@ -31,7 +31,11 @@ export const JobResourceSchema = z.object({
   uuid: z.uuid(),
   name: z.string(),
   plan: z.string(),
-  engine: EngineSchema,
+  /**
+   * The catalog's engine (`EngineSchema`). Any name parses: an agent refuses one it does not
+   * run with a failed result (`unknown_engine`) instead of dropping the job unanswered.
+   */
+  engine: z.string().min(1),
   size: SizeSchema,
   herokuRegion: z.string(),
   agentRegion: z.string(),

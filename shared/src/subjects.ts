@@ -1,6 +1,6 @@
 /**
  * NATS subjects and stream names: the one place they are spelled.
- * Tokens are lowercase, broad to narrow (conventions.md).
+ * Tokens are lowercase, broad to narrow (`jobs.<region>.<kind>`).
  */
 import type { OperationKind } from './messages.js';
 

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import {
   ResultSchema,
@@ -19,10 +18,10 @@ import {
 } from '../../shared/src/messages.js';
 import { jobSubject, resultSubject } from '../../shared/src/subjects.js';
 import { createAgent, isExpired, type Agent } from '../../region-agent/src/agent/agent.js';
-import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
-import { killRecorded, makeJob, recordedPids } from './support.js';
+import { killRecorded, makeJob, recordedPids, redisEngines } from './support.js';
 
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-deadline-'));
@@ -45,7 +44,7 @@ beforeAll(async () => {
     dataDir,
     hostname: 'localhost',
     issuer,
-    redisBin: requireBinary('redis-server'),
+    engines: redisEngines(),
     log,
   });
   agent = createAgent({

@@ -3,13 +3,13 @@
  * Jobs go in on jobs.<region>.<kind>, results come back on results.<region>.<uuid>.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
+import { isPortOpen } from '../../shared/src/ports.js';
 import {
   JobSchema,
   ResultSchema,
@@ -26,11 +26,10 @@ import {
 } from '../../shared/src/subjects.js';
 import { HeartbeatSchema, InventorySchema } from '../../shared/src/messages.js';
 import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
-import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
-import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
-import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
+import { killRecorded, makeJob, processExists, recordedPids, redisEngines } from './support.js';
 
 const REGION = 'us-east';
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-agent-int-'));
@@ -51,7 +50,7 @@ function startAgent(): Agent {
     dataDir,
     hostname: 'localhost',
     issuer,
-    redisBin: requireBinary('redis-server'),
+    engines: redisEngines(),
     log,
   });
   return createAgent({
@@ -202,6 +201,22 @@ describe('region agent with the local driver', () => {
       status: 'failed',
       error: { code: 'instance_not_found', retryable: false },
     });
+  });
+
+  it('refuses a job for an engine it does not run: failed at once, not retryable, nothing made', async () => {
+    const other = randomUUID();
+    const w = watchResults(other);
+    const job = makeJob('provision', other, { engine: 'memcached' });
+    await send(job);
+    const result = await w.final(job.operationId);
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { code: 'unknown_engine', retryable: false },
+    });
+    expect(result.error?.message).toMatch(/"memcached".*redis/);
+    // Refused before any work: no progress reported, no instance directory.
+    expect(w.all.filter((r) => r.status === 'progress')).toEqual([]);
+    expect(existsSync(join(dataDir, 'instances', other))).toBe(false);
   });
 
   it('terminates unparseable jobs without stopping the loop', async () => {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
-import { waitFor } from '../../shared/src/ports.js';
+import { isPortOpen, waitFor } from '../../shared/src/ports.js';
 import {
   ResultSchema,
   decodeMessage,
@@ -35,8 +35,7 @@ import {
   jobsConsumerName,
   resultSubject,
 } from '../../shared/src/subjects.js';
-import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
-import { withResp } from '../../region-agent/src/engines/redis/resp-client.js';
+import { withRedis } from '../../region-agent/src/engines/redis/client.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
 import { killRecorded, makeJob } from './support.js';
 
@@ -223,9 +222,9 @@ async function expectUrlWorks(result: Result): Promise<void> {
     password: decodeURIComponent(url.password),
   };
   const value = randomUUID();
-  const reply = await withResp(target, auth, async (c) => {
-    await c.command('SET', 'crash-test', value);
-    return c.command('GET', 'crash-test');
+  const reply = await withRedis({ ...target, ...auth }, async (c) => {
+    await c.set('crash-test', value);
+    return c.get('crash-test');
   });
   expect(reply).toBe(value);
 }

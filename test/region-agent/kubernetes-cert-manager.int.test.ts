@@ -16,13 +16,12 @@ import {
 } from '../../region-agent/src/drivers/kubernetes/certificates.js';
 import { createKubeApi } from '../../region-agent/src/drivers/kubernetes/client.js';
 import { createKubernetesDriver } from '../../region-agent/src/drivers/kubernetes/driver.js';
-import { tlsProbe } from '../../region-agent/src/drivers/probe.js';
-import { withResp } from '../../region-agent/src/engines/redis/resp-client.js';
+import { withRedis } from '../../region-agent/src/engines/redis/client.js';
 import { startFakeCertManager, type FakeCertManager } from '../support/fake-cert-manager.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
 import { kubeConfig } from './kube-config.js';
-import { makeJob } from './support.js';
+import { makeJob, redisEngines } from './support.js';
 
 const NS = 'addon-instances';
 const ZONE = 'eu-west.redis.example.com';
@@ -54,7 +53,8 @@ function driver(
       }),
     },
     log,
-    probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
+    engines: redisEngines(),
+    probe: (t, engine) => engine.ready({ ...t, ...kubelet.endpoint(t.host) }),
     pollMs: 50,
     readyTimeoutMs: 20_000,
   });
@@ -64,7 +64,12 @@ beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
   kubelet = startFakeKubelet(fake, {
     namespace: NS,
-    redisBin: requireBinary('redis-server'),
+    images: {
+      'redis:7.4-alpine': {
+        bin: requireBinary('redis-server'),
+        extraArgs: ['--bind', '127.0.0.1'],
+      },
+    },
     dir: join(dir, 'pods'),
   });
   certManager = startFakeCertManager(fake, {
@@ -100,10 +105,9 @@ describe('kubernetes driver with cert-manager', () => {
     // A client trusting the issuer (as it would trust a public CA) verifies chain and host name.
     const url = new URL(out.config.MYREDIS_URL ?? '');
     const target = { ...kubelet.endpoint(host), servername: host, ca: await certManager.caPem() };
-    const got = await withResp(
-      target,
-      { user: url.username, password: decodeURIComponent(url.password) },
-      async (c) => [await c.command('SET', 'k', 'v'), await c.command('GET', 'k')],
+    const got = await withRedis(
+      { ...target, user: url.username, password: decodeURIComponent(url.password) },
+      async (c) => [await c.set('k', 'v'), await c.get('k')],
     );
     expect(got).toEqual(['OK', 'v']);
     const served = new X509Certificate(

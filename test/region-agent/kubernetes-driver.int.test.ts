@@ -17,11 +17,13 @@ import {
   createKubernetesDriver,
   type KubernetesDriverDeps,
 } from '../../region-agent/src/drivers/kubernetes/driver.js';
-import { tlsProbe } from '../../region-agent/src/drivers/probe.js';
+import { createEngines } from '../../region-agent/src/engines/index.js';
+import { createRedisEngine } from '../../region-agent/src/engines/redis/engine.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { createEchoEngine, ECHO_IMAGE } from '../support/echo-engine.js';
 import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
-import { driverContract } from './driver-contract.js';
+import { driverContract, redisContract, type DriverHarness } from './driver-contract.js';
 import { kubeConfig } from './kube-config.js';
 import { makeJob } from './support.js';
 
@@ -32,6 +34,9 @@ const log = createLogger({ name: 'kube-test', level: 'silent' });
 const progress = async (): Promise<void> => {};
 let fake: FakeKubeApiServer;
 let kubelet: FakeKubelet;
+const redis = createRedisEngine();
+const echo = createEchoEngine();
+const engines = createEngines([redis, echo]);
 
 function kube(): KubeApi {
   return createKubeApi(kubeConfig(fake.url, NS));
@@ -54,6 +59,7 @@ function driverOn(
         region: 'us-east',
       }),
     },
+    engines,
     log,
     probe: async () => true,
     pollMs: 25,
@@ -66,7 +72,7 @@ function driver(
   overrides: Partial<KubernetesDriverDeps> = {},
 ): ReturnType<typeof createKubernetesDriver> {
   return driverOn(fake, {
-    probe: (t) => tlsProbe({ ...t, ...kubelet.endpoint(t.host) }),
+    probe: (t, engine) => engine.ready({ ...t, ...kubelet.endpoint(t.host) }),
     readyTimeoutMs: 20_000,
     ...overrides,
   });
@@ -83,7 +89,16 @@ const secretText = (name: string, key: string): string =>
 
 beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
-  kubelet = startFakeKubelet(fake, { namespace: NS, redisBin: requireBinary('redis-server'), dir });
+  // On loopback only, as the pod's own network namespace would keep it.
+  const loopback = ['--bind', '127.0.0.1'];
+  kubelet = startFakeKubelet(fake, {
+    namespace: NS,
+    images: {
+      'redis:7.4-alpine': { bin: requireBinary('redis-server'), extraArgs: loopback },
+      [ECHO_IMAGE]: { bin: process.execPath, extraArgs: loopback },
+    },
+    dir,
+  });
 });
 afterAll(async () => {
   await kubelet.stop();
@@ -91,14 +106,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-driverContract('kubernetes', () => ({
+const harness = (): DriverHarness => ({
   driver: () => driver(),
   reach: (host) => kubelet.endpoint(host),
-  processes: async (uuid) => {
+  processes: async (uuid, engine) => {
     await kubelet.idle();
-    return kubelet.running().filter((n) => n === `redis-${uuid}`).length;
+    return kubelet.running().filter((n) => n === `${engine}-${uuid}`).length;
   },
-}));
+});
+
+driverContract('kubernetes', redis, harness);
+driverContract('kubernetes', echo, harness);
+redisContract('kubernetes', harness);
 
 describe('kubernetes driver', () => {
   const uuid = randomUUID();

@@ -6,13 +6,12 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { createLocalDriver } from '../../region-agent/src/drivers/local.js';
+import { isPortOpen } from '../../shared/src/ports.js';
+import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
-import { connectResp, withResp } from '../../region-agent/src/engines/redis/resp-client.js';
-import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
-import { killRecorded, makeJob, processExists, recordedPids } from './support.js';
+import { withRedis } from '../../region-agent/src/engines/redis/client.js';
+import { killRecorded, makeJob, processExists, recordedPids, redisEngines } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-local-driver-'));
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -23,7 +22,7 @@ function driver(): ReturnType<typeof createLocalDriver> {
     dataDir,
     hostname: 'localhost',
     issuer,
-    redisBin: requireBinary('redis-server'),
+    engines: redisEngines(),
     log,
   });
 }
@@ -71,16 +70,25 @@ describe('local redis driver', () => {
     const d = driver();
     const { config } = await d.provision(makeJob('provision', uuid), progress);
     const url = new URL(config.MYREDIS_URL ?? '');
-    const target = { host: '127.0.0.1', port: Number(url.port), servername: 'localhost' };
+    const target = {
+      host: '127.0.0.1',
+      port: Number(url.port),
+      servername: 'localhost',
+      user: url.username,
+      password: decodeURIComponent(url.password),
+    };
+    const ping = (t: typeof target & { ca: string }): Promise<string> =>
+      withRedis(t, (c) => c.ping());
     // Another CA's certificate, and the right CA with the wrong host name, both fail the handshake.
     const otherCa = await createPrivateCa({
       dir: join(dataDir, 'other-ca'),
       region: 'elsewhere',
     }).caPem();
-    await expect(connectResp({ ...target, ca: otherCa })).rejects.toThrow(/certificate/i);
+    await expect(ping({ ...target, ca: otherCa })).rejects.toThrow(/certificate/i);
     await expect(
-      connectResp({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' }),
+      ping({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' }),
     ).rejects.toThrow(/altnames|Hostname/i);
+    expect(await ping({ ...target, ca: config.MYREDIS_TLS_CA ?? '' })).toBe('PONG');
   });
 
   it('re-adopts the running process after an agent restart', async () => {
@@ -132,7 +140,7 @@ describe('local redis driver', () => {
       ca: before.config.MYREDIS_TLS_CA ?? '',
     };
     const creds = { user: 'u1', password: decodeURIComponent(url.password) };
-    await expect(withResp(target, creds, (c) => c.command('PING'))).rejects.toThrow(/WRONGPASS/);
+    await expect(withRedis({ ...target, ...creds }, (c) => c.ping())).rejects.toThrow(/WRONGPASS/);
   });
 
   it('renews a leaf close to expiry and the running server presents it', async () => {
@@ -167,6 +175,37 @@ describe('local redis driver', () => {
     expect(seen).toBe(after.certificate?.fingerprint);
   });
 
+  it('serves data written before the append-only file from its snapshot', async () => {
+    const other = randomUUID();
+    const d = driver();
+    const out = await d.provision(makeJob('provision', other), progress);
+    const url = new URL(out.config.MYREDIS_URL ?? '');
+    const target = {
+      host: '127.0.0.1',
+      port: out.endpoint.port,
+      servername: 'localhost',
+      ca: out.config.MYREDIS_TLS_CA ?? '',
+      user: url.username,
+      password: decodeURIComponent(url.password),
+    };
+    await withRedis(target, async (c) => [await c.set('old', 'kept'), await c.save()]);
+    // What an instance of the snapshot-only days left on disk: dump.rdb and no AOF.
+    const dir = join(dataDir, 'instances', other);
+    const [pid] = recordedPids(dir);
+    process.kill(pid ?? 0, 'SIGKILL');
+    while (processExists(pid ?? 0)) await new Promise((r) => setTimeout(r, 20));
+    rmSync(join(dir, 'appendonlydir'), { recursive: true, force: true });
+    await d.maintain(other);
+    expect(recordedPids(dir)).not.toEqual([pid]);
+    expect(
+      await withRedis(target, async (c) => [
+        await c.get('old'),
+        await c.config('GET', 'appendonly'),
+      ]),
+    ).toEqual(['kept', ['appendonly', 'no']]);
+    await d.deprovision(makeJob('deprovision', other, { generation: 2 }), progress);
+  });
+
   it('moves a never-ready instance to a new port when its port was taken', async () => {
     const other = randomUUID();
     const blocker = createServer();
@@ -189,7 +228,7 @@ describe('local redis driver', () => {
       dataDir,
       hostname: 'localhost',
       issuer: createPrivateCa({ dir: join(dataDir, 'ca'), region: 'us-east' }),
-      redisBin: requireBinary('redis-server'),
+      engines: redisEngines(),
       log,
       readyTimeoutMs: 3_000,
     });

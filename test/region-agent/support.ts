@@ -2,7 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { MESSAGE_VERSION, type Job, type OperationKind } from '../../shared/src/messages.js';
+import { createEngines, type Engines } from '../../region-agent/src/engines/index.js';
+import { createRedisEngine } from '../../region-agent/src/engines/redis/engine.js';
+
+/** The engines a test agent runs: redis, from this machine's redis-server. */
+export function redisEngines(): Engines {
+  return createEngines([createRedisEngine({ bin: requireBinary('redis-server') })]);
+}
 
 export function makeJob(
   kind: OperationKind,
@@ -11,9 +19,10 @@ export function makeJob(
     memoryMb?: number;
     plan?: string;
     region?: string;
+    engine?: string;
   } = {},
 ): Job {
-  const { memoryMb = 32, plan = 'mini', region = 'us-east', ...rest } = overrides;
+  const { memoryMb = 32, plan = 'mini', region = 'us-east', engine = 'redis', ...rest } = overrides;
   return {
     version: MESSAGE_VERSION,
     operationId: randomUUID(),
@@ -24,7 +33,7 @@ export function makeJob(
       uuid,
       name: `redis-${uuid.slice(0, 8)}`,
       plan,
-      engine: 'redis',
+      engine,
       size: { memoryMb, cpuMillis: 100 },
       herokuRegion: 'amazon-web-services::us-east-1',
       agentRegion: region,

@@ -1,9 +1,12 @@
 /**
  * A fake kubelet for the fake kube-apiserver: it runs each instance StatefulSet's pod as a
- * real `redis-server` on a loopback port, from the files in the pod's Secret volume, with a
- * data dir that plays the PersistentVolume (kept across pod restarts, removed with the
- * StatefulSet: `persistentVolumeClaimRetentionPolicy.whenDeleted: Delete`). A new pod
- * template restarts the pod; the pod is marked Ready once its TLS port accepts connections.
+ * real local process (the image's program from `images`, e.g. redis-server), from the files
+ * in the pod's Secret volume, with a data dir that plays the PersistentVolume (kept across
+ * pod restarts, removed with the StatefulSet: `persistentVolumeClaimRetentionPolicy.whenDeleted:
+ * Delete`). Knowing no engine, it localizes the pod the way a container runtime would
+ * isolate it: every volume mount path in the config files and the container's arguments
+ * becomes this pod's directory, and the container port becomes a free loopback port. A new
+ * pod template restarts the pod; the pod is marked Ready once its port accepts connections.
  *
  * `endpoint(host)` plays DNS + the LoadBalancer: it maps the instance hostname the driver
  * reports to the loopback port, so clients still verify the certificate against that name.
@@ -11,12 +14,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isPortOpen } from '../../region-agent/src/engines/redis/local-process.js';
-import { freePort } from '../../shared/src/ports.js';
+import { freePort, isPortOpen } from '../../shared/src/ports.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
 import { createSerialWork } from './serial-work.js';
-
-const POD_CONFIG_DIR = '/etc/redis/tls';
 
 interface Pod {
   name: string;
@@ -36,11 +36,28 @@ export interface FakeKubelet {
   stop(): Promise<void>;
 }
 
+/** How this machine runs an image: its program, and arguments that keep it on loopback. */
+export interface ImageRuntime {
+  bin: string;
+  extraArgs?: string[];
+}
+
 interface KubeletOptions {
   namespace: string;
-  redisBin: string;
+  /** By image name. */
+  images: Record<string, ImageRuntime>;
   dir: string;
 }
+
+interface Container {
+  image: string;
+  command?: string[];
+  args?: string[];
+  ports: Array<{ containerPort: number }>;
+  volumeMounts: Array<{ name: string; mountPath: string }>;
+}
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function terminate(pod: Pod): Promise<void> {
   if (pod.child.exitCode === null && pod.child.signalCode === null) pod.child.kill('SIGTERM');
@@ -69,29 +86,50 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
     ]);
   }
 
-  /** Writes the Secret volume and rewrites the in-pod paths to this pod's dirs. */
-  function materializeVolume(name: string, secrets: Obj[], port: number): string {
-    const configDir = join(opts.dir, name, 'config');
-    const dataDir = join(opts.dir, name, 'data');
-    rmSync(configDir, { recursive: true, force: true });
-    mkdirSync(configDir, { recursive: true, mode: 0o700 });
-    mkdirSync(dataDir, { recursive: true });
+  function containerOf(sts: Obj): Container {
+    const spec = sts.spec as { template: { spec: { containers: Container[] } } };
+    const container = spec.template.spec.containers[0];
+    if (!container) throw new Error(`StatefulSet ${sts.metadata.name} has no container`);
+    return container;
+  }
+
+  /** Rewrites in-pod paths and the container port to this pod's dirs and loopback port. */
+  function localizer(
+    c: Container,
+    dirs: Record<string, string>,
+    port: number,
+  ): (t: string) => string {
+    const paths = new Map(c.volumeMounts.map((m) => [m.mountPath, dirs[m.name] ?? m.mountPath]));
+    const containerPort = String(c.ports[0]?.containerPort ?? 0);
+    const pattern = new RegExp(
+      [...[...paths.keys()].map(escapeRegExp), `\\b${containerPort}\\b`].join('|'),
+      'g',
+    );
+    return (text) => text.replace(pattern, (hit) => paths.get(hit) ?? String(port));
+  }
+
+  /** Writes the Secret volume; returns the command line that runs the pod here. */
+  function materialize(name: string, sts: Obj, secrets: Obj[], port: number): string[] {
+    const dirs = { config: join(opts.dir, name, 'config'), data: join(opts.dir, name, 'data') };
+    rmSync(dirs.config, { recursive: true, force: true });
+    mkdirSync(dirs.config, { recursive: true, mode: 0o700 });
+    mkdirSync(dirs.data, { recursive: true });
+    const c = containerOf(sts);
+    const localize = localizer(c, dirs, port);
     const files = Object.assign(
       {},
       ...secrets.map((secret) => (secret.data as Record<string, string>) ?? {}),
     ) as Record<string, string>;
     for (const [key, value] of Object.entries(files)) {
-      let text = Buffer.from(value, 'base64').toString('utf8');
-      if (key === 'redis.conf') {
-        text = text
-          .replaceAll(POD_CONFIG_DIR, configDir)
-          .replace(/^dir \/data$/m, `dir ${dataDir}`)
-          .replace(/^tls-port \d+$/m, `tls-port ${port}`)
-          .concat(`bind 127.0.0.1\n`);
-      }
-      writeFileSync(join(configDir, key), text, { mode: 0o600 });
+      const text = Buffer.from(value, 'base64').toString('utf8');
+      // Certificates and keys are data, not config: base64 may spell a path or the port.
+      const local = text.startsWith('-----BEGIN') ? text : localize(text);
+      writeFileSync(join(dirs.config, key), local, { mode: 0o600 });
     }
-    return join(configDir, 'redis.conf');
+    const runtime = opts.images[c.image];
+    if (!runtime) throw new Error(`fake kubelet: no runtime for image ${c.image}`);
+    const args = [...(c.command?.slice(1) ?? []), ...(c.args ?? [])].map(localize);
+    return [runtime.bin, ...args, ...(runtime.extraArgs ?? [])];
   }
 
   async function startPod(sts: Obj): Promise<void> {
@@ -109,8 +147,8 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
       await terminate(old);
     }
     const port = old?.port ?? (await freePort());
-    const conf = materializeVolume(name, secrets as Obj[], port);
-    const child = spawn(opts.redisBin, [conf], { stdio: 'ignore' });
+    const [bin = '', ...args] = materialize(name, sts, secrets as Obj[], port);
+    const child = spawn(bin, args, { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('error', () => undefined);
     const pod: Pod = { name, revision, port, child, exited };

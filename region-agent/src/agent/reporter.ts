@@ -62,7 +62,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
   function publishInventory(): void {
     inventory()
       .then((inv) => deps.nc.publish(inventorySubject(deps.region), encodeMessage(inv)))
-      .catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'inventory failed'));
+      .catch((err: unknown) => deps.log.warn({ err }, 'inventory failed'));
   }
 
   return {
@@ -78,9 +78,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
           if (err) return;
           inventory()
             .then((inv) => msg.respond(encodeMessage(inv)))
-            .catch((e: unknown) =>
-              deps.log.warn({ err: (e as Error).message }, 'inventory request failed'),
-            );
+            .catch((e: unknown) => deps.log.warn({ err: e }, 'inventory request failed'));
         },
       });
     },

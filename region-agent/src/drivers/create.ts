@@ -1,18 +1,18 @@
 /** Picks and builds the driver for one region from the agent's config. */
 import { join } from 'node:path';
-import { requireBinary } from '../../../shared/src/binaries.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { AgentConfig } from '../config.js';
 import type { Driver } from '../driver.js';
+import { createAgentEngines } from '../engines/index.js';
 import { createPrivateCa } from '../tls/private-ca.js';
 import { secretCaStore } from './kubernetes/ca-secret.js';
 import { createCertManagerCertificates } from './kubernetes/certificates.js';
 import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
 import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
-import { createLocalDriver } from './local.js';
-import { tlsProbe } from './probe.js';
+import { createLocalDriver } from './local/driver.js';
 
 export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
+  const engines = createAgentEngines({ localProcesses: config.driver === 'local', log });
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
   if (config.driver === 'kubernetes') {
@@ -46,19 +46,16 @@ export function createDriver(config: AgentConfig, region: string, log: Logger): 
       hostname: config.hostname,
       serviceType: config.kubeServiceType,
       tls,
+      engines,
       log,
-      probe: tlsProbe,
     });
   }
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
-  const redisBin = requireBinary('redis-server', (line) =>
-    log.info({ line }, 'installing system package'),
-  );
   return createLocalDriver({
     dataDir,
     hostname: config.hostname,
     issuer,
-    redisBin,
+    engines,
     log: log.child({ region }),
   });
 }

@@ -32,7 +32,7 @@ describe('createPrivateCa', () => {
   it('builds certificates openssl accepts as a server chain, with the expected extensions', async () => {
     const ca = createPrivateCa({ dir: join(dir, 'ca2'), region: 'eu-west' });
     const leaf = await ca.issue('6f1c2d7e-0000-4000-8000-000000000001', [
-      'redis-x.eu-west.example.com',
+      'db-x.eu-west.example.com',
       '10.0.0.7',
     ]);
     writeFileSync(join(dir, 'ca.pem'), leaf.caPem);
@@ -45,7 +45,7 @@ describe('createPrivateCa', () => {
         '-purpose',
         'sslserver',
         '-verify_hostname',
-        'redis-x.eu-west.example.com',
+        'db-x.eu-west.example.com',
         '-CAfile',
         join(dir, 'ca.pem'),
         join(dir, 'leaf.pem'),
@@ -60,7 +60,7 @@ describe('createPrivateCa', () => {
     );
     expect(text).toMatch(/CA:FALSE/);
     expect(text).toMatch(/TLS Web Server Authentication/);
-    expect(text).toMatch(/DNS:redis-x\.eu-west\.example\.com, IP Address:10\.0\.0\.7/);
+    expect(text).toMatch(/DNS:db-x\.eu-west\.example\.com, IP Address:10\.0\.0\.7/);
     expect(text).toMatch(/Authority Key Identifier/);
     // The key file is a PKCS#8 EC key that matches the certificate.
     const pub = (args: string[]): string => execFileSync('openssl', args, { encoding: 'utf8' });

@@ -7,6 +7,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { CaMaterial, CaStore } from '../../tls/private-ca.js';
 import type { KubeApi } from './client.js';
+import { LABELS, managedLabels } from './labels.js';
 
 type SecretObject = KubernetesObject & { data?: Record<string, string> };
 
@@ -37,10 +38,7 @@ export function secretCaStore(kube: KubeApi, namespace: string, name: string): C
         metadata: {
           name,
           namespace,
-          labels: {
-            'app.kubernetes.io/managed-by': 'region-agent',
-            'addons.example.com/role': 'private-ca',
-          },
+          labels: { ...managedLabels(), [LABELS.role]: 'private-ca' },
         },
         type: 'kubernetes.io/tls',
         stringData: { 'tls.crt': ca.certPem, 'tls.key': ca.keyPem },

@@ -10,7 +10,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../../../shared/src/logger.js';
 import type { Progress } from '../../driver.js';
 import type { KubeApi } from './client.js';
-import { instanceName, type KubeObject } from './objects.js';
+import { LABELS, managedLabels } from './labels.js';
+import type { KubeObject } from './objects.js';
 
 export interface IssuerRef {
   name: string;
@@ -20,12 +21,13 @@ export interface IssuerRef {
 export interface CertManagerCertificates {
   /** Applies the Certificate and waits for its Secret. */
   ensure(
+    name: string,
     uuid: string,
     dnsNames: string[],
     progress: Progress,
   ): Promise<{ certPem: string; caPem: string | undefined; secretName: string }>;
   /** Deletes the Certificate and its Secret (cert-manager leaves the Secret behind). */
-  remove(uuid: string): Promise<void>;
+  remove(name: string, uuid: string): Promise<void>;
 }
 
 export interface CertManagerOptions {
@@ -43,24 +45,22 @@ type SecretObject = KubernetesObject & { data?: Record<string, string> };
 
 export const CERTIFICATE_API = 'cert-manager.io/v1';
 
-export const tlsSecretName = (uuid: string): string => `${instanceName(uuid)}-tls`;
+export const tlsSecretName = (name: string): string => `${name}-tls`;
 
 export function certificateObject(
+  name: string,
   uuid: string,
   namespace: string,
   dnsNames: string[],
   issuerRef: IssuerRef,
 ): KubeObject {
-  const labels = {
-    'app.kubernetes.io/managed-by': 'region-agent',
-    'addons.example.com/uuid': uuid,
-  };
+  const labels = { ...managedLabels(), [LABELS.uuid]: uuid };
   return {
     apiVersion: CERTIFICATE_API,
     kind: 'Certificate',
-    metadata: { name: instanceName(uuid), namespace, labels },
+    metadata: { name, namespace, labels },
     spec: {
-      secretName: tlsSecretName(uuid),
+      secretName: tlsSecretName(name),
       secretTemplate: { labels },
       // No commonName: it is limited to 64 bytes (our host names are longer) and clients use SANs.
       dnsNames,
@@ -88,40 +88,42 @@ function usableLeaf(secret: SecretObject | undefined, dnsNames: string[]): strin
   }
 }
 
+type Issued = Awaited<ReturnType<CertManagerCertificates['ensure']>>;
+
+/** The issued leaf once the Certificate is Ready and its Secret holds it; else why not. */
+async function issued(
+  opts: CertManagerOptions,
+  name: string,
+  dnsNames: string[],
+): Promise<Issued | string | undefined> {
+  const cert = (await opts.kube.get(CERTIFICATE_API, 'Certificate', opts.namespace, name)) as
+    CertificateObject | undefined;
+  const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return undefined;
+  if (ready.status !== 'True')
+    return `${ready.reason ?? 'NotReady'}: ${ready.message ?? ''}`.trim();
+  const secretName = tlsSecretName(name);
+  const secret = (await opts.kube.get('v1', 'Secret', opts.namespace, secretName)) as
+    SecretObject | undefined;
+  const certPem = usableLeaf(secret, dnsNames);
+  if (!certPem) return `Secret ${secretName} has no valid leaf for ${dnsNames.join(', ')}`;
+  return { certPem, caPem: decode(secret?.data, 'ca.crt') || undefined, secretName };
+}
+
 export function createCertManagerCertificates(opts: CertManagerOptions): CertManagerCertificates {
   const pollMs = opts.pollMs ?? 1_000;
   return {
-    async ensure(uuid, dnsNames, progress) {
+    async ensure(name, uuid, dnsNames, progress) {
       await progress('requesting certificate from cert-manager');
-      await opts.kube.apply(certificateObject(uuid, opts.namespace, dnsNames, opts.issuerRef));
+      await opts.kube.apply(
+        certificateObject(name, uuid, opts.namespace, dnsNames, opts.issuerRef),
+      );
       const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
       let last = 'not issued yet';
       for (;;) {
-        const cert = (await opts.kube.get(
-          CERTIFICATE_API,
-          'Certificate',
-          opts.namespace,
-          instanceName(uuid),
-        )) as CertificateObject | undefined;
-        const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
-        if (ready?.status === 'True') {
-          const secret = (await opts.kube.get(
-            'v1',
-            'Secret',
-            opts.namespace,
-            tlsSecretName(uuid),
-          )) as SecretObject | undefined;
-          const certPem = usableLeaf(secret, dnsNames);
-          if (certPem)
-            return {
-              certPem,
-              caPem: decode(secret?.data, 'ca.crt') || undefined,
-              secretName: tlsSecretName(uuid),
-            };
-          last = `Secret ${tlsSecretName(uuid)} has no valid leaf for ${dnsNames.join(', ')}`;
-        } else if (ready) {
-          last = `${ready.reason ?? 'NotReady'}: ${ready.message ?? ''}`.trim();
-        }
+        const got = await issued(opts, name, dnsNames);
+        if (typeof got === 'object') return got;
+        last = got ?? last;
         if (Date.now() > deadline) {
           throw new Error(
             `cert-manager did not issue the certificate for ${dnsNames.join(', ')} in time (${last})`,
@@ -130,9 +132,9 @@ export function createCertManagerCertificates(opts: CertManagerOptions): CertMan
         await sleep(pollMs);
       }
     },
-    async remove(uuid) {
-      await opts.kube.remove(CERTIFICATE_API, 'Certificate', opts.namespace, instanceName(uuid));
-      await opts.kube.remove('v1', 'Secret', opts.namespace, tlsSecretName(uuid));
+    async remove(name, uuid) {
+      await opts.kube.remove(CERTIFICATE_API, 'Certificate', opts.namespace, name);
+      await opts.kube.remove('v1', 'Secret', opts.namespace, tlsSecretName(name));
       opts.log.debug({ resourceId: uuid }, 'certificate removed');
     },
   };

@@ -1,18 +1,20 @@
-/** On-disk state of one local redis instance: state.json, redis.conf, users.acl, TLS files. */
-import { createHash } from 'node:crypto';
+/** On-disk state of one local instance: state.json, the engine's config files, TLS files. */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { EngineInstance, ServerLayout } from '../../engines/engine.js';
+import { LEGACY_ENGINE } from '../../engines/index.js';
 
 export const InstanceStateSchema = z.object({
   uuid: z.uuid(),
+  engine: z.string().default(LEGACY_ENGINE),
   plan: z.string(),
   generation: z.number().int().nonnegative(),
   memoryMb: z.number().int().positive(),
   port: z.number().int().positive(),
   prefix: z.string(),
-  /** ACL users (name → password); `currentUser` is the one in the reported URL. */
+  /** Users (name → password); `currentUser` is the one in the reported URL. */
   users: z.record(z.string(), z.string()),
   currentUser: z.string(),
   pid: z.number().int().positive().optional(),
@@ -25,30 +27,46 @@ export type InstanceState = z.infer<typeof InstanceStateSchema>;
 export interface InstancePaths {
   dir: string;
   state: string;
-  conf: string;
-  acl: string;
   cert: string;
   key: string;
   ca: string;
   log: string;
-  /** Written by redis-server itself, so a process the agent died before recording is found. */
+  /** Written by the server itself, so a process the agent died before recording is found. */
   pid: string;
 }
 
-export function instancePaths(root: string, uuid: string): InstancePaths {
+export function instancePaths(root: string, uuid: string, engine: string): InstancePaths {
   const dir = join(root, uuid);
   return {
     dir,
     state: join(dir, 'state.json'),
-    conf: join(dir, 'redis.conf'),
-    acl: join(dir, 'users.acl'),
     cert: join(dir, 'tls.crt'),
     key: join(dir, 'tls.key'),
     ca: join(dir, 'ca.pem'),
-    log: join(dir, 'redis.log'),
-    pid: join(dir, 'redis.pid'),
+    log: join(dir, `${engine}.log`),
+    pid: join(dir, `${engine}.pid`),
   };
 }
+
+/** Everything in the instance's directory, on loopback only. */
+export function layoutOf(paths: InstancePaths, state: InstanceState): ServerLayout {
+  return {
+    port: state.port,
+    bind: ['127.0.0.1', '-::1'],
+    configDir: paths.dir,
+    dataDir: paths.dir,
+    tls: { cert: paths.cert, key: paths.key, ca: paths.ca },
+    pidFile: paths.pid,
+    logFile: paths.log,
+  };
+}
+
+export const engineInstance = (state: InstanceState): EngineInstance => ({
+  uuid: state.uuid,
+  size: { memoryMb: state.memoryMb },
+  users: state.users,
+  currentUser: state.currentUser,
+});
 
 /** Atomic write (temp + rename) so a crash never leaves half a file, mode 0600. */
 export async function writePrivate(path: string, content: string): Promise<void> {
@@ -57,9 +75,10 @@ export async function writePrivate(path: string, content: string): Promise<void>
   await rename(tmp, path);
 }
 
-export async function readState(paths: InstancePaths): Promise<InstanceState | undefined> {
-  if (!existsSync(paths.state)) return undefined;
-  return InstanceStateSchema.parse(JSON.parse(await readFile(paths.state, 'utf8')));
+export async function readState(root: string, uuid: string): Promise<InstanceState | undefined> {
+  const path = join(root, uuid, 'state.json');
+  if (!existsSync(path)) return undefined;
+  return InstanceStateSchema.parse(JSON.parse(await readFile(path, 'utf8')));
 }
 
 export async function writeState(paths: InstancePaths, state: InstanceState): Promise<void> {
@@ -73,38 +92,6 @@ export async function listInstanceIds(root: string): Promise<string[]> {
   return entries
     .filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'state.json')))
     .map((e) => e.name);
-}
-
-/** ACL file with password hashes only; the default user is disabled. */
-export function renderAcl(state: InstanceState): string {
-  const lines = ['user default off nopass nocommands'];
-  for (const [name, password] of Object.entries(state.users)) {
-    const hash = createHash('sha256').update(password).digest('hex');
-    lines.push(`user ${name} on #${hash} ~* &* +@all`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** TLS only: the plaintext port is 0; clients need not present certificates. */
-export function renderConf(state: InstanceState, paths: InstancePaths): string {
-  return [
-    'port 0',
-    `tls-port ${state.port}`,
-    'bind 127.0.0.1 -::1',
-    `tls-cert-file ${paths.cert}`,
-    `tls-key-file ${paths.key}`,
-    `tls-ca-cert-file ${paths.ca}`,
-    'tls-auth-clients no',
-    `maxmemory ${state.memoryMb}mb`,
-    `aclfile ${paths.acl}`,
-    `dir ${paths.dir}`,
-    'dbfilename dump.rdb',
-    'save 60 1',
-    'daemonize no',
-    `pidfile ${paths.pid}`,
-    `logfile ${paths.log}`,
-    '',
-  ].join('\n');
 }
 
 /**

@@ -1,0 +1,93 @@
+/**
+ * Ready = the StatefulSet controller observed our latest spec, the new pod is Ready, and the
+ * engine's own check answers over verified TLS. A timeout says which of these it waited for.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Progress } from '../../driver.js';
+import type { Engine, ServerTarget } from '../../engines/engine.js';
+import type { KubeApi } from './client.js';
+import { clusterHost, instanceName, type InstanceSpec } from './spec.js';
+
+export type StatefulSetObject = KubernetesObject & {
+  status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
+};
+
+export type Probe = (target: ServerTarget, engine: Engine) => Promise<boolean>;
+
+export interface ReadinessDeps {
+  kube: KubeApi;
+  namespace: string;
+  probe: Probe;
+  now: () => number;
+  pollMs: number;
+  readyTimeoutMs: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The cloud's address for the Service (what external-dns points the name at). */
+async function loadBalancerAddress(deps: ReadinessDeps, name: string): Promise<string | undefined> {
+  const svc = (await deps.kube.get('v1', 'Service', deps.namespace, name)) as
+    | (KubernetesObject & {
+        status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
+      })
+    | undefined;
+  const ingress = svc?.status?.loadBalancer?.ingress?.[0];
+  return ingress?.hostname ?? ingress?.ip;
+}
+
+async function rolloutBlocker(deps: ReadinessDeps, name: string): Promise<string | undefined> {
+  const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, name)) as
+    StatefulSetObject | undefined;
+  const status = sts?.status ?? {};
+  const rolledOut =
+    (status.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) &&
+    (status.updatedReplicas ?? 0) >= 1;
+  if (!rolledOut) return 'rollout in progress';
+  if ((status.readyReplicas ?? 0) < 1) return 'pod not ready';
+  return undefined;
+}
+
+/** What readiness still waits for, or undefined once the instance answers. */
+async function notReadyBecause(
+  deps: ReadinessDeps,
+  spec: InstanceSpec,
+  target: ServerTarget,
+): Promise<string | undefined> {
+  const name = instanceName(spec.engine, spec.uuid);
+  if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(deps, name)))
+    return 'load balancer has no address yet';
+  const blocker = await rolloutBlocker(deps, name);
+  if (blocker) return blocker;
+  try {
+    return (await deps.probe(target, spec.engine)) ? undefined : 'TLS probe did not answer';
+  } catch (err) {
+    return `TLS probe failed: ${(err as Error).message}`;
+  }
+}
+
+export async function waitReady(
+  deps: ReadinessDeps,
+  spec: InstanceSpec,
+  progress: Progress,
+): Promise<void> {
+  await progress('waiting for TLS readiness');
+  const deadline = deps.now() + deps.readyTimeoutMs;
+  // Through the in-cluster Service (no hairpin through the load balancer, no wait for DNS),
+  // still verifying the certificate against the name clients use.
+  const target: ServerTarget = {
+    host: clusterHost(instanceName(spec.engine, spec.uuid), deps.namespace),
+    port: spec.engine.port,
+    servername: spec.publicHost,
+    ca: spec.tls.caPem || undefined,
+    user: spec.currentUser,
+    password: spec.users[spec.currentUser] ?? '',
+  };
+  for (;;) {
+    const waitingFor = await notReadyBecause(deps, spec, target);
+    if (waitingFor === undefined) return;
+    if (deps.now() > deadline)
+      throw new Error(`instance did not become ready in time (${waitingFor})`);
+    await sleep(deps.pollMs);
+  }
+}

@@ -1,0 +1,83 @@
+/** Starting, finding and stopping server processes that outlive the agent. */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+
+/**
+ * True when `pid` is live and runs `bin` (not a recycled pid, not a zombie). Without `bin`,
+ * any live process.
+ */
+export function isServerAlive(pid: number | undefined, bin?: string): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (!bin) return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(basename(bin));
+  } catch {
+    // No procfs (macOS): trust the signal probe.
+    return true;
+  }
+}
+
+/**
+ * True when `pid` is a live `bin` working in `dir` (the instance's directory): a pid recycled
+ * by another instance's server, after a reboot or from a stale pid file, is not it.
+ */
+export function isInstanceProcess(pid: number | undefined, dir: string, bin: string): boolean {
+  if (!isServerAlive(pid, bin)) return false;
+  // No procfs (macOS): trust the signal probe.
+  if (!existsSync('/proc/self/cwd')) return true;
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(dir);
+  } catch {
+    return false;
+  }
+}
+
+/** The pid a server wrote to its pid file, if the file is there. */
+export function readPidFile(path: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Detached so instances survive an agent restart; the agent re-adopts them by pid. Started in
+ * the instance's directory, so it is recognisable before it reads its config.
+ */
+export function spawnServer(command: { bin: string; args: string[] }, cwd: string): number {
+  const child = spawn(command.bin, command.args, { cwd, detached: true, stdio: 'ignore' });
+  child.on('error', () => {
+    // reported through the readiness timeout
+  });
+  child.unref();
+  if (!child.pid) throw new Error(`${basename(command.bin)} did not start`);
+  return child.pid;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function stopServer(
+  pid: number | undefined,
+  bin: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (!isServerAlive(pid, bin) || !pid) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isServerAlive(pid, bin)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      await sleep(100);
+      return;
+    }
+    await sleep(50);
+  }
+}
