@@ -16,50 +16,72 @@ export interface ManifestInput {
   catalog: Catalog;
 }
 
+function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function baseUrlProblems(baseUrl: string, url: URL | undefined): string[] {
+  if (!url) return [`--base-url ${JSON.stringify(baseUrl)} is not a URL`];
+  const problems: string[] = [];
+  if (url.protocol !== 'https:') problems.push('--base-url must be https (Heroku requires it)');
+  if (['localhost', '127.0.0.1'].includes(url.hostname))
+    problems.push('--base-url must not be localhost');
+  return problems;
+}
+
+/** Every missing secret first, then every dev value, then every short one. */
+function secretProblems(secrets: { name: string; value?: string; devValue: string }[]): string[] {
+  const set = secrets.filter((s): s is typeof s & { value: string } => Boolean(s.value));
+  return [
+    ...secrets.filter((s) => !s.value).map((s) => `${s.name} is not set`),
+    ...set
+      .filter((s) => s.value === s.devValue)
+      .map((s) => `${s.name} is the dev value from addon-manifest.json`),
+    ...set
+      .filter((s) => s.value.length < 32)
+      .map((s) => `${s.name} must be at least 32 characters`),
+  ];
+}
+
+function configVarNames(prefix: string, catalog: Catalog): string[] {
+  const engines = [...new Set(catalog.plans.map((p) => p.engine))];
+  return [
+    ...new Set(engines.flatMap((e) => (ENGINE_CONFIG_VARS[e] ?? []).map((s) => `${prefix}_${s}`))),
+  ];
+}
+
 export function buildManifest({
   baseUrl,
   env,
   dev,
   catalog,
 }: ManifestInput): Record<string, unknown> {
-  const problems: string[] = [];
-  let url: URL | undefined;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    problems.push(`--base-url ${JSON.stringify(baseUrl)} is not a URL`);
-  }
-  if (url && url.protocol !== 'https:')
-    problems.push('--base-url must be https (Heroku requires it)');
-  if (url && ['localhost', '127.0.0.1'].includes(url.hostname))
-    problems.push('--base-url must not be localhost');
+  const url = parseUrl(baseUrl);
   const password = env.ADDON_PASSWORD;
   const salt = env.SSO_SALT;
-  if (!password) problems.push('ADDON_PASSWORD is not set');
-  if (!salt) problems.push('SSO_SALT is not set');
-  if (password && password === dev.api.password)
-    problems.push('ADDON_PASSWORD is the dev value from addon-manifest.json');
-  if (salt && salt === dev.api.sso_salt)
-    problems.push('SSO_SALT is the dev value from addon-manifest.json');
-  if (password && password.length < 32)
-    problems.push('ADDON_PASSWORD must be at least 32 characters');
-  if (salt && salt.length < 32) problems.push('SSO_SALT must be at least 32 characters');
+  const problems = [
+    ...baseUrlProblems(baseUrl, url),
+    ...secretProblems([
+      { name: 'ADDON_PASSWORD', value: password, devValue: dev.api.password },
+      { name: 'SSO_SALT', value: salt, devValue: dev.api.sso_salt },
+    ]),
+  ];
   if (problems.length)
     throw new ConfigError(
       `cannot build the production manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   const prefix = env.CONFIG_VARS_PREFIX ?? dev.api.config_vars_prefix;
-  const engines = [...new Set(catalog.plans.map((p) => p.engine))];
-  const configVars = [
-    ...new Set(engines.flatMap((e) => (ENGINE_CONFIG_VARS[e] ?? []).map((s) => `${prefix}_${s}`))),
-  ];
   const base = url!.origin + url!.pathname.replace(/\/$/, '');
   return {
     id: env.ADDON_ID ?? dev.id,
     name: env.ADDON_NAME ?? dev.name,
     api: {
       config_vars_prefix: prefix,
-      config_vars: configVars,
+      config_vars: configVarNames(prefix, catalog),
       password,
       sso_salt: salt,
       regions: [...new Set(catalog.regions.map((r) => r.name))],
