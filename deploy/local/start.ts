@@ -56,42 +56,51 @@ async function shutdown(code = 0): Promise<void> {
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
-async function main(): Promise<void> {
-  const total = 6;
-  const log = (line: string): void => void process.stdout.write(`      ${line}\n`);
-  let databaseUrl = process.env.DATABASE_URL;
-  if (databaseUrl) step(1, total, 'PostgreSQL: using DATABASE_URL');
-  else {
-    step(1, total, `PostgreSQL: starting a private server (data in ${join(dataDir, 'postgres')})`);
-    pg = await startPostgres(join(dataDir, 'postgres'), log);
-    databaseUrl = pg.url();
+const TOTAL = 6;
+const log = (line: string): void => void process.stdout.write(`      ${line}\n`);
+
+async function startDatabase(): Promise<string> {
+  if (process.env.DATABASE_URL) {
+    step(1, TOTAL, 'PostgreSQL: using DATABASE_URL');
+    return process.env.DATABASE_URL;
   }
-  let natsUrl = process.env.NATS_URL;
-  if (natsUrl) step(2, total, 'NATS: using NATS_URL');
-  else {
-    step(
-      2,
-      total,
-      `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`,
-    );
-    nats = await startNats(join(dataDir, 'nats'), log);
-    natsUrl = nats.url;
+  step(1, TOTAL, `PostgreSQL: starting a private server (data in ${join(dataDir, 'postgres')})`);
+  pg = await startPostgres(join(dataDir, 'postgres'), log);
+  return pg.url();
+}
+
+async function startMessaging(): Promise<string> {
+  if (process.env.NATS_URL) {
+    step(2, TOTAL, 'NATS: using NATS_URL');
+    return process.env.NATS_URL;
   }
-  const manifest = readDevManifest();
-  const auth = { id: manifest.id, password: manifest.api.password };
-  let herokuEnv: Record<string, string> = {};
+  step(
+    2,
+    TOTAL,
+    `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`,
+  );
+  nats = await startNats(join(dataDir, 'nats'), log);
+  return nats.url;
+}
+
+/** The Heroku URLs the control plane is given: the simulator's, unless set from outside. */
+async function startHeroku(auth: {
+  id: string;
+  password: string;
+}): Promise<Record<string, string>> {
   if (process.env.HEROKU_API_URL || process.env.HEROKU_ID_URL) {
-    step(3, total, 'Heroku: using HEROKU_API_URL / HEROKU_ID_URL');
-  } else {
-    front = await startHerokuFront(`http://127.0.0.1:${port}`, auth, 'dev-oauth-client-secret');
-    herokuEnv = { HEROKU_API_URL: front.sim.url, HEROKU_ID_URL: front.sim.url };
-    step(3, total, `Heroku simulator: ${front.sim.url} (acts as Heroku at ${front.url})`);
+    step(3, TOTAL, 'Heroku: using HEROKU_API_URL / HEROKU_ID_URL');
+    return {};
   }
-  step(4, total, `control plane: starting on http://127.0.0.1:${port}`);
+  front = await startHerokuFront(`http://127.0.0.1:${port}`, auth, 'dev-oauth-client-secret');
+  step(3, TOTAL, `Heroku simulator: ${front.sim.url} (acts as Heroku at ${front.url})`);
+  return { HEROKU_API_URL: front.sim.url, HEROKU_ID_URL: front.sim.url };
+}
+
+async function startControlPlane(env: Record<string, string>): Promise<void> {
+  step(4, TOTAL, `control plane: starting on http://127.0.0.1:${port}`);
   run('control plane', 'control-plane/src/main.ts', {
-    ...herokuEnv,
-    DATABASE_URL: databaseUrl,
-    NATS_URL: natsUrl,
+    ...env,
     PORT: String(port),
     HOST: process.env.HOST ?? '127.0.0.1',
     PRIVATE_SPACE_LOOKUP:
@@ -103,21 +112,26 @@ async function main(): Promise<void> {
     60_000,
     200,
   );
+}
+
+function startRegionAgent(natsUrl: string): void {
   const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map(
     (a) => a.name,
   );
-  if (existsSync(join(root, 'region-agent/src/main.ts'))) {
-    step(5, total, `region agent (local driver): serving ${regions.join(', ')}`);
-    run('region agent', 'region-agent/src/main.ts', {
-      NATS_URL: natsUrl,
-      AGENT_REGION: regions.join(','),
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent'),
-    });
-  } else {
-    step(5, total, 'region agent: not built yet (region-agent/src/main.ts missing)');
+  if (!existsSync(join(root, 'region-agent/src/main.ts'))) {
+    step(5, TOTAL, 'region agent: not built yet (region-agent/src/main.ts missing)');
+    return;
   }
-  step(6, total, 'ready');
+  step(5, TOTAL, `region agent (local driver): serving ${regions.join(', ')}`);
+  run('region agent', 'region-agent/src/main.ts', {
+    NATS_URL: natsUrl,
+    AGENT_REGION: regions.join(','),
+    AGENT_DRIVER: 'local',
+    AGENT_DATA_DIR: process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent'),
+  });
+}
+
+function printHowToProvision(auth: { id: string; password: string }): void {
   const basic = `${auth.id}:${auth.password}`;
   const via = front
     ? `Provision through the Heroku simulator (it sends Heroku's provision call, then receives the
@@ -141,6 +155,18 @@ The answer's config holds TLSREDIS_URL (rediss://…) and TLSREDIS_TLS_CA. Conne
 
 Press Ctrl-C to stop everything.
 `);
+}
+
+async function main(): Promise<void> {
+  const databaseUrl = await startDatabase();
+  const natsUrl = await startMessaging();
+  const manifest = readDevManifest();
+  const auth = { id: manifest.id, password: manifest.api.password };
+  const herokuEnv = await startHeroku(auth);
+  await startControlPlane({ ...herokuEnv, DATABASE_URL: databaseUrl, NATS_URL: natsUrl });
+  startRegionAgent(natsUrl);
+  step(6, TOTAL, 'ready');
+  printHowToProvision(auth);
 }
 
 main().catch((err: unknown) => {
