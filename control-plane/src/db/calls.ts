@@ -53,6 +53,15 @@ export interface CallRow {
   last_status: number | null;
 }
 
+/** A claimed call, with what sending it needs to know about its add-on (read by the claim). */
+export interface ClaimedCall extends CallRow {
+  /** Heroku has removed the add-on (ADDON_GONE_SQL). */
+  gone: boolean;
+  /** Tokens are stored for the add-on (its grant was exchanged). */
+  has_tokens: boolean;
+  oauth_grant_enc: string | null;
+}
+
 /** Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. */
 export async function enqueueCall(
   db: Queryable,
@@ -75,13 +84,13 @@ export async function enqueueCall(
 export async function claimDueCall(
   db: Queryable,
   kinds: readonly CallKind[] = CALL_KINDS,
-): Promise<CallRow | undefined> {
+): Promise<ClaimedCall | undefined> {
   // Walk the due calls in order, a page at a time: each page is one index range read plus
   // one predecessor probe per row, whatever the backlog and however stale the statistics.
   let after: { at: Date; id: string } = { at: new Date(0), id: '0' };
   for (;;) {
     const res = await db.query<
-      CallRow & { page_rows: number; page_end_at: Date; page_end_id: string }
+      ClaimedCall & { page_rows: number; page_end_at: Date; page_end_id: string }
     >(CLAIM_PAGE_SQL, [kinds, TOKEN_CALL_KINDS, after.at, after.id, CLAIM_PAGE]);
     const row = res.rows[0];
     if (!row) return undefined; // nothing due after `after`
@@ -110,7 +119,9 @@ const CLAIM_PAGE_SQL = `
        and (next_attempt_at, id) > ($3::timestamptz, $4::bigint)
      order by next_attempt_at, id limit $5),
   picked as (
-    select c.* from heroku_calls c join page using (id)
+    select c.*, ${ADDON_GONE_SQL} as gone, r.oauth_grant_enc,
+           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens
+      from heroku_calls c join page using (id) join resources r on r.uuid = c.resource_uuid
      where c.state = 'pending'
        and (c.kind = 'app_log' or not exists (
              select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
@@ -167,6 +178,32 @@ export async function finishCall(
        completed_at = now(), updated_at = now() where id = $1`,
     [id, state, status, error],
   );
+}
+
+/**
+ * A sent call, in one statement: finished, audited, and whether its add-on is gone now (a
+ * deprovision may have landed while the call was in flight).
+ */
+export async function finishSentCall(
+  db: Queryable,
+  call: Pick<CallRow, 'id' | 'resource_uuid' | 'kind' | 'attempts'>,
+): Promise<{ gone: boolean }> {
+  const res = await db.query<{ gone: boolean }>(
+    `with f as (
+       update heroku_calls set state = 'succeeded', attempts = attempts + 1, last_status = 200,
+         last_error = null, completed_at = now(), updated_at = now() where id = $1),
+     a as (
+       insert into audit_events (resource_uuid, actor, action, detail)
+       values ($2, 'system', $3, $4))
+     select ${ADDON_GONE_SQL} as gone from resources r where r.uuid = $2`,
+    [
+      call.id,
+      call.resource_uuid,
+      `heroku_${call.kind}`,
+      JSON.stringify({ attempts: call.attempts + 1 }),
+    ],
+  );
+  return { gone: res.rows[0]?.gone ?? false };
 }
 
 /** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */

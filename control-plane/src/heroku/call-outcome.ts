@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import { audit } from '../db/audit.js';
-import { finishCall, retryCall, type CallRow } from '../db/calls.js';
+import { finishCall, finishSentCall, retryCall, type CallRow } from '../db/calls.js';
 import type { PoolClient } from '../db/pool.js';
 import { OAuthRateLimitedError } from './oauth.js';
 import { HttpError } from './send-call.js';
@@ -41,23 +41,19 @@ function permanent(ctx: AttemptContext, call: CallRow, err: unknown): boolean {
   return false;
 }
 
+/** Finished and audited in one statement, which also reads whether the add-on is gone now. */
 export async function recordSuccess(
   client: PoolClient,
   ctx: AttemptContext,
   call: CallRow,
-): Promise<void> {
-  await finishCall(client, call.id, 'succeeded', 200, null);
+): Promise<{ gone: boolean }> {
+  const after = await finishSentCall(client, call);
   const attempts = call.attempts + 1;
-  await audit(client, {
-    uuid: call.resource_uuid,
-    actor: 'system',
-    action: `heroku_${call.kind}`,
-    detail: { attempts },
-  });
   ctx.log.info(
     { resourceId: call.resource_uuid, call: call.kind, attempts },
     'heroku call succeeded',
   );
+  return after;
 }
 
 export async function recordFailure(

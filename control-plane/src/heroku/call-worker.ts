@@ -81,13 +81,14 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       const call = await claimDueCall(client, knownKinds);
       if (!call) return false;
       if (await gone.dropIfGone(client, call)) return true;
+      let goneNow: boolean | undefined;
       try {
         await sendCall(client, call);
-        await recordSuccess(client, attempt, call);
+        goneNow = (await recordSuccess(client, attempt, call)).gone;
       } catch (err) {
         await recordFailure(client, attempt, call, err);
       }
-      await gone.afterCall(client, call.resource_uuid);
+      await gone.afterCall(client, call.resource_uuid, goneNow);
       return true;
     });
   }

@@ -5,7 +5,7 @@
  * add-ons no call or result brings up (leftovers from before the rule, a deprovision given up).
  */
 import type { Logger } from '../../../shared/src/logger.js';
-import { isAddonGone, type CallRow } from '../db/calls.js';
+import { isAddonGone, type ClaimedCall } from '../db/calls.js';
 import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import { deleteTokensIfGone, deleteTokensOfGoneAddons, type GoneCleanup } from '../db/tokens.js';
 
@@ -17,10 +17,13 @@ export interface GoneAddonsDeps {
 }
 
 export interface GoneAddons {
-  /** Before sending: true when `call` was dropped because its add-on is gone. */
-  dropIfGone(db: Queryable, call: CallRow): Promise<boolean>;
-  /** After an attempt: that attempt may have been what held the tokens, or what removed the add-on. */
-  afterCall(db: Queryable, uuid: string): Promise<void>;
+  /** Before sending: true when `call` was dropped because its add-on is gone (as the claim read). */
+  dropIfGone(db: Queryable, call: ClaimedCall): Promise<boolean>;
+  /**
+   * After an attempt: that attempt may have been what held the tokens, or what removed the
+   * add-on. `gone` when the attempt's own finishing statement already read it.
+   */
+  afterCall(db: Queryable, uuid: string, gone?: boolean): Promise<void>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -50,15 +53,16 @@ export function createGoneAddons(deps: GoneAddonsDeps): GoneAddons {
   }
 
   return {
-    // Around every call: a cheap read first, so a live add-on's call costs no cleanup writes.
+    // Around every call: a cheap read first (the claim's), so a live add-on's call costs no
+    // cleanup writes.
     async dropIfGone(db, call) {
-      if (!(await isAddonGone(db, call.resource_uuid))) return false;
+      if (!call.gone) return false;
       const cleanup = await deleteTokensIfGone(db, call.resource_uuid);
       report(cleanup);
       return cleanup.dropped.some((d) => d.id === call.id);
     },
-    async afterCall(db, uuid) {
-      if (await isAddonGone(db, uuid)) report(await deleteTokensIfGone(db, uuid));
+    async afterCall(db, uuid, gone) {
+      if (gone ?? (await isAddonGone(db, uuid))) report(await deleteTokensIfGone(db, uuid));
     },
     start() {
       const run = (): void => {

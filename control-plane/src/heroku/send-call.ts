@@ -7,10 +7,10 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
-import type { CallRow } from '../db/calls.js';
+import type { CallRow, ClaimedCall } from '../db/calls.js';
 import type { Queryable } from '../db/pool.js';
 import { getResource } from '../db/resources.js';
-import { getTokens, pauseToken } from '../db/tokens.js';
+import { pauseToken } from '../db/tokens.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 import {
   exchangeToken,
@@ -49,7 +49,7 @@ class UnknownCallKindError extends Error {
   }
 }
 
-export type SendCall = (db: Queryable, call: CallRow) => Promise<void>;
+export type SendCall = (db: Queryable, call: ClaimedCall) => Promise<void>;
 
 /** The deps with their defaults resolved. */
 interface Sender extends CallSenderDeps {
@@ -118,15 +118,15 @@ async function api(
   }
 }
 
-async function exchangeGrant(deps: Sender, db: Queryable, uuid: string): Promise<void> {
-  if (await getTokens(db, uuid)) return; // already exchanged (e.g. by the Private Space lookup)
-  const resource = await getResource(db, uuid);
-  if (!resource?.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
+/** The claim read whether tokens exist and the sealed grant: no further reads before the POST. */
+async function exchangeGrant(deps: Sender, db: Queryable, call: ClaimedCall): Promise<void> {
+  if (call.has_tokens) return; // already exchanged (e.g. by the Private Space lookup)
+  if (!call.oauth_grant_enc) throw new HttpError(400, 'no grant stored');
   const tokens = await exchangeToken(deps.oauth, {
     grant_type: 'authorization_code',
-    code: deps.sealer.open(resource.oauth_grant_enc),
+    code: deps.sealer.open(call.oauth_grant_enc),
   });
-  await storeTokens(db, deps.sealer, deps.keyId, uuid, tokens);
+  await storeTokens(db, deps.sealer, deps.keyId, call.resource_uuid, tokens);
 }
 
 async function provisionAction(deps: Sender, db: Queryable, uuid: string): Promise<void> {
@@ -174,7 +174,7 @@ export function createCallSender(options: CallSenderDeps): SendCall {
     const uuid = call.resource_uuid;
     switch (call.kind) {
       case 'exchange_grant':
-        return exchangeGrant(deps, db, uuid);
+        return exchangeGrant(deps, db, call);
       case 'config_update': {
         const config = deps.sealer.openJson<Record<string, string | null>>(call.payload_enc!);
         const entries = Object.entries(config).map(([name, value]) => ({ name, value }));

@@ -1,0 +1,343 @@
+/**
+ * Provision acceptance, side by side in one run on one machine (same private PostgreSQL and
+ * nats-server for all), alternating rounds so that drift hits every target alike:
+ * - floor: Basic auth + one transaction of two INSERTs (bench/bare-handler.ts, BARE_MODE=floor)
+ * - ceiling: the floor + one synchronous JetStream publish
+ * - plain: the control plane (compiled dist/), a plan available in Private Spaces (no Heroku
+ *   call while the request waits; the grant exchange runs in the background)
+ * - lookup: the control plane, a plan that needs the Private Space lookup (grant exchange and
+ *   two Platform API reads while the request waits)
+ * The control plane runs the async path (SYNC_BUDGET_MS=0) against the Heroku simulator.
+ * "Sustained" counts the background work each accept causes (dispatch, grant exchange): it is
+ * accepted ÷ (load time + time until nothing is pending). Figures are bounded by this
+ * machine's 2 cores, shared by the load generator, the simulator, PostgreSQL and NATS.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+  chmodSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startNats } from '../deploy/local/nats.js';
+import { startPostgres, stopChild } from '../deploy/local/postgres.js';
+import { freePort, waitFor } from '../shared/src/ports.js';
+import { runLoad, round, type LoadResult } from './load.js';
+import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
+import { readDevManifest } from '../control-plane/src/config.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const manifest = readDevManifest();
+const AUTH = `${manifest.id}:${manifest.api.password}`;
+const say = (s: string): void => void process.stdout.write(`${s}\n`);
+
+type TargetName = 'floor' | 'ceiling' | 'plain' | 'lookup';
+
+interface Target {
+  name: TargetName;
+  label: string;
+  url: string;
+  pid: number;
+  body: () => object;
+  /** Resolves once the background work the accepts caused has finished. */
+  drained?: () => Promise<boolean>;
+}
+
+interface RoundResult extends LoadResult {
+  drainS: number;
+  sustainedRps: number;
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+async function spawnServer(args: string[], env: Record<string, string>, port: number) {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const up = async (): Promise<boolean> =>
+    (await fetch(`${url}/readyz`).catch(() => undefined)) !== undefined;
+  await waitFor(up, args.at(-1)!, 60_000, 200);
+  return { child, url };
+}
+
+/** dist/ as the images build it: compiled code with its data files beside it. */
+function buildDist(): void {
+  say('compiling dist/ (npm run build)…');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  cpSync(join(root, 'control-plane/catalog.json'), join(root, 'dist/control-plane/catalog.json'));
+  cpSync(join(root, 'control-plane/migrations'), join(root, 'dist/control-plane/migrations'), {
+    recursive: true,
+  });
+  cpSync(join(root, 'addon-manifest.json'), join(root, 'dist/addon-manifest.json'));
+}
+
+/** Nothing pending: every operation dispatched, every Heroku call sent. */
+function drainedCheck(databaseUrl: string): () => Promise<boolean> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  pool.on('error', () => undefined); // the server stops under an idle client at the end
+  return async () => {
+    const r = await pool.query<{ n: number }>(
+      `select (select count(*) from operations where state = 'pending')
+            + (select count(*) from heroku_calls where state = 'pending') as n`,
+    );
+    return Number(r.rows[0]!.n) === 0;
+  };
+}
+
+async function waitDrained(target: Target): Promise<number> {
+  if (!target.drained) return 0;
+  const started = performance.now();
+  while (!(await target.drained())) {
+    if (performance.now() - started > 120_000) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return round((performance.now() - started) / 1000);
+}
+
+function requestFor(target: Target) {
+  return () => ({
+    method: 'POST',
+    path: '/heroku/resources',
+    headers: {
+      Authorization: `Basic ${Buffer.from(AUTH).toString('base64')}`,
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify(target.body()),
+  });
+}
+
+async function measure(target: Target): Promise<RoundResult> {
+  const result = await runLoad({
+    url: target.url,
+    concurrency,
+    seconds,
+    makeRequest: requestFor(target),
+    onProgress: (done, t) =>
+      say(`    ${t.toFixed(0).padStart(3)}s  ${done} accepted  (${Math.round(done / t)}/s)`),
+  });
+  const drainS = await waitDrained(target);
+  const accepted = result.statuses['202'] ?? 0;
+  const sustainedRps = round(accepted / (result.seconds + drainS));
+  say(
+    `  ${target.label}: ${result.rps} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
+      `errors ${result.errors}, drained in ${drainS}s → sustained ${sustainedRps}/s`,
+  );
+  return { ...result, drainS, sustainedRps };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2
+    ? s[(s.length - 1) / 2]!
+    : round((s[s.length / 2 - 1]! + s[s.length / 2]!) / 2);
+};
+
+function summarise(results: RoundResult[], pid: number) {
+  return {
+    sustainedRps: median(results.map((r) => r.sustainedRps)),
+    acceptedRps: median(results.map((r) => r.rps)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    drainS: Math.max(...results.map((r) => r.drainS)),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    peakRssMb: peakRssMb(pid),
+    rounds: results,
+  };
+}
+
+async function startTargets(
+  dir: string,
+  sim: HerokuSim,
+): Promise<{ targets: Target[]; stop: () => Promise<void> }> {
+  // Stopped in reverse order of start, also when a later one fails to start.
+  const started: Array<() => Promise<unknown>> = [];
+  const stop = async (): Promise<void> => {
+    for (const s of started.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    return { targets: await startAll(dir, sim, started), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function startAll(
+  dir: string,
+  sim: HerokuSim,
+  started: Array<() => Promise<unknown>>,
+): Promise<Target[]> {
+  const pgServer = await startPostgres(join(dir, 'pg'));
+  started.push(() => pgServer.stop());
+  const nats = await startNats(join(dir, 'nats'));
+  started.push(() => nats.stop());
+  const admin = new pg.Client({ connectionString: pgServer.url() });
+  await admin.connect();
+  for (const name of ['floor', 'ceiling', 'project']) await admin.query(`create database ${name}`);
+  await admin.end();
+  const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
+  const bare = async (mode: string, db: string) =>
+    spawnServer(
+      [tsx, 'bench/bare-handler.ts'],
+      { BARE_MODE: mode, DATABASE_URL: pgServer.url(db), NATS_URL: nats.url, AUTH },
+      await freePort(),
+    );
+  const floor = await bare('floor', 'floor');
+  started.push(() => stopChild(floor.child, 'SIGTERM'));
+  const ceiling = await bare('ceiling', 'ceiling');
+  started.push(() => stopChild(ceiling.child, 'SIGTERM'));
+  const projectDb = pgServer.url('project');
+  const nodeArgs = (process.env.BENCH_CONTROL_PLANE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const project = await spawnServer(
+    [...nodeArgs, 'dist/control-plane/src/main.js'],
+    {
+      NODE_ENV: 'development',
+      DATABASE_URL: projectDb,
+      NATS_URL: nats.url,
+      SYNC_BUDGET_MS: '0',
+      DATABASE_POOL_MAX: '20',
+      HEROKU_API_URL: sim.url,
+      HEROKU_ID_URL: sim.url,
+      PRIVATE_SPACE_LOOKUP: 'platform-api',
+      ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      SESSION_SECRET: randomBytes(32).toString('hex'),
+      ...JSON.parse(process.env.BENCH_CONTROL_PLANE_ENV ?? '{}'),
+    },
+    await freePort(),
+  );
+  started.push(() => stopChild(project.child, 'SIGTERM'));
+  const drained = drainedCheck(projectDb);
+  const anonymous = () => ({
+    uuid: randomUUID(),
+    plan: 'standard',
+    region: 'amazon-web-services::us-east-1',
+    name: 'bench',
+  });
+  const targets: Target[] = [
+    {
+      name: 'floor',
+      label: 'floor (auth + 1 transaction)',
+      ...floor,
+      pid: floor.child.pid!,
+      body: anonymous,
+    },
+    {
+      name: 'ceiling',
+      label: 'ceiling (floor + publish)',
+      ...ceiling,
+      pid: ceiling.child.pid!,
+      body: anonymous,
+    },
+    {
+      name: 'plain',
+      label: 'control plane, plain path',
+      ...project,
+      pid: project.child.pid!,
+      body: () => sim.createAddon({ plan: 'standard', region: 'us' }),
+      drained,
+    },
+    {
+      name: 'lookup',
+      label: 'control plane, Private Space lookup',
+      ...project,
+      pid: project.child.pid!,
+      body: () => sim.createAddon({ plan: 'mini', region: 'us' }),
+      drained,
+    },
+  ];
+  return targets;
+}
+
+export async function runAcceptanceBench(): Promise<void> {
+  buildDist();
+  const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
+  chmodSync(dir, 0o755);
+  say('starting private PostgreSQL, nats-server, the Heroku simulator and the four targets…');
+  const sim = await createHerokuSim();
+  const { targets, stop } = await startTargets(dir, sim);
+  const results = new Map<TargetName, RoundResult[]>(targets.map((t) => [t.name, []]));
+  try {
+    say(
+      `\n▶ provision acceptance: ${rounds} rounds × 4 targets, ${concurrency} concurrent, ${seconds}s each`,
+    );
+    for (const t of targets) {
+      say(`  warm-up: ${t.label}`);
+      await runLoad({ url: t.url, concurrency, seconds: 2, makeRequest: requestFor(t) });
+      await waitDrained(t);
+    }
+    for (let r = 1; r <= rounds; r++) {
+      say(`\n  round ${r}/${rounds}`);
+      for (const t of targets) results.get(t.name)!.push(await measure(t));
+    }
+    const by = Object.fromEntries(
+      targets.map((t) => [t.name, summarise(results.get(t.name)!, t.pid)]),
+    ) as Record<TargetName, ReturnType<typeof summarise>>;
+    const pct = (a: number, b: number): number => round((a / b) * 100);
+    const ratios = {
+      plainOfFloorPercent: pct(by.plain.sustainedRps, by.floor.sustainedRps),
+      lookupOfFloorPercent: pct(by.lookup.sustainedRps, by.floor.sustainedRps),
+      ceilingOfFloorPercent: pct(by.ceiling.sustainedRps, by.floor.sustainedRps),
+    };
+    const report = {
+      benchmark: 'provision-acceptance',
+      at: new Date().toISOString(),
+      machine: {
+        cpus: cpus().length,
+        memGb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
+      bounds:
+        'one machine: load generator, Heroku simulator, PostgreSQL, nats-server and the target share its cores; fsync on (durable commits)',
+      concurrency,
+      seconds,
+      rounds,
+      ...by,
+      ratios,
+      targets: { plainOfFloorPercent: 75, plainP99Ms: 50, lookupOfFloorPercent: 40, drainS: 60 },
+      met: {
+        plain: ratios.plainOfFloorPercent >= 75,
+        plainP99: by.plain.p99Ms <= 50,
+        lookup: ratios.lookupOfFloorPercent >= 40,
+        noBacklog: Math.max(by.plain.drainS, by.lookup.drainS) <= 60,
+      },
+    };
+    mkdirSync(join(root, 'bench/results'), { recursive: true });
+    writeFileSync(
+      join(root, 'bench/results/provision-acceptance.json'),
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
+    say(
+      '\n  target                                sustained/s   % of floor   p50 ms   p99 ms   drain s',
+    );
+    for (const t of targets) {
+      const s = by[t.name];
+      say(
+        `  ${t.label.padEnd(38)}${String(s.sustainedRps).padStart(11)}${String(pct(s.sustainedRps, by.floor.sustainedRps)).padStart(13)}` +
+          `${String(s.p50Ms).padStart(9)}${String(s.p99Ms).padStart(9)}${String(s.drainS).padStart(10)}`,
+      );
+    }
+    say(`  control plane peak RSS: ${by.plain.peakRssMb} MB`);
+    say('written to bench/results/provision-acceptance.json');
+  } finally {
+    await stop();
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
