@@ -304,7 +304,7 @@ export async function runAcceptanceBench(): Promise<void> {
         node: process.version,
       },
       bounds:
-        'one machine: load generator, Heroku simulator, PostgreSQL, nats-server and the target share its cores; fsync on (durable commits)',
+        'one machine: load generator, Heroku simulator, PostgreSQL, nats-server and the target share its cores; PostgreSQL runs with fsync=off and synchronous_commit=off (deploy/local/postgres.ts), so the floor is the commit path without the disk flush',
       concurrency,
       seconds,
       rounds,

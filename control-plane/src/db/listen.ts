@@ -95,3 +95,24 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     },
   };
 }
+
+/**
+ * What a background worker wakes on: a NOTIFY on its channel, a reconnect (notifications
+ * may have been missed), and a sweep every `sweepMs` (work other replicas committed without
+ * a NOTIFY). Kicks once at start.
+ */
+export async function wakeups(
+  options: Omit<ListenOptions, 'onNotify' | 'onReconnect'> & { sweepMs: number },
+  kick: () => void,
+): Promise<Listener> {
+  const { sweepMs, ...listenOptions } = options;
+  const listener = await listen({ ...listenOptions, onNotify: kick, onReconnect: kick });
+  const timer = setInterval(kick, sweepMs);
+  kick();
+  return {
+    async close() {
+      clearInterval(timer);
+      await listener.close();
+    },
+  };
+}

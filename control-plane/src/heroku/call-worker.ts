@@ -10,7 +10,7 @@
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import { CALL_KINDS, claimDueCall, HEROKU_CALLS_CHANNEL, type CallKind } from '../db/calls.js';
-import { listen as listenFor, type Listener } from '../db/listen.js';
+import { wakeups, type Listener } from '../db/listen.js';
 import { withTransaction, type Pool } from '../db/pool.js';
 import { createGoneAddons } from './gone-addons.js';
 import type { OAuthSettings } from './oauth.js';
@@ -71,8 +71,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   // replica meets such a limit, and waits it out, on its own.
   let pausedUntil = 0;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let listen: Listener | undefined;
+  let wake: Listener | undefined;
   const running = new Set<Promise<void>>();
 
   async function runOnce(): Promise<boolean> {
@@ -109,26 +108,25 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
 
   return {
     async start() {
-      listen = await listenFor({
-        databaseUrl: deps.databaseUrl,
-        channel: HEROKU_CALLS_CHANNEL,
-        name: 'heroku calls',
-        log: deps.log,
-        onNotify: kick,
-        onReconnect: kick,
-      });
-      timer = setInterval(kick, deps.pollMs ?? 1000);
-      kick();
+      wake = await wakeups(
+        {
+          databaseUrl: deps.databaseUrl,
+          channel: HEROKU_CALLS_CHANNEL,
+          name: 'heroku calls',
+          log: deps.log,
+          sweepMs: deps.pollMs ?? 1000,
+        },
+        kick,
+      );
       gone.start();
     },
     runOnce,
     kick,
     async stop() {
       stopped = true;
-      if (timer) clearInterval(timer);
+      await wake?.close();
       await Promise.all(running);
       await gone.stop();
-      await listen?.close();
     },
   };
 }

@@ -10,7 +10,7 @@ import { encodeMessage } from '../../../../shared/src/messages.js';
 import { jobSubject } from '../../../../shared/src/subjects.js';
 import type { Catalog } from '../../catalog/schema.js';
 import { audit } from '../../db/audit.js';
-import { listen as listenFor, type Listener } from '../../db/listen.js';
+import { wakeups, type Listener } from '../../db/listen.js';
 import { withTransaction, type Pool, type PoolClient } from '../../db/pool.js';
 import {
   claimDispatchable,
@@ -108,8 +108,7 @@ async function dispatchBatch(
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const batch = deps.batchSize ?? 100;
-  let listen: Listener | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let wake: Listener | undefined;
 
   async function runOnce(): Promise<number> {
     let total = 0;
@@ -128,23 +127,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   return {
     async start() {
-      listen = await listenFor({
-        databaseUrl: deps.databaseUrl,
-        channel: OUTBOX_CHANNEL,
-        name: 'outbox',
-        log: deps.log,
-        onNotify: runner.kick,
-        onReconnect: runner.kick,
-      });
-      timer = setInterval(runner.kick, deps.sweepMs);
-      runner.kick();
+      wake = await wakeups(
+        {
+          databaseUrl: deps.databaseUrl,
+          channel: OUTBOX_CHANNEL,
+          name: 'outbox',
+          log: deps.log,
+          sweepMs: deps.sweepMs,
+        },
+        runner.kick,
+      );
     },
     runOnce,
     kick: runner.kick,
     async stop() {
-      if (timer) clearInterval(timer);
+      await wake?.close();
       await runner.stop();
-      await listen?.close();
     },
   };
 }
