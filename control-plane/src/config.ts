@@ -89,7 +89,8 @@ const EnvSchema = z.object({
   HEROKU_ID_URL: z.url().default('https://id.heroku.com'),
   /** What to tell Heroku when an async provision fails for good (README: Finishing with Heroku). */
   ASYNC_FAILURE_ACTION: z.enum(['deprovision', 'none']).default('deprovision'),
-  HEROKU_CALL_CONCURRENCY: envInt(4, 1, 64),
+  /** Heroku calls in flight at once per replica (call-worker.ts). */
+  HEROKU_CALL_CONCURRENCY: envInt(32, 1, 256),
   /** Seconds old credentials stay valid after a rotation before they are revoked. */
   ROTATION_GRACE_S: envInt(7200, 0, 7 * 24 * 3600),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),

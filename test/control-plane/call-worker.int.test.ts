@@ -1,14 +1,21 @@
 /**
  * The Heroku call worker on a real Postgres against the Heroku simulator: rate limits are
  * scoped to what they limit (one add-on's token, or everything for the OAuth endpoint), and
- * the calls and tokens of an add-on Heroku has removed are removed too.
+ * the calls and tokens of an add-on Heroku has removed are removed too; a call in flight is
+ * leased (never sent twice by live workers, due again when a dead worker's lease ends); what
+ * Heroku refuses for good is not retried.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createSealer } from '../../control-plane/src/crypto.js';
-import { enqueueCall, type CallKind } from '../../control-plane/src/db/calls.js';
+import {
+  CALL_KINDS,
+  claimDueCalls,
+  enqueueCall,
+  type CallKind,
+} from '../../control-plane/src/db/calls.js';
 import { insertOperation } from '../../control-plane/src/db/operations.js';
 import { createPool, type Pool } from '../../control-plane/src/db/pool.js';
 import { insertResource } from '../../control-plane/src/db/resources.js';
@@ -271,5 +278,118 @@ describe('add-ons that are gone', () => {
       5000,
     );
     expect(await tokenCount(live.uuid)).toBe(1);
+  });
+});
+
+async function callRow(uuid: string, kind: CallKind) {
+  const r = await pool.query<{
+    state: string;
+    attempts: number;
+    last_status: number | null;
+    last_error: string | null;
+    leased_until: Date | null;
+  }>(
+    'select state, attempts, last_status, last_error, leased_until from heroku_calls where resource_uuid = $1 and kind = $2',
+    [uuid, kind],
+  );
+  return r.rows[0]!;
+}
+
+describe('leases', () => {
+  it('a call in flight stays leased to its live worker past the lease length: no other worker sends it', async () => {
+    const a = await addonWithTokens();
+    sim.inject({ method: 'PATCH', path: new RegExp(`^/addons/${a.uuid}/config$`), delayMs: 1500 });
+    await enqueueConfig(a.uuid, 'rediss://slow');
+    const first = worker({ leaseMs: 300 });
+    await first.start();
+    await waitFor(
+      async () => (await callRow(a.uuid, 'config_update')).leased_until !== null,
+      'leased',
+      5000,
+    );
+    const other = worker({ leaseMs: 300 });
+    for (let i = 0; i < 6; i++) {
+      expect(await other.runOnce()).toBe(false); // renewed every 100 ms by the first worker
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await waitFor(
+      async () => (await callRow(a.uuid, 'config_update')).state === 'succeeded',
+      'sent',
+      5000,
+    );
+    expect(patches(a.uuid)).toHaveLength(1);
+    expect((await callRow(a.uuid, 'config_update')).leased_until).toBeNull();
+  });
+
+  it("a dead worker's lease ends and the call is sent by another worker", async () => {
+    const a = await addonWithTokens();
+    await enqueueConfig(a.uuid, 'rediss://orphaned');
+    // A worker that leased the call and died before sending it.
+    const leased = await claimDueCalls(pool, CALL_KINDS, 10, 400);
+    expect(leased.map((c) => c.kind)).toEqual(['config_update']);
+    const w = worker();
+    expect(await w.runOnce()).toBe(false);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await w.runOnce()).toBe(true);
+    expect(patches(a.uuid)).toHaveLength(1);
+    expect(configOf(a.uuid)).toBe('rediss://orphaned');
+  });
+});
+
+describe('refusals that are final', () => {
+  it("a grant code Heroku's identity service refuses fails for good after one attempt, with Heroku's reason", async () => {
+    const a = await addon();
+    await pool.query('update resources set oauth_grant_enc = $2 where uuid = $1', [
+      a.uuid,
+      sealer.seal('not-a-grant-heroku-issued'),
+    ]);
+    await enqueueCall(pool, { uuid: a.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
+    await drain(worker());
+    const row = await callRow(a.uuid, 'exchange_grant');
+    expect(row).toMatchObject({ state: 'failed', attempts: 1, last_status: 401 });
+    expect(row.last_error).toMatch(/answered 401: .*already used authorization code/);
+    expect(logs.some((l) => l.includes('heroku call failed for good') && l.includes(a.uuid))).toBe(
+      true,
+    );
+  });
+
+  it('a grant refused by a 5xx is retried, and the warning says what Heroku answered', async () => {
+    const a = await addon();
+    sim.inject({ method: 'POST', path: /^\/oauth\/token$/, status: 503 });
+    await enqueueCall(pool, { uuid: a.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
+    await worker().runOnce();
+    const row = await callRow(a.uuid, 'exchange_grant');
+    expect(row).toMatchObject({ state: 'pending', attempts: 1, last_status: 503 });
+    const warning = logs.find(
+      (l) => l.includes('heroku call will be retried') && l.includes(a.uuid),
+    );
+    expect(JSON.parse(warning!)).toMatchObject({
+      status: 503,
+      err: expect.stringMatching(/answered 503/),
+    });
+  });
+
+  it('a provision action for an add-on Heroku no longer waits for fails for good; one still provisioning is retried', async () => {
+    const gone = await addonWithTokens();
+    sim.addon(gone.uuid)!.state = 'deprovisioned';
+    await enqueueCall(pool, { uuid: gone.uuid, kind: 'provision_action', dedupeKey: 'p' });
+    await drain(worker());
+    const row = await callRow(gone.uuid, 'provision_action');
+    expect(row).toMatchObject({ state: 'failed', attempts: 1, last_status: 422 });
+    expect(row.last_error).toMatch(/deprovisioned at Heroku/);
+
+    const busy = await addonWithTokens();
+    sim.inject({
+      method: 'POST',
+      path: new RegExp(`^/addons/${busy.uuid}/actions/provision$`),
+      status: 422,
+    });
+    await enqueueCall(pool, { uuid: busy.uuid, kind: 'provision_action', dedupeKey: 'p' });
+    await worker().runOnce();
+    expect(await callRow(busy.uuid, 'provision_action')).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      last_status: 422,
+    });
   });
 });

@@ -5,7 +5,7 @@
  * depend on the machine's speed: a per-candidate scan of the backlog touches millions.
  */
 import pg from 'pg';
-import { CALL_KINDS, claimDueCall } from '../../control-plane/src/db/calls.js';
+import { CALL_KINDS, claimDueCalls } from '../../control-plane/src/db/calls.js';
 import { claimDispatchable } from '../../control-plane/src/db/operations.js';
 import type { Queryable } from '../../control-plane/src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -96,8 +96,8 @@ it('claims a batch of operations touching a bounded number of buffers', async ()
   expect(seqScans(plan, 'operations')).toBe(0);
 });
 
-it('claims a due call touching a bounded number of buffers', async () => {
-  const { plan } = await explain((q) => claimDueCall(q, CALL_KINDS));
+it('leases a batch of due calls touching a bounded number of buffers', async () => {
+  const { plan } = await explain((q) => claimDueCalls(q, CALL_KINDS, 50, 60_000));
   expect(buffers(plan)).toBeLessThan(5_000);
   expect(seqScans(plan, 'heroku_calls')).toBe(0);
 });

@@ -60,6 +60,8 @@ export interface ClaimedCall extends CallRow {
   /** Tokens are stored for the add-on (its grant was exchanged). */
   has_tokens: boolean;
   oauth_grant_enc: string | null;
+  /** Where the app's log lines go (sealed), for app_log calls. */
+  log_input_url_enc: string | null;
 }
 
 /** Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. */
@@ -76,41 +78,68 @@ export async function enqueueCall(
 }
 
 /**
- * Lock one due call whose earlier calls on the same resource are finished. Only kinds this
- * replica knows: during a rolling upgrade a kind added by a newer release waits for a newer
- * replica instead of being marked done unsent. Calls made with an add-on token Heroku rate
- * limited wait out its pause (pauseToken); other add-ons' calls do not.
+ * Lease up to `limit` due calls whose earlier calls on the same resource are finished, in one
+ * short statement: each leased call's next_attempt_at (and leased_until) moves `leaseMs`
+ * ahead, so no other worker claims it and no cleanup drops it while its attempt is in flight,
+ * and a worker that dies mid-attempt leaves it due again when the lease ends. No row lock is
+ * held while Heroku answers. Only kinds this replica knows: during a rolling upgrade a kind
+ * added by a newer release waits for a newer replica instead of being marked done unsent.
+ * Calls made with an add-on token Heroku rate limited wait out its pause (pauseToken); other
+ * add-ons' calls do not. At most one call per add-on is leased at a time (log lines aside):
+ * a leased call is still pending, so it holds back the calls queued after it.
  */
-export async function claimDueCall(
+export async function claimDueCalls(
   db: Queryable,
-  kinds: readonly CallKind[] = CALL_KINDS,
-): Promise<ClaimedCall | undefined> {
+  kinds: readonly CallKind[],
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedCall[]> {
   // Walk the due calls in order, a page at a time: each page is one index range read plus
   // one predecessor probe per row, whatever the backlog and however stale the statistics.
   let after: { at: Date; id: string } = { at: new Date(0), id: '0' };
   for (;;) {
     const res = await db.query<
       ClaimedCall & { page_rows: number; page_end_at: Date; page_end_id: string }
-    >(CLAIM_PAGE_SQL, [kinds, TOKEN_CALL_KINDS, after.at, after.id, CLAIM_PAGE]);
-    const row = res.rows[0];
-    if (!row) return undefined; // nothing due after `after`
-    if (row.id !== null) {
-      const { page_rows: _r, page_end_at: _a, page_end_id: _i, ...call } = row;
-      return call;
+    >(CLAIM_PAGE_SQL, [kinds, TOKEN_CALL_KINDS, after.at, after.id, CLAIM_PAGE, limit, leaseMs]);
+    const first = res.rows[0];
+    if (!first) return []; // nothing due after `after`
+    if (first.id !== null) {
+      return res.rows.map(({ page_rows: _r, page_end_at: _a, page_end_id: _i, ...call }) => call);
     }
-    if (row.page_rows < CLAIM_PAGE) return undefined;
-    after = { at: row.page_end_at, id: row.page_end_id };
+    if (first.page_rows < CLAIM_PAGE) return [];
+    after = { at: first.page_end_at, id: first.page_end_id };
   }
+}
+
+/**
+ * Extend the leases of calls whose attempts are still in flight (their worker is alive). A
+ * call already finished or put back for a retry is left alone.
+ */
+export async function renewCallLeases(
+  db: Queryable,
+  ids: readonly string[],
+  leaseMs: number,
+): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `update heroku_calls
+        set next_attempt_at = clock_timestamp() + ($2::int * interval '1 millisecond'),
+            leased_until = clock_timestamp() + ($2::int * interval '1 millisecond')
+      where id = any($1::bigint[]) and state = 'pending' and leased_until is not null`,
+    [ids, leaseMs],
+  );
 }
 
 /** Due calls examined per claim query. */
 const CLAIM_PAGE = 100;
 
 /**
- * One page of due calls (after $3/$4 in (next_attempt_at, id) order) and the first of them
+ * One page of due calls (after $3/$4 in (next_attempt_at, id) order) and the first $6 of them
  * that may be sent: no earlier call of its add-on is pending (log lines aside), and its token
- * is not paused. One row: the claimed call's columns (null when none on this page) with where
- * the page ended; no row when nothing is due on or after that point.
+ * is not paused; they are leased for $7 ms. One row per leased call, each with where the page
+ * ended (one row with null call columns when none on this page may be sent); no row when
+ * nothing is due on or after that point. `picked` repeats the due test on the row it locks:
+ * a call another claim leased since this statement's snapshot is no longer due.
  */
 const CLAIM_PAGE_SQL = `
   with page as materialized (
@@ -119,24 +148,33 @@ const CLAIM_PAGE_SQL = `
        and (next_attempt_at, id) > ($3::timestamptz, $4::bigint)
      order by next_attempt_at, id limit $5),
   picked as (
-    select c.*, ${ADDON_GONE_SQL} as gone, r.oauth_grant_enc,
+    select c.id, ${ADDON_GONE_SQL} as gone, r.oauth_grant_enc, r.log_input_url_enc,
            exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens
       from heroku_calls c join page using (id) join resources r on r.uuid = c.resource_uuid
-     where c.state = 'pending'
+     where c.state = 'pending' and c.next_attempt_at <= now()
        and (c.kind = 'app_log' or not exists (
              select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
                 and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
        and not (c.kind = any($2::text[]) and exists (
              select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
                 and t.rate_limited_until > now()))
-     order by c.next_attempt_at, c.id limit 1
+     order by c.next_attempt_at, c.id limit $6
      for update of c skip locked),
+  leased as (
+    update heroku_calls c
+       set next_attempt_at = clock_timestamp() + ($7::int * interval '1 millisecond'),
+           leased_until = clock_timestamp() + ($7::int * interval '1 millisecond')
+      from picked where c.id = picked.id
+    returning c.id, c.resource_uuid, c.kind, c.dedupe_key, c.payload_enc, c.state, c.attempts,
+              c.last_status, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
+              picked.has_tokens),
   page_end as (
     select next_attempt_at, id, (select count(*) from page)::int as n
       from page order by next_attempt_at desc, id desc limit 1)
-  select picked.*, page_end.n as page_rows, page_end.next_attempt_at as page_end_at,
+  select leased.*, page_end.n as page_rows, page_end.next_attempt_at as page_end_at,
          page_end.id::text as page_end_id
-    from page_end left join picked on true`;
+    from page_end left join leased on true
+   order by leased.id`;
 
 export interface DroppedCall {
   id: string;
@@ -146,22 +184,25 @@ export interface DroppedCall {
 
 /**
  * Drop the pending calls that need the authorization of an add-on that is gone (of `uuid`, or
- * of every such add-on when null): Heroku would refuse them for ever. A call locked by an
- * attempt in flight is skipped; its worker drops it when the attempt ends.
+ * of every such add-on when null): Heroku would refuse them for ever. A call leased by an
+ * attempt in flight is skipped (its worker drops it when the attempt ends), unless it is
+ * `ownCallId`, the call the asking worker holds.
  */
 export async function dropCallsOfGoneAddons(
   db: Queryable,
   uuid: string | null,
+  ownCallId: string | null = null,
 ): Promise<DroppedCall[]> {
   const res = await db.query<DroppedCall>(
     `update heroku_calls set state = 'dropped', last_error = 'add-on removed by Heroku',
-       completed_at = now(), updated_at = now()
+       leased_until = null, completed_at = now(), updated_at = now()
       where id in (select c.id from heroku_calls c join resources r on r.uuid = c.resource_uuid
                     where c.state = 'pending' and c.kind = any($2::text[])
                       and ($1::uuid is null or c.resource_uuid = $1) and ${ADDON_GONE_SQL}
+                      and (c.leased_until is null or c.leased_until < now() or c.id = $3)
                     for update of c skip locked)
       returning id, resource_uuid, kind`,
-    [uuid, AUTHORIZED_CALL_KINDS],
+    [uuid, AUTHORIZED_CALL_KINDS, ownCallId],
   );
   return res.rows;
 }
@@ -175,7 +216,7 @@ export async function finishCall(
 ): Promise<void> {
   await db.query(
     `update heroku_calls set state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
-       completed_at = now(), updated_at = now() where id = $1`,
+       leased_until = null, completed_at = now(), updated_at = now() where id = $1`,
     [id, state, status, error],
   );
 }
@@ -191,7 +232,8 @@ export async function finishSentCall(
   const res = await db.query<{ gone: boolean }>(
     `with f as (
        update heroku_calls set state = 'succeeded', attempts = attempts + 1, last_status = 200,
-         last_error = null, completed_at = now(), updated_at = now() where id = $1),
+         last_error = null, leased_until = null, completed_at = now(), updated_at = now()
+        where id = $1),
      a as (
        insert into audit_events (resource_uuid, actor, action, detail)
        values ($2, 'system', $3, $4))
@@ -216,7 +258,7 @@ export async function retryCall(
 ): Promise<void> {
   await db.query(
     `update heroku_calls set attempts = attempts + 1, last_status = $3, last_error = $4,
-       next_attempt_at = clock_timestamp() + ($2::int * interval '1 millisecond'), updated_at = now()
+       leased_until = null, next_attempt_at = clock_timestamp() + ($2::int * interval '1 millisecond'), updated_at = now()
      where id = $1`,
     [id, Math.round(delayMs), status, error],
   );

@@ -77,11 +77,16 @@ export interface GoneCleanup {
  * the tokens deleted in the same transaction, rather than kept while those calls retry into
  * 401s (a provision action retries for ever). Log lines (app_log) go to the app's
  * log_input_url, not through the token: they neither keep the tokens nor are dropped. A call
- * whose attempt is in flight keeps them until its worker calls this again after the attempt.
+ * whose attempt is in flight (leased) keeps them until its worker calls this again after the
+ * attempt.
  * `uuid` null sweeps every gone add-on (leftovers from before this rule, or a missed event).
  */
-async function forgetGoneAddons(db: Queryable, uuid: string | null): Promise<GoneCleanup> {
-  const dropped = await dropCallsOfGoneAddons(db, uuid);
+async function forgetGoneAddons(
+  db: Queryable,
+  uuid: string | null,
+  ownCallId: string | null = null,
+): Promise<GoneCleanup> {
+  const dropped = await dropCallsOfGoneAddons(db, uuid, ownCallId);
   for (const call of dropped) {
     await audit(db, {
       uuid: call.resource_uuid,
@@ -103,10 +108,15 @@ async function forgetGoneAddons(db: Queryable, uuid: string | null): Promise<Gon
 
 /**
  * The tokens of one add-on, if it is gone (see forgetGoneAddons): run when its deprovision is
- * applied (ops/messaging/apply-result.ts) and around each of its calls (call worker).
+ * applied (ops/messaging/apply-result.ts) and around each of its calls (call worker, which
+ * names the call it holds in `ownCallId`: that one is dropped too, although it is leased).
  */
-export async function deleteTokensIfGone(db: Queryable, uuid: string): Promise<GoneCleanup> {
-  return forgetGoneAddons(db, uuid);
+export async function deleteTokensIfGone(
+  db: Queryable,
+  uuid: string,
+  ownCallId: string | null = null,
+): Promise<GoneCleanup> {
+  return forgetGoneAddons(db, uuid, ownCallId);
 }
 
 const SWEEP_LOCK_KEY = 7_242_002; // arbitrary, constant: one gone-add-on sweep at a time

@@ -5,8 +5,8 @@
 import type { Logger } from '../../../shared/src/logger.js';
 import { audit } from '../db/audit.js';
 import { finishCall, finishSentCall, retryCall, type CallRow } from '../db/calls.js';
-import type { PoolClient } from '../db/pool.js';
-import { OAuthRateLimitedError } from './oauth.js';
+import type { Queryable } from '../db/pool.js';
+import { OAuthRateLimitedError, OAuthRefusedError } from './oauth.js';
 import { HttpError } from './send-call.js';
 
 export interface AttemptContext {
@@ -29,12 +29,27 @@ function limitPauseMs(err: unknown): number | undefined {
 }
 
 function statusOf(err: unknown): number | null {
-  if (err instanceof HttpError) return err.status;
+  if (err instanceof HttpError || err instanceof OAuthRefusedError) return err.status;
   return err instanceof OAuthRateLimitedError ? 429 : null;
 }
 
+/** What went wrong, for the log and the call's last_error: the HTTP status and Heroku's words. */
+function describe(err: unknown): string {
+  if (err instanceof OAuthRefusedError) return err.detail;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Whether retrying cannot help. A grant or refresh token Heroku's identity service refused
+ * (4xx) can never be exchanged: every kind fails for good. The provision action is otherwise
+ * retried until it succeeds (it is what ends "provisioning" at Heroku), except when Heroku
+ * says the add-on is not there (404) or no longer waiting for it (a 422 whose state check in
+ * send-call.ts found it neither provisioning nor provisioned): then no attempt can succeed.
+ */
 function permanent(ctx: AttemptContext, call: CallRow, err: unknown): boolean {
-  if (call.kind === 'provision_action') return false; // retried until it succeeds
+  if (err instanceof OAuthRefusedError) return err.final;
+  if (call.kind === 'provision_action')
+    return err instanceof HttpError && (err.status === 404 || err.final);
   if (call.attempts + 1 >= ctx.maxAttempts) return true;
   if (err instanceof HttpError)
     return err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401;
@@ -43,7 +58,7 @@ function permanent(ctx: AttemptContext, call: CallRow, err: unknown): boolean {
 
 /** Finished and audited in one statement, which also reads whether the add-on is gone now. */
 export async function recordSuccess(
-  client: PoolClient,
+  client: Queryable,
   ctx: AttemptContext,
   call: CallRow,
 ): Promise<{ gone: boolean }> {
@@ -57,13 +72,13 @@ export async function recordSuccess(
 }
 
 export async function recordFailure(
-  client: PoolClient,
+  client: Queryable,
   ctx: AttemptContext,
   call: CallRow,
   err: unknown,
 ): Promise<void> {
   const status = statusOf(err);
-  const message = (err as Error).message;
+  const message = describe(err);
   if (permanent(ctx, call, err)) {
     await finishCall(client, call.id, 'failed', status, message);
     await audit(client, {
@@ -84,7 +99,14 @@ export async function recordFailure(
   const delay = Math.max(pauseMs ?? 0, backoffMs(call.attempts));
   await retryCall(client, call.id, delay, status, message);
   ctx.log.warn(
-    { resourceId: call.resource_uuid, call: call.kind, status, retryInMs: Math.round(delay) },
+    {
+      resourceId: call.resource_uuid,
+      call: call.kind,
+      status,
+      err: message,
+      attempts: call.attempts + 1,
+      retryInMs: Math.round(delay),
+    },
     'heroku call will be retried',
   );
 }

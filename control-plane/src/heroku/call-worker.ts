@@ -1,21 +1,33 @@
 /**
  * Runs the durable queue of calls to Heroku (grant exchange, config PATCH, provision and
- * deprovision actions, app log lines; send-call.ts sends them). Exponential backoff with
- * jitter. Rate limits are scoped to what they limit: one add-on's token pauses that token's
- * calls (send-call.ts), a 429 from the OAuth endpoint, which is not about one add-on, pauses
- * every call on this replica. Calls of an add-on Heroku has removed are dropped, not sent, and
- * its tokens deleted (gone-addons.ts). A call that succeeded is never sent again (its row is
- * finished in the same transaction that holds its lock).
+ * deprovision actions, app log lines; send-call.ts sends them). Up to `concurrency` calls are
+ * in flight at once: a claim leases a batch of due calls in one short statement
+ * (db/calls.ts claimDueCalls) and each is sent and recorded on its own, so one slow answer
+ * holds up nothing but itself and no row lock is held while Heroku answers. A call is sent
+ * at least once: a replica that dies mid-attempt leaves it due again when its lease ends (a
+ * live one renews the leases of its attempts).
+ * Exponential backoff with jitter. Rate limits are scoped to what they limit: one add-on's
+ * token pauses that token's calls (send-call.ts), a 429 from the OAuth endpoint, which is not
+ * about one add-on, pauses every call on this replica. Calls of an add-on Heroku has removed
+ * are dropped, not sent, and its tokens deleted (gone-addons.ts).
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
-import { CALL_KINDS, claimDueCall, HEROKU_CALLS_CHANNEL, type CallKind } from '../db/calls.js';
+import {
+  CALL_KINDS,
+  claimDueCalls,
+  HEROKU_CALLS_CHANNEL,
+  renewCallLeases,
+  type CallKind,
+  type ClaimedCall,
+} from '../db/calls.js';
+import { coalescing } from '../coalescing.js';
 import { wakeups, type Listener } from '../db/listen.js';
 import { withTransaction, type Pool } from '../db/pool.js';
-import { createGoneAddons } from './gone-addons.js';
+import { createGoneAddons, type GoneAddons } from './gone-addons.js';
 import type { OAuthSettings } from './oauth.js';
 import { DEFAULT_PAUSES } from './rate-limit.js';
-import { createCallSender } from './send-call.js';
+import { createCallSender, type SendCall } from './send-call.js';
 import { recordFailure, recordSuccess, type AttemptContext } from './call-outcome.js';
 
 export interface CallWorkerDeps {
@@ -26,7 +38,13 @@ export interface CallWorkerDeps {
   log: Logger;
   apiUrl: string;
   oauth: OAuthSettings;
+  /** Calls in flight at once (default 32). */
   concurrency?: number;
+  /**
+   * How long a claimed call is leased to its attempt (default 10 s), renewed every third of
+   * that while the attempt runs: how long a replica that died holds up its calls.
+   */
+  leaseMs?: number;
   pollMs?: number;
   maxAttempts?: number;
   userAgent?: string;
@@ -42,68 +60,117 @@ export interface CallWorkerDeps {
 
 export interface CallWorker {
   start(): Promise<void>;
+  /** Claim one batch of due calls and attempt them all; false when none was due. */
   runOnce(): Promise<boolean>;
   /** Claim due calls now (new calls were committed on this replica). */
   kick(): void;
   stop(): Promise<void>;
 }
 
-export function createCallWorker(deps: CallWorkerDeps): CallWorker {
-  const knownKinds = deps.knownKinds ?? CALL_KINDS;
+/** Calls leased per claim statement, at most. */
+const CLAIM_BATCH = 50;
+
+interface Attempter {
+  pool: Pool;
+  sendCall: SendCall;
+  attempt: AttemptContext;
+  gone: GoneAddons;
+}
+
+/** One attempt at a leased call: dropped, or sent and recorded (success, or retry/failure). */
+async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
+  const { pool, gone } = a;
+  if (call.gone && (await withTransaction(pool, (c) => gone.dropIfGone(c, call)))) return;
+  let failure: { err: unknown } | undefined;
+  try {
+    await a.sendCall(pool, call);
+  } catch (err) {
+    failure = { err };
+  }
+  if (failure) await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, failure.err));
+  const goneNow = failure ? undefined : (await recordSuccess(pool, a.attempt, call)).gone;
+  if (goneNow !== false)
+    await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, goneNow));
+}
+
+/** attemptCall, never rejecting: what it could not record is due again when its lease ends. */
+async function attemptLogged(a: Attempter, log: Logger, call: ClaimedCall): Promise<void> {
+  try {
+    await attemptCall(a, call);
+  } catch (err) {
+    log.error(
+      { err, resourceId: call.resource_uuid, call: call.kind },
+      'heroku call attempt not recorded; it is due again when its lease ends',
+    );
+  }
+}
+
+function attempter(deps: CallWorkerDeps, pauseReplica: AttemptContext['pauseReplica']): Attempter {
   const pauses = {
     limitedMs: deps.limitedPauseMs ?? DEFAULT_PAUSES.limitedMs,
     exhaustedMs: deps.exhaustedPauseMs ?? DEFAULT_PAUSES.exhaustedMs,
   };
-  const sendCall = createCallSender({ ...deps, pauses });
-  const attempt: AttemptContext = {
-    log: deps.log,
-    maxAttempts: deps.maxAttempts ?? 25,
-    pauseReplica(call, pauseMs) {
-      pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
-      deps.log.warn(
-        { resourceId: call.resource_uuid, call: call.kind, status: 429, pauseMs },
-        'heroku rate limit: all calls on this replica paused',
-      );
-    },
+  return {
+    pool: deps.pool,
+    sendCall: createCallSender({ ...deps, pauses }),
+    attempt: { log: deps.log, maxAttempts: deps.maxAttempts ?? 25, pauseReplica },
+    gone: createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs }),
   };
-  const gone = createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs });
+}
+
+export function createCallWorker(deps: CallWorkerDeps): CallWorker {
+  const knownKinds = deps.knownKinds ?? CALL_KINDS;
+  const maxInFlight = deps.concurrency ?? 32;
+  const leaseMs = deps.leaseMs ?? 10_000;
   // Pause for limits that are not about one add-on (the OAuth endpoint). In memory: each
   // replica meets such a limit, and waits it out, on its own.
   let pausedUntil = 0;
+  const a = attempter(deps, (call, pauseMs) => {
+    pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
+    deps.log.warn(
+      { resourceId: call.resource_uuid, call: call.kind, status: 429, pauseMs },
+      'heroku rate limit: all calls on this replica paused',
+    );
+  });
   let stopped = false;
   let wake: Listener | undefined;
-  const running = new Set<Promise<void>>();
+  let renewal: NodeJS.Timeout | undefined;
+  const inFlight = new Map<string, Promise<void>>();
 
-  async function runOnce(): Promise<boolean> {
-    if (Date.now() < pausedUntil) return false;
-    return withTransaction(deps.pool, async (client) => {
-      const call = await claimDueCall(client, knownKinds);
-      if (!call) return false;
-      if (await gone.dropIfGone(client, call)) return true;
-      let goneNow: boolean | undefined;
-      try {
-        await sendCall(client, call);
-        goneNow = (await recordSuccess(client, attempt, call)).gone;
-      } catch (err) {
-        await recordFailure(client, attempt, call, err);
-      }
-      await gone.afterCall(client, call.resource_uuid, goneNow);
-      return true;
+  function launch(call: ClaimedCall): Promise<void> {
+    const p: Promise<void> = attemptLogged(a, deps.log, call).finally(() => {
+      inFlight.delete(call.id);
+      if (wake && !stopped) kick(); // its add-on's next call may be due now, and a slot is free
     });
+    inFlight.set(call.id, p);
+    return p;
   }
 
-  function kick(): void {
-    const slots = (deps.concurrency ?? 4) - running.size;
-    for (let i = 0; i < slots && !stopped; i++) {
-      const p: Promise<void> = (async () => {
-        try {
-          while (!stopped && (await runOnce()));
-        } catch (err) {
-          deps.log.error({ err }, 'heroku call worker error');
-        }
-      })().finally(() => running.delete(p));
-      running.add(p);
+  async function claim(limit: number): Promise<ClaimedCall[]> {
+    if (stopped || Date.now() < pausedUntil || limit <= 0) return [];
+    return claimDueCalls(deps.pool, knownKinds, Math.min(limit, CLAIM_BATCH), leaseMs);
+  }
+
+  // Fill the free slots, one claim statement at a time, until nothing more is due; wake-ups
+  // while it runs fold into one more pass.
+  const pump = coalescing(async () => {
+    try {
+      for (;;) {
+        const calls = await claim(maxInFlight - inFlight.size);
+        if (calls.length === 0) return;
+        calls.forEach(launch);
+      }
+    } catch (err) {
+      deps.log.error({ err }, 'heroku call worker error');
     }
+  });
+  const kick = pump.kick;
+
+  /** A live worker keeps its leases: only a replica that died leaves its calls to others. */
+  function renewLeases(): void {
+    renewCallLeases(deps.pool, [...inFlight.keys()], leaseMs).catch((err: unknown) =>
+      deps.log.warn({ err }, 'heroku call leases not renewed; retried shortly'),
+    );
   }
 
   return {
@@ -118,15 +185,22 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
         },
         kick,
       );
-      gone.start();
+      renewal = setInterval(renewLeases, Math.max(100, Math.floor(leaseMs / 3)));
+      a.gone.start();
     },
-    runOnce,
+    async runOnce() {
+      const calls = await claim(CLAIM_BATCH);
+      await Promise.all(calls.map(launch));
+      return calls.length > 0;
+    },
     kick,
     async stop() {
       stopped = true;
       await wake?.close();
-      await Promise.all(running);
-      await gone.stop();
+      await pump.stop();
+      await Promise.all(inFlight.values());
+      if (renewal) clearInterval(renewal);
+      await a.gone.stop();
     },
   };
 }

@@ -57,7 +57,7 @@ export function createGoneAddons(deps: GoneAddonsDeps): GoneAddons {
     // cleanup writes.
     async dropIfGone(db, call) {
       if (!call.gone) return false;
-      const cleanup = await deleteTokensIfGone(db, call.resource_uuid);
+      const cleanup = await deleteTokensIfGone(db, call.resource_uuid, call.id);
       report(cleanup);
       return cleanup.dropped.some((d) => d.id === call.id);
     },

@@ -49,12 +49,7 @@ export async function exchangeToken(
   if (res.status === 429) {
     throw new OAuthRateLimitedError(retryAfterMs(res.headers.get('retry-after')) ?? 5_000);
   }
-  if (!res.ok) {
-    throw new UnavailableError(
-      'oauth_failed',
-      `Heroku refused the authorization (HTTP ${res.status}). Please try again.`,
-    );
-  }
+  if (!res.ok) throw new OAuthRefusedError(res.status, await refusalReason(res));
   const body = (await res.json()) as {
     access_token?: string;
     refresh_token?: string;
@@ -70,6 +65,40 @@ export async function exchangeToken(
     refreshToken: body.refresh_token ?? null,
     expiresAt: new Date(Date.now() + (body.expires_in ?? 28_800) * 1000),
   };
+}
+
+/** What Heroku's identity service said when it refused: its message, or the OAuth error code. */
+async function refusalReason(res: HttpAnswer): Promise<string> {
+  const body = (await res.json().catch(() => undefined)) as
+    { message?: unknown; error?: unknown; error_description?: unknown; id?: unknown } | undefined;
+  const said = [body?.error ?? body?.id, body?.error_description ?? body?.message]
+    .filter((part): part is string => typeof part === 'string' && part.length > 0)
+    .join(': ');
+  return said.slice(0, 300) || 'no reason given';
+}
+
+/**
+ * Heroku's identity service refused the grant code or refresh token. A 4xx (400/401/403:
+ * invalid_grant, a code used or expired, a revoked refresh token) is final: the same request
+ * can never succeed, so the call that needed it fails for good instead of retrying. A 5xx is
+ * Heroku's own trouble and is retried.
+ */
+export class OAuthRefusedError extends UnavailableError {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super('oauth_failed', `Heroku refused the authorization (HTTP ${status}). Please try again.`);
+  }
+
+  /** For operators (logs, the call's last_error); `message` stays the customer-safe text. */
+  get detail(): string {
+    return `Heroku's identity service answered ${this.status}: ${this.reason}`;
+  }
+
+  get final(): boolean {
+    return this.status >= 400 && this.status < 500 && this.status !== 429;
+  }
 }
 
 /**

@@ -32,12 +32,16 @@ export interface CallSenderDeps {
   userAgent?: string;
 }
 
-/** Heroku (or logplex) refused the call; `pauseMs` is set when the answer was a rate limit. */
+/**
+ * Heroku (or logplex) refused the call; `pauseMs` is set when the answer was a rate limit,
+ * `final` when Heroku's own state says no attempt can ever succeed.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly pauseMs?: number,
+    readonly final = false,
   ) {
     super(message);
   }
@@ -133,12 +137,18 @@ async function provisionAction(deps: Sender, db: Queryable, uuid: string): Promi
   try {
     await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/provision`);
   } catch (err) {
-    // An earlier attempt may have landed before we could record it.
-    if (err instanceof HttpError && err.status === 422) {
-      const addon = (await api(deps, db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
-      if (addon.state === 'provisioned') return;
-    }
-    throw err;
+    if (!(err instanceof HttpError) || err.status !== 422) throw err;
+    // An earlier attempt may have landed before we could record it; or the add-on is no
+    // longer waiting for us (deprovisioned, failed), and no attempt can ever succeed.
+    const addon = (await api(deps, db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
+    if (addon.state === 'provisioned') return;
+    if (addon.state === 'provisioning') throw err;
+    throw new HttpError(
+      422,
+      `${err.message}; the add-on is ${String(addon.state ?? 'in an unknown state')} at Heroku`,
+      undefined,
+      true,
+    );
   }
 }
 

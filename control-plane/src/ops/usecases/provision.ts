@@ -146,8 +146,11 @@ async function replay(
   }
   const op = await latestOperation(deps.pool, existing.uuid, 'provision');
   const running = op?.state === 'pending' || op?.state === 'dispatched';
-  if (existing.state !== 'provisioning' || !running)
-    return provisionOutcome(deps, existing, op, hasGrant);
+  if (existing.state !== 'provisioning') return provisionOutcome(deps, existing, op, hasGrant);
+  // `existing` was read before the operation: a result committed in between finished the
+  // operation and wrote the config in one transaction, so read the resource again after it.
+  if (!running)
+    return provisionOutcome(deps, (await getResource(deps.pool, existing.uuid))!, op, hasGrant);
   const budget = hasGrant ? budgetFor(deps, existing.plan) : deps.hardBudgetMs;
   const waited = await deps.waiter.wait(op.id, budget);
   return provisionOutcome(deps, (await getResource(deps.pool, existing.uuid))!, waited, hasGrant);
