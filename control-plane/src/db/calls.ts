@@ -222,30 +222,38 @@ export async function finishCall(
 }
 
 /**
- * A sent call, in one statement: finished, audited, and whether its add-on is gone now (a
- * deprovision may have landed while the call was in flight).
+ * Sent calls, in one statement however many: finished, audited, and for each whether its
+ * add-on is gone now (a deprovision may have landed while the call was in flight). Results
+ * in the order of `calls`.
  */
-export async function finishSentCall(
+export async function finishSentCalls(
   db: Queryable,
-  call: Pick<CallRow, 'id' | 'resource_uuid' | 'kind' | 'attempts'>,
-): Promise<{ gone: boolean }> {
-  const res = await db.query<{ gone: boolean }>(
-    `with f as (
-       update heroku_calls set state = 'succeeded', attempts = attempts + 1, last_status = 200,
+  calls: ReadonlyArray<Pick<CallRow, 'id' | 'resource_uuid' | 'kind' | 'attempts'>>,
+): Promise<Array<{ gone: boolean }>> {
+  if (calls.length === 0) return [];
+  const res = await db.query<{ id: string; gone: boolean }>(
+    `with done as (
+       select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[])
+         as d(id, resource_uuid, kind, attempts)),
+     f as (
+       update heroku_calls c set state = 'succeeded', attempts = c.attempts + 1, last_status = 200,
          last_error = null, leased_until = null, completed_at = now(), updated_at = now()
-        where id = $1),
+         from done where c.id = done.id),
      a as (
        insert into audit_events (resource_uuid, actor, action, detail)
-       values ($2, 'system', $3, $4))
-     select ${ADDON_GONE_SQL} as gone from resources r where r.uuid = $2`,
+       select resource_uuid, 'system', 'heroku_' || kind, jsonb_build_object('attempts', attempts + 1)
+         from done)
+     select done.id::text as id, ${ADDON_GONE_SQL} as gone
+       from done join resources r on r.uuid = done.resource_uuid`,
     [
-      call.id,
-      call.resource_uuid,
-      `heroku_${call.kind}`,
-      JSON.stringify({ attempts: call.attempts + 1 }),
+      calls.map((c) => c.id),
+      calls.map((c) => c.resource_uuid),
+      calls.map((c) => c.kind),
+      calls.map((c) => c.attempts),
     ],
   );
-  return { gone: res.rows[0]?.gone ?? false };
+  const gone = new Map(res.rows.map((r) => [r.id, r.gone]));
+  return calls.map((c) => ({ gone: gone.get(String(c.id)) ?? false }));
 }
 
 /** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import { audit } from '../db/audit.js';
-import { finishCall, finishSentCall, retryCall, type CallRow } from '../db/calls.js';
+import { finishCall, retryCall, type CallRow } from '../db/calls.js';
 import type { Queryable } from '../db/pool.js';
 import { OAuthRateLimitedError, OAuthRefusedError } from './oauth.js';
 import { HttpError } from './send-call.js';
@@ -56,19 +56,12 @@ function permanent(ctx: AttemptContext, call: CallRow, err: unknown): boolean {
   return false;
 }
 
-/** Finished and audited in one statement, which also reads whether the add-on is gone now. */
-export async function recordSuccess(
-  client: Queryable,
-  ctx: AttemptContext,
-  call: CallRow,
-): Promise<{ gone: boolean }> {
-  const after = await finishSentCall(client, call);
-  const attempts = call.attempts + 1;
+/** A call that succeeded was finished and audited (db/calls.ts finishSentCalls); say so. */
+export function logSuccess(ctx: AttemptContext, call: CallRow): void {
   ctx.log.info(
-    { resourceId: call.resource_uuid, call: call.kind, attempts },
+    { resourceId: call.resource_uuid, call: call.kind, attempts: call.attempts + 1 },
     'heroku call succeeded',
   );
-  return after;
 }
 
 export async function recordFailure(

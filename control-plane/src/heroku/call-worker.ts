@@ -16,6 +16,7 @@ import type { Sealer } from '../crypto.js';
 import {
   CALL_KINDS,
   claimDueCalls,
+  finishSentCalls,
   HEROKU_CALLS_CHANNEL,
   renewCallLeases,
   type CallKind,
@@ -28,7 +29,8 @@ import { createGoneAddons, type GoneAddons } from './gone-addons.js';
 import type { OAuthSettings } from './oauth.js';
 import { DEFAULT_PAUSES } from './rate-limit.js';
 import { createCallSender, type SendCall } from './send-call.js';
-import { recordFailure, recordSuccess, type AttemptContext } from './call-outcome.js';
+import { createBatcher, type Batcher } from '../../../shared/src/batcher.js';
+import { logSuccess, recordFailure, type AttemptContext } from './call-outcome.js';
 
 export interface CallWorkerDeps {
   pool: Pool;
@@ -73,6 +75,8 @@ const CLAIM_BATCH = 50;
 interface Attempter {
   pool: Pool;
   sendCall: SendCall;
+  /** Successes of concurrent attempts, finished together in one statement. */
+  finished: Batcher<ClaimedCall, { gone: boolean }>;
   attempt: AttemptContext;
   gone: GoneAddons;
 }
@@ -88,7 +92,8 @@ async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
     failure = { err };
   }
   if (failure) await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, failure.err));
-  const goneNow = failure ? undefined : (await recordSuccess(pool, a.attempt, call)).gone;
+  const goneNow = failure ? undefined : (await a.finished.add(call)).gone;
+  if (!failure) logSuccess(a.attempt, call);
   if (goneNow !== false)
     await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, goneNow));
 }
@@ -113,6 +118,7 @@ function attempter(deps: CallWorkerDeps, pauseReplica: AttemptContext['pauseRepl
   return {
     pool: deps.pool,
     sendCall: createCallSender({ ...deps, pauses }),
+    finished: createBatcher((calls: ClaimedCall[]) => finishSentCalls(deps.pool, calls)),
     attempt: { log: deps.log, maxAttempts: deps.maxAttempts ?? 25, pauseReplica },
     gone: createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs }),
   };
@@ -199,6 +205,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       await wake?.close();
       await pump.stop();
       await Promise.all(inFlight.values());
+      await a.finished.drain();
       if (renewal) clearInterval(renewal);
       await a.gone.stop();
     },

@@ -7,9 +7,8 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
-import type { CallRow, ClaimedCall } from '../db/calls.js';
+import type { ClaimedCall } from '../db/calls.js';
 import type { Queryable } from '../db/pool.js';
-import { getResource } from '../db/resources.js';
 import { pauseToken } from '../db/tokens.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 import {
@@ -153,10 +152,9 @@ async function provisionAction(deps: Sender, db: Queryable, uuid: string): Promi
 }
 
 /** Logplex is not the Platform API: a 429 from it delays this line only (its own backoff). */
-async function appLog(deps: Sender, db: Queryable, call: CallRow): Promise<void> {
-  const resource = await getResource(db, call.resource_uuid);
-  if (!resource?.log_input_url_enc) return;
-  const { url, authorization } = splitCredentials(deps.sealer.open(resource.log_input_url_enc));
+async function appLog(deps: Sender, call: ClaimedCall): Promise<void> {
+  if (!call.log_input_url_enc) return; // the claim read where the app's log goes
+  const { url, authorization } = splitCredentials(deps.sealer.open(call.log_input_url_enc));
   const { message } = deps.sealer.openJson<{ message: string }>(call.payload_enc!);
   const res = await deps.oauth.http.send(url, {
     method: 'POST',
@@ -197,7 +195,7 @@ export function createCallSender(options: CallSenderDeps): SendCall {
         await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
         return;
       case 'app_log':
-        return appLog(deps, db, call);
+        return appLog(deps, call);
       default:
         // claimDueCall hands out known kinds only; should one slip through, fail the attempt
         // (it is retried) rather than fall out of the switch and be recorded as sent.
