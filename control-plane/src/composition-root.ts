@@ -114,6 +114,8 @@ function buildMessaging(
     catalog: p.catalog,
     configVarsPrefix: config.addon.configVarsPrefix,
     log,
+    sealer: p.sealer,
+    failureAction: config.asyncFailureAction,
     sweepMs: config.outboxSweepMs,
     operationTimeoutMs: config.operationTimeoutMs,
     maxAttempts: config.operationMaxAttempts,

@@ -1,7 +1,8 @@
 /** Two replicas: migrations applied once when both start at once; no double dispatch. */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
+import { createSealer } from '../../control-plane/src/crypto.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { loadCatalog } from '../../control-plane/src/catalog/load.js';
 import { migrate } from '../../control-plane/src/db/migrate.js';
@@ -77,6 +78,8 @@ describe('dispatch', () => {
         catalog: loadCatalog(),
         configVarsPrefix: 'TLSREDIS',
         log,
+        sealer: createSealer({ keyId: 'test', key: randomBytes(32), old: [] }),
+        failureAction: 'deprovision',
         sweepMs: 50,
         operationTimeoutMs: 60_000,
         maxAttempts: 3,

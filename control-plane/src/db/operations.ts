@@ -130,17 +130,19 @@ export async function markDispatched(
   );
 }
 
+/** Fail an open operation; the failed row, or undefined when it had already finished. */
 export async function failOperation(
   db: Queryable,
   id: string,
   error: { code: string; message: string },
-): Promise<void> {
-  await db.query(
+): Promise<OperationRow | undefined> {
+  const res = await db.query<OperationRow>(
     `update operations set state = 'failed', last_error = $2, completed_at = now(), updated_at = now()
-      where id = $1 and state in ('pending', 'dispatched')`,
+      where id = $1 and state in ('pending', 'dispatched') returning *`,
     [id, JSON.stringify(error)],
   );
   await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
+  return res.rows[0];
 }
 
 /** Finish an operation from an agent result; false when it was already finished. */

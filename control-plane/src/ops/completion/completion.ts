@@ -38,7 +38,7 @@ export function regionLabel(r: Pick<ResourceRow, 'heroku_region' | 'private_spac
 
 /** The line an operation's outcome writes into the app's log. */
 export function lifecycleLine(
-  op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error'>,
+  op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error' | 'params'>,
   where: string,
 ): string | undefined {
   const failed = op.state === 'failed' ? `: ${op.last_error?.message ?? 'unknown error'}` : '';
@@ -47,10 +47,12 @@ export function lifecycleLine(
       return op.state === 'succeeded'
         ? `add-on ready in ${where} (plan ${op.plan})`
         : `add-on provisioning failed${failed}`;
-    case 'change_plan':
-      return op.state === 'succeeded'
-        ? `plan changed to ${op.plan}`
-        : `plan change to ${op.plan} failed${failed}`;
+    case 'change_plan': {
+      if (op.state === 'succeeded') return `plan changed to ${op.plan}`;
+      const from =
+        typeof op.params.fromPlan === 'string' ? `; still on plan ${op.params.fromPlan}` : '';
+      return `plan change to ${op.plan} failed${failed}${from}`;
+    }
     case 'rotate_credentials':
       return op.state === 'succeeded'
         ? 'credentials rotated; the previous credentials stop working after the grace period'
@@ -107,4 +109,20 @@ export async function markAnsweredAsync(
     if (op.state === 'succeeded' || op.state === 'failed')
       await enqueueCompletion(db, sealer, op, failureAction);
   });
+}
+
+/**
+ * A finished operation, told to those who wait for it: Heroku, when we answered 202 (the
+ * config PATCH and provision action, or ASYNC_FAILURE_ACTION for a failed provision), and
+ * the app's log. The same for an agent's result and for an operation that ran out of time.
+ */
+export async function tellOutcome(
+  db: Queryable,
+  deps: { sealer: Sealer; failureAction: AsyncFailureAction },
+  op: OperationRow,
+  resource: Pick<ResourceRow, 'heroku_region' | 'private_space'>,
+): Promise<void> {
+  if (op.answer_async) await enqueueCompletion(db, deps.sealer, op, deps.failureAction);
+  const line = lifecycleLine(op, regionLabel(resource));
+  if (line) await enqueueAppLog(db, deps.sealer, op.resource_uuid, `op-${op.generation}`, line);
 }

@@ -32,13 +32,7 @@ import {
   type ResultOrigin,
 } from './result-trust.js';
 import { scheduleRevocation } from '../usecases/rotation.js';
-import {
-  enqueueAppLog,
-  enqueueCompletion,
-  lifecycleLine,
-  regionLabel,
-  type AsyncFailureAction,
-} from '../completion/completion.js';
+import { tellOutcome, type AsyncFailureAction } from '../completion/completion.js';
 
 export interface DeprovisionRetry {
   /** Agent attempts before a failed deprovision is given up (OPERATION_MAX_ATTEMPTS). */
@@ -141,17 +135,7 @@ async function enqueueFollowUps(
   changed: OperationRow,
   resource: ResourceRow,
 ): Promise<void> {
-  if (changed.answer_async)
-    await enqueueCompletion(client, deps.sealer, changed, deps.failureAction);
-  const line = lifecycleLine(changed, regionLabel(resource));
-  if (line)
-    await enqueueAppLog(
-      client,
-      deps.sealer,
-      changed.resource_uuid,
-      `op-${changed.generation}`,
-      line,
-    );
+  await tellOutcome(client, deps, changed, resource);
   if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
     await scheduleRevocation(client, changed, deps.rotationGraceS);
   }

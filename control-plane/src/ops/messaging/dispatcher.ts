@@ -23,6 +23,8 @@ import type { ResourceRow } from '../../db/resources.js';
 import { coalescing } from '../../coalescing.js';
 import { buildJob } from './job.js';
 import { markOperationFailed } from '../completion/failure.js';
+import { tellOutcome, type AsyncFailureAction } from '../completion/completion.js';
+import type { Sealer } from '../../crypto.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -31,6 +33,9 @@ export interface DispatcherDeps {
   catalog: Catalog;
   configVarsPrefix: string;
   log: Logger;
+  /** Seals the app log lines and completion calls a timed-out operation leaves. */
+  sealer: Sealer;
+  failureAction: AsyncFailureAction;
   sweepMs: number;
   operationTimeoutMs: number;
   maxAttempts: number;
@@ -50,23 +55,34 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
-/** Out of attempts: the operation fails (and its resource shows it). */
+/**
+ * Out of attempts: the operation fails, its resource shows it (a plan change keeps the old
+ * plan), and it is reported like any failure: to Heroku when we answered 202 (an async
+ * provision follows ASYNC_FAILURE_ACTION) and in the app's log.
+ */
 async function giveUp(client: PoolClient, deps: DispatcherDeps, op: DispatchRow): Promise<void> {
   const error = {
     code: 'timeout',
     message: `no result from the region agent after ${op.attempts} attempts`,
   };
-  await failOperation(client, op.id, error);
+  const failed = await failOperation(client, op.id, error);
+  if (!failed) return; // a result finished it meanwhile
   await markOperationFailed(client, op);
+  await tellOutcome(client, deps, failed, op.r);
   await audit(client, {
     uuid: op.resource_uuid,
     actor: 'system',
     action: 'operation_timed_out',
-    detail: { operationId: op.id, kind: op.kind },
+    detail: {
+      operationId: op.id,
+      kind: op.kind,
+      attempts: op.attempts,
+      reported: failed.answer_async,
+    },
   });
   deps.log.error(
-    { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind },
-    'operation failed: retry budget exhausted',
+    { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind, attempts: op.attempts },
+    'operation failed: retry budget exhausted; reported to Heroku and the app log',
   );
 }
 
