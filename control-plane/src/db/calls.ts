@@ -272,6 +272,22 @@ export async function retryCall(
   );
 }
 
+/** Calls that failed for good, or keep failing (`minAttempts` or more), newest first. */
+export async function listTroubledCalls(
+  db: Queryable,
+  minAttempts: number,
+): Promise<Array<Omit<CallRow, 'payload_enc'> & { last_error: string | null; updated_at: Date }>> {
+  const res = await db.query(
+    `select id, resource_uuid, kind, dedupe_key, state, attempts, last_status, last_error, updated_at
+       from heroku_calls where state = 'failed' or (state = 'pending' and attempts >= $1)
+      order by updated_at desc limit 500`,
+    [minAttempts],
+  );
+  return res.rows as Array<
+    Omit<CallRow, 'payload_enc'> & { last_error: string | null; updated_at: Date }
+  >;
+}
+
 export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]> {
   return (
     await db.query<CallRow>('select * from heroku_calls where resource_uuid = $1 order by id', [

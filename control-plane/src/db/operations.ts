@@ -195,3 +195,32 @@ export async function flagAnswerAsync(
   );
   return res.rows[0];
 }
+
+/** Open operations past their deadline (or pending) for longer than `olderThanS`. */
+export async function listStuckOperations(
+  db: Queryable,
+  olderThanS: number,
+): Promise<OperationRow[]> {
+  const res = await db.query<OperationRow>(
+    `select * from operations
+      where (state = 'dispatched' and deadline < now() - ($1::int * interval '1 second'))
+         or (state = 'pending' and coalesce(not_before, created_at) < now() - ($1::int * interval '1 second'))
+      order by created_at limit 500`,
+    [olderThanS],
+  );
+  return res.rows;
+}
+
+/**
+ * Open again, due now: an open operation is dispatched on the next pass (a new attempt, its
+ * own message id), a failed deprovision is tried again. Whether that is allowed is the
+ * caller's decision (ops/usecases/operator.ts).
+ */
+export async function reopenOperation(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `update operations set state = 'pending', not_before = null, deadline = null, progress = null,
+       completed_at = null, updated_at = now() where id = $1`,
+    [id],
+  );
+  await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, id]);
+}

@@ -224,3 +224,11 @@ export async function hasLogInput(db: Queryable, uuid: string): Promise<boolean>
   );
   return r.rows[0]?.has ?? false;
 }
+
+/** A failed deprovision tried again: the resource is being deprovisioned once more. */
+export async function markDeprovisioningAgain(db: Queryable, uuid: string): Promise<void> {
+  await db.query(
+    `update resources set state = 'deprovisioning', updated_at = now() where uuid = $1 and state = 'failed'`,
+    [uuid],
+  );
+}

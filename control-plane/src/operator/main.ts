@@ -1,7 +1,10 @@
 /**
- * Operator commands, run against the control plane's database:
- *   npm run operator -- rotate-credentials <uuid>
+ * Operator commands, run against the control plane's database (no NATS needed):
  *   npm run operator -- show <uuid>
+ *   npm run operator -- rotate-credentials <uuid>
+ *   npm run operator -- stuck [--older-than 10m] [--json]
+ *   npm run operator -- retry <operation-id> [--json]
+ *   npm run operator -- fail <operation-id> --reason "why" [--json]
  */
 import { createLogger } from '../../../shared/src/logger.js';
 import { loadConfig } from '../config.js';
@@ -12,33 +15,43 @@ import { createPool } from '../db/pool.js';
 import { listOperations } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
 import { startRotation } from '../ops/usecases/rotation.js';
+import { fail, parseArgs, retry, stuck } from './commands.js';
 
-const [command, uuid] = process.argv.slice(2);
-const usage = 'usage: npm run operator -- rotate-credentials <uuid> | show <uuid>';
-if (!command || !uuid) {
+const { positional, flags } = parseArgs(process.argv.slice(2));
+const [command, uuid] = positional;
+const usage =
+  'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why"  (add --json for scripts)';
+if (!command || (!uuid && command !== 'stuck')) {
   process.stderr.write(`${usage}\n`);
   process.exit(2);
 }
-const config = loadConfig(process.env);
+// The operator never connects to NATS; the shared config schema only requires a value.
+const config = loadConfig({
+  ...process.env,
+  NATS_URL: process.env.NATS_URL || 'nats://unused.invalid:4222',
+});
 const log = createLogger({ name: 'operator', level: 'warn' });
 const pool = createPool(config.databaseUrl, 2, log);
+const deps = {
+  pool,
+  sealer: createSealer(config.encryption),
+  failureAction: config.asyncFailureAction,
+};
 try {
-  if (command === 'rotate-credentials') {
-    const { operationId } = await startRotation(
-      pool,
-      createSealer(config.encryption),
-      uuid,
-      'operator',
-    );
+  if (command === 'stuck') process.stdout.write(await stuck(pool, flags));
+  else if (command === 'retry') process.stdout.write(await retry(deps, uuid, flags));
+  else if (command === 'fail') process.stdout.write(await fail(deps, uuid, flags));
+  else if (command === 'rotate-credentials') {
+    const { operationId } = await startRotation(pool, deps.sealer, uuid!, 'operator');
     process.stdout.write(
       `rotation started: operation ${operationId}; the old credentials are revoked ${config.rotationGraceS}s after the new ones are live\n`,
     );
   } else if (command === 'show') {
-    const resource = await getResource(pool, uuid);
+    const resource = await getResource(pool, uuid!);
     if (!resource) throw new Error(`no resource ${uuid}`);
     const { config_enc: _c, oauth_grant_enc: _g, ...visible } = resource;
     process.stdout.write(
-      `${JSON.stringify({ resource: visible, operations: await listOperations(pool, uuid), herokuCalls: (await listCalls(pool, uuid)).map(({ payload_enc: _p, ...c }) => c), audit: await listAudit(pool, uuid) }, null, 2)}\n`,
+      `${JSON.stringify({ resource: visible, operations: await listOperations(pool, uuid!), herokuCalls: (await listCalls(pool, uuid!)).map(({ payload_enc: _p, ...c }) => c), audit: await listAudit(pool, uuid!) }, null, 2)}\n`,
     );
   } else {
     throw new Error(usage);
