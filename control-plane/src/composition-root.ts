@@ -30,6 +30,7 @@ import {
 import { createService, type Service } from './ops/usecases/service.js';
 import { startRotation } from './ops/usecases/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
+import { createFleet, type Fleet } from './fleet/heartbeats.js';
 import { createHttpClient, type HttpClient } from './heroku/http-client.js';
 import type { OAuthSettings } from './heroku/oauth.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
@@ -74,7 +75,7 @@ function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
   return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, http: p.http };
 }
 
-function buildService(p: Parts, waiter: OperationWaiter, wake: () => void): Service {
+function buildService(p: Parts, waiter: OperationWaiter, wake: () => void, fleet: Fleet): Service {
   const { config, pool, sealer, log } = p;
   const privateSpaceLookup = createSpaceLookup({
     policy: config.privateSpaceLookup,
@@ -98,6 +99,7 @@ function buildService(p: Parts, waiter: OperationWaiter, wake: () => void): Serv
     hardBudgetMs: config.hardBudgetMs,
     conflictPolicy: config.conflictPolicy,
     enabledAgentRegions: config.enabledAgentRegions,
+    downAgentRegions: fleet.downRegions,
   });
 }
 
@@ -204,12 +206,13 @@ export async function createControlPlane(
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);
+  const fleet = createFleet({ nc, pool, log, deadAfterS: config.agentDeadAfterS });
   let shuttingDown = false;
   const wake = (): void => {
     dispatcher.kick();
     calls.kick();
   };
-  const app = buildApp(parts, buildService(parts, waiter, wake), async () => {
+  const app = buildApp(parts, buildService(parts, waiter, wake, fleet), async () => {
     if (shuttingDown || nc.isClosed()) return false;
     await ping(pool);
     await nc.flush();
@@ -232,6 +235,7 @@ export async function createControlPlane(
       await dispatcher.start();
       await results.start();
       await calls.start();
+      await fleet.start();
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(config.port, config.host, () => resolve(s));
       });
@@ -249,6 +253,7 @@ export async function createControlPlane(
       await dispatcher.stop();
       await results.stop();
       await calls.stop();
+      await fleet.stop();
       await waiter.close();
       await parts.http.close();
       await nc.drain().catch(() => undefined);

@@ -93,6 +93,8 @@ const EnvSchema = z.object({
   HEROKU_CALL_CONCURRENCY: envInt(32, 1, 256),
   /** Seconds old credentials stay valid after a rotation before they are revoked. */
   ROTATION_GRACE_S: envInt(7200, 0, 7 * 24 * 3600),
+  /** A region whose agents have all been silent this long is down (fleet/heartbeats.ts). */
+  AGENT_DEAD_AFTER_S: envInt(60, 2, 86_400),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
   AGENT_REGIONS_ENABLED: z.string().optional(),
@@ -215,6 +217,7 @@ function toConfig(
     asyncFailureAction: e.ASYNC_FAILURE_ACTION,
     herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
     rotationGraceS: e.ROTATION_GRACE_S,
+    agentDeadAfterS: e.AGENT_DEAD_AFTER_S,
     trustProxy: e.TRUST_PROXY,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(

@@ -45,6 +45,27 @@ function pickAgentRegion(
   );
 }
 
+/**
+ * Where the placement's instance should go now: its agent region, or, when every agent of
+ * that region is silent (`down`), the first live fallback its plan and region allow. With
+ * no live choice it stays where it was placed (it waits there, as it would have anyway).
+ */
+export function liveAgentRegion(
+  placement: Pick<Placement, 'plan' | 'region' | 'agentRegion'>,
+  enabled: Set<string> | null,
+  down: ReadonlySet<string>,
+): string {
+  if (!down.has(placement.agentRegion)) return placement.agentRegion;
+  const { plan, region } = placement;
+  const live = [region.agentRegion, ...region.fallbackAgentRegions].find(
+    (a) =>
+      !down.has(a) &&
+      (!plan.agentRegions || plan.agentRegions.includes(a)) &&
+      (!enabled || enabled.has(a)),
+  );
+  return live ?? placement.agentRegion;
+}
+
 function describe(region: Region): string {
   return region.privateSpace ? `the ${region.name} Private Space region` : `region ${region.name}`;
 }

@@ -232,3 +232,16 @@ export async function markDeprovisioningAgain(db: Queryable, uuid: string): Prom
     [uuid],
   );
 }
+
+/** Resources per agent region and state, and open operations per agent region. */
+export async function regionCounts(
+  db: Queryable,
+): Promise<Array<{ agent_region: string; state: string; n: number; open_ops: number }>> {
+  const res = await db.query<{ agent_region: string; state: string; n: number; open_ops: number }>(
+    `select r.agent_region, r.state, count(*)::int as n,
+            (select count(*)::int from operations o join resources x on x.uuid = o.resource_uuid
+              where x.agent_region = r.agent_region and o.state in ('pending', 'dispatched')) as open_ops
+       from resources r group by r.agent_region, r.state`,
+  );
+  return res.rows;
+}

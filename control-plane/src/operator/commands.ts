@@ -2,6 +2,8 @@
 import type { Pool } from '../db/pool.js';
 import { listTroubledCalls } from '../db/calls.js';
 import { listStuckOperations } from '../db/operations.js';
+import { regionLiveness } from '../db/agents.js';
+import { regionCounts } from '../db/resources.js';
 import { failOperationNow, retryOperation, type OperatorDeps } from '../ops/usecases/operator.js';
 
 export interface Flags {
@@ -100,4 +102,33 @@ export async function fail(
   return flags.json
     ? `${JSON.stringify({ operationId: id, failed: true, message })}\n`
     : `${message}\n`;
+}
+
+/** Per agent region of the catalog: its agents, whether it is up, and what it hosts. */
+export async function regions(
+  pool: Pool,
+  agentRegions: string[],
+  deadAfterS: number,
+  flags: Flags,
+): Promise<string> {
+  const live = new Map((await regionLiveness(pool, deadAfterS)).map((r) => [r.agent_region, r]));
+  const counts = await regionCounts(pool);
+  const rows = agentRegions.map((region) => {
+    const l = live.get(region);
+    const mine = counts.filter((c) => c.agent_region === region);
+    const status = !l ? 'never seen' : l.live_agents > 0 ? 'up' : 'down';
+    return {
+      region,
+      status,
+      agents: l ? `${l.live_agents}/${l.agents}` : '0/0',
+      'last heartbeat': l ? `${l.last_seen_age_s}s ago` : '',
+      instances: mine.map((c) => `${c.state}:${c.n}`).join(' '),
+      'open operations': mine[0]?.open_ops ?? 0,
+    };
+  });
+  if (flags.json) return `${JSON.stringify(rows, null, 2)}\n`;
+  return (
+    table(rows, 'no agent regions in the catalog') +
+    `(down: every agent silent for more than ${deadAfterS}s, AGENT_DEAD_AFTER_S; new provisions go to a live fallback region where the plan allows one)\n`
+  );
 }

@@ -2,6 +2,7 @@
  * Operator commands, run against the control plane's database (no NATS needed):
  *   npm run operator -- show <uuid>
  *   npm run operator -- rotate-credentials <uuid>
+ *   npm run operator -- regions [--json]
  *   npm run operator -- stuck [--older-than 10m] [--json]
  *   npm run operator -- retry <operation-id> [--json]
  *   npm run operator -- fail <operation-id> --reason "why" [--json]
@@ -15,13 +16,14 @@ import { createPool } from '../db/pool.js';
 import { listOperations } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
 import { startRotation } from '../ops/usecases/rotation.js';
-import { fail, parseArgs, retry, stuck } from './commands.js';
+import { loadCatalog } from '../catalog/load.js';
+import { fail, parseArgs, regions, retry, stuck } from './commands.js';
 
 const { positional, flags } = parseArgs(process.argv.slice(2));
 const [command, uuid] = positional;
 const usage =
-  'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why"  (add --json for scripts)';
-if (!command || (!uuid && command !== 'stuck')) {
+  'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | regions | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why"  (add --json for scripts)';
+if (!command || (!uuid && command !== 'stuck' && command !== 'regions')) {
   process.stderr.write(`${usage}\n`);
   process.exit(2);
 }
@@ -39,7 +41,10 @@ const deps = {
 };
 try {
   if (command === 'stuck') process.stdout.write(await stuck(pool, flags));
-  else if (command === 'retry') process.stdout.write(await retry(deps, uuid, flags));
+  else if (command === 'regions') {
+    const names = loadCatalog(config.catalogPath).agentRegions.map((a) => a.name);
+    process.stdout.write(await regions(pool, names, config.agentDeadAfterS, flags));
+  } else if (command === 'retry') process.stdout.write(await retry(deps, uuid, flags));
   else if (command === 'fail') process.stdout.write(await fail(deps, uuid, flags));
   else if (command === 'rotate-credentials') {
     const { operationId } = await startRotation(pool, deps.sealer, uuid!, 'operator');

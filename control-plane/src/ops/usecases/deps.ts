@@ -19,6 +19,8 @@ export interface UseCaseDeps extends PendingDeps {
   hardBudgetMs: number;
   conflictPolicy: 'queue' | 'reject';
   enabledAgentRegions: Set<string> | null;
+  /** Agent regions whose agents are all silent (fleet/heartbeats.ts); new provisions avoid them. */
+  downAgentRegions: () => ReadonlySet<string>;
   /** New work was committed: wake this replica's dispatcher and call worker now. */
   wake: () => void;
 }

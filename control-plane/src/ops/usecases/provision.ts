@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GoneError, UnavailableError, UnprocessableError } from '../../../../shared/src/errors.js';
-import { decidePlacement, type Placement } from '../../catalog/placement.js';
+import { decidePlacement, liveAgentRegion, type Placement } from '../../catalog/placement.js';
 import { latestOperation, type OperationRow } from '../../db/operations.js';
 import {
   getResource,
@@ -39,7 +39,7 @@ export async function provision(
   const hasGrant = Boolean(input.oauth_grant?.code);
   const placed = await place(deps, input, hasGrant);
   if ('replay' in placed) return placed.replay;
-  const { placement } = placed;
+  const placement = avoidDownRegions(deps, placed.placement, input.uuid);
   const budget = hasGrant ? budgetFor(deps, placement.plan.name) : deps.hardBudgetMs;
   // No wait at all: the 202 is known now, so its flag is written by the accepting insert.
   const answerNow = hasGrant && budget === 0;
@@ -94,6 +94,17 @@ async function place(
   const existing = await getResource(deps.pool, input.uuid);
   if (existing) return { replay: await replay(deps, existing, hasGrant) };
   return placeAfterLookup(deps, input, decision.placeWith);
+}
+
+/** A new provision goes to a live agent region when its own is down and a fallback is allowed. */
+function avoidDownRegions(deps: UseCaseDeps, placement: Placement, uuid: string): Placement {
+  const agentRegion = liveAgentRegion(placement, deps.enabledAgentRegions, deps.downAgentRegions());
+  if (agentRegion === placement.agentRegion) return placement;
+  deps.log.warn(
+    { resourceId: uuid, down: placement.agentRegion, agentRegion },
+    'agent region down: provision placed in a live fallback region',
+  );
+  return { ...placement, agentRegion };
 }
 
 function newResource(deps: UseCaseDeps, input: ProvisionInput, placement: Placement): NewResource {
