@@ -295,6 +295,24 @@ async function callRow(uuid: string, kind: CallKind) {
   return r.rows[0]!;
 }
 
+it('its sweep removes tokens a Private Space lookup stored for a provision that never got a resource, after a day', async () => {
+  const old = randomUUID();
+  const fresh = randomUUID();
+  for (const [uuid, age] of [
+    [old, '25 hours'],
+    [fresh, '1 hour'],
+  ] as const) {
+    await pool.query(
+      `insert into heroku_tokens (resource_uuid, access_token_enc, expires_at, key_id, created_at)
+       values ($1, $2, now() + interval '1 hour', 'test', now() - $3::interval)`,
+      [uuid, sealer.seal('t'), age],
+    );
+  }
+  await worker().start();
+  await waitFor(async () => (await tokenCount(old)) === 0, 'abandoned tokens removed', 5000);
+  expect(await tokenCount(fresh)).toBe(1);
+});
+
 describe('leases', () => {
   it('a call in flight stays leased to its live worker past the lease length: no other worker sends it', async () => {
     const a = await addonWithTokens();

@@ -2,12 +2,21 @@
  * The call worker's side of removing what an add-on that Heroku has removed leaves behind:
  * its queued calls that need its authorization, and its tokens (the rule is in db/tokens.ts,
  * forgetGoneAddons). Applied around each call of that add-on, and by a periodic sweep for
- * add-ons no call or result brings up (leftovers from before the rule, a deprovision given up).
+ * add-ons no call or result brings up (leftovers from before the rule, a deprovision given up),
+ * which also removes the tokens of Private Space lookups whose provision never got a resource.
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import { isAddonGone, type ClaimedCall } from '../db/calls.js';
 import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
-import { deleteTokensIfGone, deleteTokensOfGoneAddons, type GoneCleanup } from '../db/tokens.js';
+import {
+  deleteOrphanTokens,
+  deleteTokensIfGone,
+  deleteTokensOfGoneAddons,
+  type GoneCleanup,
+} from '../db/tokens.js';
+
+/** A lookup's tokens for a provision that never got a resource are kept this long. */
+const ORPHAN_TOKENS_S = 24 * 3600;
 
 export interface GoneAddonsDeps {
   pool: Pool;
@@ -47,6 +56,9 @@ export function createGoneAddons(deps: GoneAddonsDeps): GoneAddons {
   async function sweep(): Promise<void> {
     try {
       report(await withTransaction(deps.pool, (client) => deleteTokensOfGoneAddons(client)));
+      // Tokens a Private Space lookup stored for a provision that never got a resource.
+      const removed = await deleteOrphanTokens(deps.pool, ORPHAN_TOKENS_S);
+      if (removed > 0) deps.log.info({ removed }, 'tokens of abandoned provisions removed');
     } catch (err) {
       deps.log.warn({ err }, 'removed add-on sweep failed; retried at the next sweep');
     }

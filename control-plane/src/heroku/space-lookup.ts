@@ -11,7 +11,7 @@
  */
 import { UnavailableError } from '../../../shared/src/errors.js';
 import type { Pool } from '../db/pool.js';
-import { deleteOrphanTokens, getTokens } from '../db/tokens.js';
+import { getTokens } from '../db/tokens.js';
 import {
   exchangeToken,
   NoTokensError,
@@ -41,9 +41,6 @@ export interface SpaceLookupDeps extends TokenDeps {
   pool: Pool;
 }
 
-/** A lookup's tokens for a provision that never got a resource are kept this long. */
-const ORPHAN_TOKENS_S = 24 * 3600;
-
 /** Stored tokens for this add-on (from an earlier attempt), else exchange the grant and store. */
 /** The stored token, refreshed when due (or `force`d); a missing refresh token is a 503. */
 async function storedToken(deps: SpaceLookupDeps, uuid: string, force = false): Promise<string> {
@@ -61,12 +58,6 @@ async function tokenFor(deps: SpaceLookupDeps, uuid: string, code: string): Prom
   if (await getTokens(deps.pool, uuid)) return storedToken(deps, uuid);
   const tokens = await exchangeToken(deps.oauth, { grant_type: 'authorization_code', code });
   await storeTokens(deps.pool, deps.sealer, deps.keyId, uuid, tokens);
-  // Housekeeping on the way: it must never fail the lookup it rides on.
-  await deleteOrphanTokens(deps.pool, ORPHAN_TOKENS_S).then(
-    (removed) =>
-      removed > 0 && deps.log.info({ removed }, 'tokens of abandoned provisions removed'),
-    (err: unknown) => deps.log.warn({ err }, 'removing tokens of abandoned provisions failed'),
-  );
   return tokens.accessToken;
 }
 
