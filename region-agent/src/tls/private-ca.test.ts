@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPrivateCa } from './private-ca.js';
@@ -74,5 +76,48 @@ describe('createPrivateCa', () => {
     );
     expect(caText).toMatch(/CA:TRUE, pathlen:0/);
     expect(caText).toMatch(/Certificate Sign, CRL Sign/);
+  });
+
+  it('chains the leaf to the CA by key identifier, each leaf with its own key and serial', async () => {
+    const ca = createPrivateCa({ dir: join(dir, 'ca3'), region: 'us-east' });
+    const [a, b] = [await ca.issue('a', ['::1']), await ca.issue('b', ['x.example.com'])];
+    const leaf = new x509.X509Certificate(a.certPem);
+    const caCert = new x509.X509Certificate(a.caPem);
+    const caKeyId = caCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    expect(leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(caKeyId);
+    expect(leaf.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId).toBe(
+      Buffer.from(await leaf.publicKey.getKeyIdentifier('SHA-1')).toString('hex'),
+    );
+    expect(leaf.issuer).toBe(caCert.subject);
+    expect(leaf.subject).toBe('CN=a');
+    expect(new X509Certificate(a.certPem).checkIP('::1')).toBe('::1');
+    expect(a.keyPem).not.toBe(b.keyPem);
+    expect(new X509Certificate(a.certPem).serialNumber).not.toBe(
+      new X509Certificate(b.certPem).serialNumber,
+    );
+    expect(a.notAfter).toBe(new Date(new X509Certificate(a.certPem).validTo).toISOString());
+  });
+
+  it('reads the stored CA again after caReloadMs, so a replaced CA is used', async () => {
+    let now = 0;
+    const caDir = join(dir, 'ca4');
+    const ca = createPrivateCa({
+      dir: caDir,
+      region: 'us-east',
+      caReloadMs: 1_000,
+      now: () => now,
+    });
+    const first = await ca.caPem();
+    const other = createPrivateCa({ dir: join(dir, 'ca5'), region: 'us-east' });
+    const replacement = await other.caPem();
+    rmSync(caDir, { recursive: true });
+    execFileSync('cp', ['-r', join(dir, 'ca5'), caDir]);
+    expect(await ca.caPem()).toBe(first);
+    now = 1_000;
+    expect(await ca.caPem()).toBe(replacement);
+    const leaf = await ca.issue('c', ['localhost']);
+    expect(
+      new X509Certificate(leaf.certPem).verify(new X509Certificate(replacement).publicKey),
+    ).toBe(true);
   });
 });

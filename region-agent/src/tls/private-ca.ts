@@ -2,18 +2,18 @@
  * A regional private CA (ECDSA P-256), issuing one leaf per instance. Where the CA lives is a
  * `CaStore`: files under the data dir (local driver) or a Kubernetes Secret (kubernetes
  * driver, `drivers/kubernetes/ca-secret.ts`); it is created on first use when absent, and
- * when two agents race to create it the store keeps the first. Keys come from WebCrypto and
- * certificates are built in-process with @peculiar/x509 (no openssl process per leaf: that
- * was most of a provision's cost).
+ * when two agents race to create it the store keeps the first. The CA is made with
+ * @peculiar/x509 (once per region); leaves are built by `leaf.ts` with node:crypto (no openssl
+ * process, no ASN.1 schema per leaf: those were most of a provision's cost).
  */
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 // @peculiar/x509 resolves its ASN.1 services through tsyringe, which needs the Reflect polyfill first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { issueLeaf, type SigningCa } from './leaf.js';
 
 // @peculiar/x509 is typed against the DOM's Crypto; Node's webcrypto is that implementation.
 x509.cryptoProvider.set(webcrypto as never);
@@ -82,6 +82,12 @@ export interface PrivateCaOptions {
   region: string;
   leafDays?: number;
   caDays?: number;
+  /**
+   * How long the stored CA is trusted before it is read again (default 10 s): a CA replaced
+   * by an operator is used from then on, and leaves it did not sign are re-issued by upkeep.
+   */
+  caReloadMs?: number;
+  now?: () => number;
 }
 
 async function newKeys(): Promise<CryptoKeyPair> {
@@ -91,11 +97,6 @@ async function newKeys(): Promise<CryptoKeyPair> {
 async function keyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
-}
-
-async function importKeyPem(pem: string): Promise<CryptoKey> {
-  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']) as Promise<CryptoKey>;
 }
 
 /** A positive 128-bit serial (the high bit cleared so DER does not read it as negative). */
@@ -111,82 +112,86 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
   return { notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + days * DAY_MS) };
 }
 
-function describe(certPem: string): { notAfter: string; fingerprint: string } {
-  const cert = new X509Certificate(certPem);
-  return { notAfter: new Date(cert.validTo).toISOString(), fingerprint: cert.fingerprint256 };
+async function generateCa(region: string, days: number): Promise<CaMaterial> {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: `CN=region-agent ${region} CA`,
+    ...validity(days),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { keyPem: await keyPem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
+}
+
+/** What signing needs, parsed from the stored PEMs once per CA. */
+async function signingCa(ca: CaMaterial): Promise<SigningCa> {
+  const cert = new x509.X509Certificate(ca.certPem);
+  return {
+    subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()),
+    // The same identifier the CA's own SubjectKeyIdentifier carries (SHA-1 of its key).
+    keyId: Buffer.from(await cert.publicKey.getKeyIdentifier('SHA-1')),
+    key: createPrivateKey(ca.keyPem),
+  };
+}
+
+interface LoadedCa {
+  material: CaMaterial;
+  signing: Promise<SigningCa>;
+  loadedAt: number;
 }
 
 export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
   const store = options.store ?? fileCaStore(options.dir ?? '');
   if (!options.store && !options.dir) throw new Error('createPrivateCa needs a dir or a store');
-  let creating: Promise<CaMaterial> | undefined;
+  const now = options.now ?? Date.now;
+  const reloadMs = options.caReloadMs ?? 10_000;
+  let loaded: LoadedCa | undefined;
+  let loading: Promise<LoadedCa> | undefined;
 
-  async function generateCa(): Promise<CaMaterial> {
-    const keys = await newKeys();
-    const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: serialNumber(),
-      name: `CN=region-agent ${options.region} CA`,
-      ...validity(options.caDays ?? 3650),
-      keys,
-      signingAlgorithm: ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(
-          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-          true,
-        ),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      ],
-    });
-    return { keyPem: await keyPem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
+  async function load(): Promise<LoadedCa> {
+    const material =
+      (await store.load()) ??
+      (await store.create(await generateCa(options.region, options.caDays ?? 3650)));
+    // Parsed again only when the CA itself changed.
+    const signing =
+      loaded?.material.certPem === material.certPem && loaded.material.keyPem === material.keyPem
+        ? loaded.signing
+        : signingCa(material);
+    loaded = { material, signing, loadedAt: now() };
+    return loaded;
   }
 
-  /** The stored CA (read each time, so a CA replaced by an operator is picked up). */
-  async function currentCa(): Promise<CaMaterial> {
-    const stored = await store.load();
-    if (stored) return stored;
-    creating ??= generateCa()
-      .then((ca) => store.create(ca))
-      .finally(() => {
-        creating = undefined;
-      });
-    return creating;
+  /** The stored CA, read again once `caReloadMs` passed; one read at a time. */
+  function currentCa(): Promise<LoadedCa> {
+    if (loaded && now() - loaded.loadedAt < reloadMs) return Promise.resolve(loaded);
+    loading ??= load().finally(() => {
+      loading = undefined;
+    });
+    return loading;
   }
 
   return {
     async caPem(): Promise<string> {
-      return (await currentCa()).certPem;
+      return (await currentCa()).material.certPem;
     },
     async issue(commonName: string, hostnames: string[]): Promise<IssuedCertificate> {
       const ca = await currentCa();
-      const caCert = new x509.X509Certificate(ca.certPem);
-      const keys = await newKeys();
-      const cert = await x509.X509CertificateGenerator.create({
-        serialNumber: serialNumber(),
-        subject: `CN=${commonName}`,
-        issuer: caCert.subject,
-        ...validity(options.leafDays ?? 90),
-        publicKey: keys.publicKey,
-        signingKey: await importKeyPem(ca.keyPem),
-        signingAlgorithm: ALG,
-        extensions: [
-          new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(
-            hostnames.map((h) => ({ type: isIP(h) ? 'ip' : 'dns', value: h }) as const),
-          ),
-          await x509.AuthorityKeyIdentifierExtension.create(caCert),
-          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-        ],
-      });
-      const certPem = cert.toString('pem') + '\n';
-      return {
-        certPem,
-        keyPem: await keyPem(keys.privateKey),
-        caPem: ca.certPem,
-        ...describe(certPem),
-      };
+      const leaf = issueLeaf(
+        await ca.signing,
+        commonName,
+        hostnames,
+        validity(options.leafDays ?? 90),
+      );
+      return { ...leaf, caPem: ca.material.certPem };
     },
   };
 }
