@@ -1,7 +1,7 @@
 /** Starting, finding and stopping server processes that outlive the agent. */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
+import { createSpawner, type Spawner } from './spawner.js';
 
 /**
  * True when `pid` is live and runs `bin` (not a recycled pid, not a zombie). Without `bin`,
@@ -50,17 +50,18 @@ export function readPidFile(path: string): number | undefined {
 
 /**
  * Detached so instances survive an agent restart; the agent re-adopts them by pid. Started in
- * the instance's directory, so it is recognisable before it reads its config.
+ * the instance's directory, so it is recognisable before it reads its config. Forked from the
+ * spawner's thread, not the agent's (`spawner.ts`).
  */
-export function spawnServer(command: { bin: string; args: string[] }, cwd: string): number {
-  const child = spawn(command.bin, command.args, { cwd, detached: true, stdio: 'ignore' });
-  child.on('error', () => {
-    // reported through the readiness timeout
-  });
-  child.unref();
-  if (!child.pid) throw new Error(`${basename(command.bin)} did not start`);
-  return child.pid;
+export function spawnServer(
+  command: { bin: string; args: string[] },
+  cwd: string,
+): Promise<number> {
+  spawner ??= createSpawner();
+  return spawner.spawn(command, cwd);
 }
+
+let spawner: Spawner | undefined;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

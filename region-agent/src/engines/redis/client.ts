@@ -4,6 +4,7 @@
  * always disconnected afterwards.
  */
 import { Redis } from 'ioredis';
+import { clientContext } from '../../tls/client-context.js';
 import type { ServerTarget } from '../engine.js';
 
 export interface RedisClientOptions {
@@ -22,7 +23,10 @@ export async function withRedis<T>(
     port: target.port,
     username: target.user,
     password: target.password,
-    tls: { servername: target.servername, ...(target.ca ? { ca: target.ca } : {}) },
+    tls: {
+      servername: target.servername,
+      ...(target.ca ? { secureContext: clientContext(target.ca) } : {}),
+    },
     protocol: 2,
     lazyConnect: true,
     enableOfflineQueue: false,
