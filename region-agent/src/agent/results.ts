@@ -12,6 +12,10 @@ import { resultSubject } from '../../../shared/src/subjects.js';
 import type { InstanceOutcome } from '../driver.js';
 
 export interface ResultPublisher {
+  /**
+   * Sends the step at once and resolves without waiting for its PubAck: the job goes on while
+   * it travels. Steps leave in order on one connection; `final` waits for their PubAcks first.
+   */
   progress(job: Job, step: string): Promise<void>;
   final(
     job: Job,
@@ -34,6 +38,8 @@ function isError(detail: InstanceOutcome | ResultError | undefined): detail is R
 export function createResultPublisher(deps: ResultPublisherDeps): ResultPublisher {
   const now = deps.now ?? ((): Date => new Date());
   const steps = new Map<string, number>();
+  /** Per operation: its progress publishes not yet confirmed, in the order they were sent. */
+  const inFlight = new Map<string, Array<{ sent: Promise<unknown>; again: () => Promise<void> }>>();
 
   function base(job: Job, status: ResultStatus): Result {
     return {
@@ -56,14 +62,38 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
     });
   }
 
+  /**
+   * Every progress of the operation confirmed before its final result is sent, so the final is
+   * stored after them; one that failed is sent again (same msgID: JetStream drops a copy).
+   */
+  async function confirmProgress(operationId: string): Promise<void> {
+    const sent = inFlight.get(operationId) ?? [];
+    inFlight.delete(operationId);
+    for (const p of sent) {
+      const failed = await p.sent.then(
+        () => false,
+        () => true,
+      );
+      if (failed) await p.again();
+    }
+  }
+
   return {
-    async progress(job: Job, step: string): Promise<void> {
+    progress(job: Job, step: string): Promise<void> {
       const n = (steps.get(job.operationId) ?? 0) + 1;
       steps.set(job.operationId, n);
-      await publish({ ...base(job, 'progress'), step }, `${job.operationId}:progress:${n}`);
+      const result = { ...base(job, 'progress'), step };
+      const again = (): Promise<void> => publish(result, `${job.operationId}:progress:${n}`);
+      const sent = again();
+      sent.catch(() => undefined); // confirmed (and re-sent if need be) by final()
+      const list = inFlight.get(job.operationId) ?? [];
+      list.push({ sent, again });
+      inFlight.set(job.operationId, list);
+      return Promise.resolve();
     },
     async final(job, status, detail): Promise<void> {
       steps.delete(job.operationId);
+      await confirmProgress(job.operationId);
       const result = base(job, status);
       if (isError(detail)) result.error = detail;
       else if (detail) {
