@@ -1,4 +1,6 @@
 /** The only module that talks to @kubernetes/client-node: apply, get, list, delete. */
+import http from 'node:http';
+import https from 'node:https';
 import {
   KubeConfig,
   KubernetesObjectApi,
@@ -37,6 +39,48 @@ function isAlreadyExists(err: unknown): boolean {
   return (err as { code?: number }).code === 409;
 }
 
+type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
+
+const AGENT_OPTIONS = [
+  'ca',
+  'cert',
+  'key',
+  'pfx',
+  'passphrase',
+  'rejectUnauthorized',
+  'servername',
+];
+
+/**
+ * client-node 1.4 builds a new Agent for every request, so each API call paid a TCP (and
+ * TLS) handshake with the apiserver: most of a provision's cost against a fast apiserver.
+ * Here the config's requests share one keep-alive Agent made with the same options, replaced
+ * when they change (a rotated client certificate). Proxy agents are left as client-node
+ * makes them.
+ */
+function withKeepAlive(kc: KubeConfig): KubeConfig {
+  let pooled: { key: string; agent: http.Agent } | undefined;
+  const shared = (agent: http.Agent): http.Agent => {
+    const Kind = agent.constructor as typeof https.Agent;
+    if (Kind !== http.Agent && Kind !== https.Agent) return agent;
+    const options = (agent as https.Agent).options;
+    const o = options as Record<string, unknown>;
+    const key = JSON.stringify([Kind === https.Agent, ...AGENT_OPTIONS.map((k) => o[k] ?? null)]);
+    if (pooled?.key !== key) {
+      pooled?.agent.destroy();
+      pooled = { key, agent: new Kind({ ...options, keepAlive: true }) };
+    }
+    return pooled.agent;
+  };
+  const authenticate = kc.applySecurityAuthentication.bind(kc);
+  kc.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    await authenticate(context);
+    const agent = context.getAgent();
+    if (agent) context.setAgent(shared(agent));
+  };
+  return kc;
+}
+
 /** In-cluster config unless a kubeconfig path (or a loaded KubeConfig) is given. */
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   const kc = new KubeConfig();
@@ -46,7 +90,7 @@ export function loadKubeConfig(kubeconfig?: string): KubeConfig {
 }
 
 export function createKubeApi(kc: KubeConfig): KubeApi {
-  const api = KubernetesObjectApi.makeApiClient(kc);
+  const api = KubernetesObjectApi.makeApiClient(withKeepAlive(kc));
   return {
     apply(obj: KubeObject): Promise<KubernetesObject> {
       return api.patch(
