@@ -20,7 +20,13 @@ import { KUBE_CALLS } from './calls.js';
 import type { KubeApi } from './client.js';
 import { LABELS, MANAGED_SELECTOR } from './labels.js';
 import { instanceObjects, type KubeObject } from './objects.js';
-import { waitReady, type Probe, type ReadinessDeps, type StatefulSetObject } from './readiness.js';
+import {
+  waitReady,
+  type Applied,
+  type Probe,
+  type ReadinessDeps,
+  type StatefulSetObject,
+} from './readiness.js';
 import {
   baseSpec,
   emptyTls,
@@ -67,10 +73,24 @@ interface Ctx {
   readiness: ReadinessDeps;
 }
 
-async function apply(ctx: Ctx, spec: InstanceSpec, progress: Progress): Promise<void> {
+/**
+ * Applies the instance's objects: the Secret first (the pod never starts without its config),
+ * the StatefulSet last (its pod starts under the policy and budget); the three between at
+ * once. Returns what the apiserver answered, by kind.
+ */
+async function apply(ctx: Ctx, spec: InstanceSpec, progress: Progress): Promise<Applied> {
   spec.tls = await ensureTls(ctx.deps.tls, spec, { now: ctx.now(), log: ctx.log }, progress);
   await progress('applying objects');
-  for (const obj of instanceObjects(spec)) await ctx.deps.kube.apply(obj);
+  const [secret, ...rest] = instanceObjects(spec);
+  const statefulSet = rest.pop()!;
+  const applied: Applied = new Map();
+  const put = async (obj: KubeObject): Promise<void> => {
+    applied.set(obj.kind, await ctx.deps.kube.apply(obj));
+  };
+  await put(secret!);
+  await Promise.all(rest.map(put));
+  await put(statefulSet);
+  return applied;
 }
 
 async function outcome(ctx: Ctx, job: Job, spec: InstanceSpec): Promise<InstanceOutcome> {
@@ -108,8 +128,8 @@ async function converge(
   spec: InstanceSpec,
   progress: Progress,
 ): Promise<InstanceOutcome> {
-  await apply(ctx, spec, progress);
-  await waitReady(ctx.readiness, spec, progress);
+  const applied = await apply(ctx, spec, progress);
+  await waitReady(ctx.readiness, spec, progress, applied);
   return outcome(ctx, job, spec);
 }
 

@@ -12,6 +12,9 @@ export type StatefulSetObject = KubernetesObject & {
   status?: { readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
 };
 
+/** Objects as the apiserver answered an apply, by kind: the first check reads these. */
+export type Applied = Map<string, KubernetesObject>;
+
 export type Probe = (target: ServerTarget, engine: Engine) => Promise<boolean>;
 
 export interface ReadinessDeps {
@@ -26,8 +29,13 @@ export interface ReadinessDeps {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The cloud's address for the Service (what external-dns points the name at). */
-async function loadBalancerAddress(deps: ReadinessDeps, name: string): Promise<string | undefined> {
-  const svc = (await deps.kube.get('v1', 'Service', deps.namespace, name)) as
+async function loadBalancerAddress(
+  deps: ReadinessDeps,
+  name: string,
+  applied?: Applied,
+): Promise<string | undefined> {
+  const svc = (applied?.get('Service') ??
+    (await deps.kube.get('v1', 'Service', deps.namespace, name))) as
     | (KubernetesObject & {
         status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
       })
@@ -36,8 +44,23 @@ async function loadBalancerAddress(deps: ReadinessDeps, name: string): Promise<s
   return ingress?.hostname ?? ingress?.ip;
 }
 
-async function rolloutBlocker(deps: ReadinessDeps, name: string): Promise<string | undefined> {
-  const sts = (await deps.kube.get('apps/v1', 'StatefulSet', deps.namespace, name)) as
+/** The object as the apply answered it, else as the apiserver has it now. */
+async function current(
+  deps: ReadinessDeps,
+  apiVersion: string,
+  kind: string,
+  name: string,
+  applied?: Applied,
+): Promise<KubernetesObject | undefined> {
+  return applied?.get(kind) ?? deps.kube.get(apiVersion, kind, deps.namespace, name);
+}
+
+async function rolloutBlocker(
+  deps: ReadinessDeps,
+  name: string,
+  applied?: Applied,
+): Promise<string | undefined> {
+  const sts = (await current(deps, 'apps/v1', 'StatefulSet', name, applied)) as
     StatefulSetObject | undefined;
   const status = sts?.status ?? {};
   const rolledOut =
@@ -53,11 +76,12 @@ async function notReadyBecause(
   deps: ReadinessDeps,
   spec: InstanceSpec,
   target: ServerTarget,
+  applied?: Applied,
 ): Promise<string | undefined> {
   const name = instanceName(spec.engine, spec.uuid);
-  if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(deps, name)))
+  if (spec.serviceType === 'LoadBalancer' && !(await loadBalancerAddress(deps, name, applied)))
     return 'load balancer has no address yet';
-  const blocker = await rolloutBlocker(deps, name);
+  const blocker = await rolloutBlocker(deps, name, applied);
   if (blocker) return blocker;
   try {
     return (await deps.probe(target, spec.engine)) ? undefined : 'TLS probe did not answer';
@@ -70,6 +94,7 @@ export async function waitReady(
   deps: ReadinessDeps,
   spec: InstanceSpec,
   progress: Progress,
+  applied?: Applied,
 ): Promise<void> {
   await progress('waiting for TLS readiness');
   const deadline = deps.now() + deps.readyTimeoutMs;
@@ -83,8 +108,10 @@ export async function waitReady(
     user: spec.currentUser,
     password: spec.users[spec.currentUser] ?? '',
   };
-  for (;;) {
-    const waitingFor = await notReadyBecause(deps, spec, target);
+  // The first check reads the objects as the apply answered (the state right after it);
+  // later ones ask the apiserver again.
+  for (let known = applied; ; known = undefined) {
+    const waitingFor = await notReadyBecause(deps, spec, target, known);
     if (waitingFor === undefined) return;
     if (deps.now() > deadline)
       throw new Error(`instance did not become ready in time (${waitingFor})`);
