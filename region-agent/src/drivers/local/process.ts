@@ -15,10 +15,24 @@ export function isServerAlive(pid: number | undefined, bin?: string): boolean {
     return false;
   }
   if (!bin) return true;
+  let cmdline: string;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(basename(bin));
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
     // No procfs (macOS): trust the signal probe.
+    return true;
+  }
+  if (cmdline.includes(basename(bin))) return true;
+  // redis-server sets its title by rewriting argv in place, which reads as all NULs for a
+  // moment: a blank command line of a live (non-zombie) process is that, not another program.
+  return /^\0*$/.test(cmdline) && !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
     return true;
   }
 }
