@@ -32,11 +32,13 @@ import { createEngines } from '../region-agent/src/engines/index.js';
 import { createRedisEngine } from '../region-agent/src/engines/redis/engine.js';
 import { createPrivateCa, type TlsIssuer } from '../region-agent/src/tls/private-ca.js';
 import { startNats } from '../deploy/local/nats.js';
+import type { KubeCallRecord } from '../test/support/fake-kube-apiserver.js';
 import {
-  startFakeKubeApiServer,
-  type FakeKubeApiServer,
-  type KubeCallRecord,
-} from '../test/support/fake-kube-apiserver.js';
+  cpuMs,
+  natsServerPid,
+  startFakeApiServerProcess,
+  type FakeApiServerProcess,
+} from './agent-apiserver.js';
 import {
   makeJob,
   processExists,
@@ -82,6 +84,50 @@ interface Ctx {
   js: JetStreamClient;
   finals: Finals;
   dir: string;
+  /** The other processes a phase uses, for its CPU figures. */
+  pids: { fakeApiserver?: number; natsServer?: number };
+}
+
+/** CPU each process used during a phase, in % of one core (100 = one core saturated). */
+interface CpuShare {
+  benchAndAgentPct: number;
+  fakeApiserverPct?: number;
+  natsServerPct?: number;
+}
+
+function cpuMeter(ctx: Ctx): () => CpuShare {
+  const t0 = performance.now();
+  const self0 = process.cpuUsage();
+  const other0 = {
+    fake: cpuMs(ctx.pids.fakeApiserver ?? 0),
+    nats: cpuMs(ctx.pids.natsServer ?? 0),
+  };
+  return () => {
+    const wall = performance.now() - t0;
+    const self = process.cpuUsage(self0);
+    const pct = (ms: number): number => round((100 * ms) / wall);
+    return {
+      benchAndAgentPct: pct((self.user + self.system) / 1000),
+      ...(ctx.pids.fakeApiserver
+        ? { fakeApiserverPct: pct(cpuMs(ctx.pids.fakeApiserver) - other0.fake) }
+        : {}),
+      ...(ctx.pids.natsServer
+        ? { natsServerPct: pct(cpuMs(ctx.pids.natsServer) - other0.nats) }
+        : {}),
+    };
+  };
+}
+
+/** Which resource bounds a phase: a saturated process, the machine, or round trips. */
+function boundBy(cpu: CpuShare, loadAvg: number): string {
+  const cores = cpus().length;
+  const [name, pct] = Object.entries(cpu).sort((a, b) => b[1] - a[1])[0]!;
+  const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+  const who = name.replace(/Pct$/, '');
+  if (pct >= 85) return `${who} CPU (${pct}% of one core: its JavaScript runs on one thread)`;
+  if (total + 100 * Math.max(0, loadAvg - total / 100) >= 100 * cores * 0.9)
+    return `the machine's ${cores} cores (these processes ${round(total)}%, load average ${loadAvg})`;
+  return `waiting (round trips and timers): no process saturated (${who} ${pct}% of a core)`;
 }
 
 /** maxDeliver 1: a failing job reports `failed` at once instead of hiding a retry in its latency. */
@@ -113,8 +159,9 @@ async function phase(
   label: string,
   work: (finals: Finals) => Promise<Sample[]>,
   total: number,
-): Promise<{ stats: Stats; samples: Sample[] }> {
+): Promise<{ stats: Stats & { cpu: CpuShare; boundBy: string }; samples: Sample[] }> {
   const base = ctx.finals.count;
+  const meter = cpuMeter(ctx);
   const samples = await withProgress(
     label,
     total,
@@ -122,12 +169,16 @@ async function phase(
     work(ctx.finals),
     say,
   );
-  const stats = summarize(samples);
+  const cpu = meter();
+  const stats = { ...summarize(samples), cpu, boundBy: boundBy(cpu, round(loadavg()[0] ?? 0)) };
   const failures = samples
     .filter((s) => s.status !== 'succeeded')
     .map((s) => `${s.uuid}: ${s.status} ${s.errorCode ?? ''}`);
   say(
     `  ${label}: ${stats.jobs} jobs in ${stats.wallMs} ms = ${stats.jobsPerSec} jobs/s; p50 ${stats.p50Ms} ms, p95 ${stats.p95Ms} ms, p99 ${stats.p99Ms} ms, max ${stats.maxMs} ms; succeeded ${stats.succeeded}/${stats.jobs}`,
+  );
+  say(
+    `    cpu, % of one core: bench+agent ${cpu.benchAndAgentPct}${cpu.fakeApiserverPct !== undefined ? `, fake apiserver ${cpu.fakeApiserverPct}` : ''}${cpu.natsServerPct !== undefined ? `, nats-server ${cpu.natsServerPct}` : ''}; bound by ${stats.boundBy}`,
   );
   for (const f of failures.slice(0, 5)) say(`    not succeeded: ${f}`);
   return { stats, samples };
@@ -173,7 +224,7 @@ async function timeIssuance(
   return { leaves: n, p50Ms: round(ms[Math.ceil(n / 2) - 1] ?? 0), maxMs: round(ms[n - 1] ?? 0) };
 }
 
-async function kubeBench(ctx: Ctx, fake: FakeKubeApiServer): Promise<Record<string, unknown>> {
+async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<string, unknown>> {
   const region = 'bench-kube';
   const kube = createKubeApi(loadKubeConfig(kubeconfigFile(ctx.dir, fake.url)));
   const issuer = createPrivateCa({
@@ -200,14 +251,14 @@ async function kubeBench(ctx: Ctx, fake: FakeKubeApiServer): Promise<Record<stri
       KUBE_CONCURRENCY,
       TIMEOUT_MS,
     );
-    const callsBefore = fake.calls.length;
+    const callsBefore = (await fake.calls()).length;
     const burst = await phase(
       ctx,
       `burst of ${KUBE_JOBS} provisions`,
       (f) => runBurst(ctx.js, f, jobs('provision', region, uuids(KUBE_JOBS)), TIMEOUT_MS),
       KUBE_JOBS,
     );
-    const calls = countCalls(fake.calls.slice(callsBefore), KUBE_JOBS);
+    const calls = countCalls((await fake.calls()).slice(callsBefore), KUBE_JOBS);
     say(
       `  apiserver calls per provision: ${calls.perJob} (${Object.entries(calls.byVerb)
         .map(([k, v]) => `${k} ${v}`)
@@ -395,6 +446,8 @@ function printTable(rows: Array<[string, Stats]>, callsPerProvision: unknown): v
       `${s.succeeded}/${s.jobs}`,
     ];
     say(`${name.padEnd(34)}${cells.map((c) => String(c).padStart(9)).join('')}`);
+    const bound = (s as Stats & { boundBy?: string }).boundBy;
+    if (bound) say(`${''.padEnd(4)}bound by ${bound}`);
   }
   say(`kube apiserver calls per provision: ${String(callsPerProvision)}`);
   say(`kube rows measure ${KUBE_SCOPE}`);
@@ -409,9 +462,15 @@ async function main(): Promise<void> {
   const pids = new Set<number>();
   say('starting a private nats-server and the fake kube-apiserver…');
   const nats = await startNats(join(dir, 'nats'));
-  const fake = await startFakeKubeApiServer();
+  const fake = await startFakeApiServerProcess();
   const nc = await connect({ servers: nats.url });
-  const ctx: Ctx = { nc, js: nc.jetstream(), finals: watchFinals(nc), dir };
+  const ctx: Ctx = {
+    nc,
+    js: nc.jetstream(),
+    finals: watchFinals(nc),
+    dir,
+    pids: { fakeApiserver: fake.pid, natsServer: natsServerPid(nats.port) },
+  };
   try {
     say(`\n▶ kubernetes driver through the agent (concurrency ${KUBE_CONCURRENCY}); ${KUBE_SCOPE}`);
     const kube = await kubeBench(ctx, fake);
@@ -433,7 +492,7 @@ async function main(): Promise<void> {
       },
       source: source(),
       notes:
-        'agent, fake apiserver and the publishing client share one node process; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)',
+        "agent and the publishing client share one node process; the fake apiserver runs in its own (bench/agent-apiserver.ts), as a real one is never in the agent's process; cpu is each process's share of one core during the phase; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)",
       parameters: {
         kubeJobs: KUBE_JOBS,
         localJobs: LOCAL_JOBS,
