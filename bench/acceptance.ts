@@ -12,22 +12,15 @@
  * accepted ÷ (load time + time until nothing is pending). Figures are bounded by this
  * machine's 2 cores, shared by the load generator, the simulator, PostgreSQL and NATS.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-  chmodSync,
-  rmSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startNats } from '../deploy/local/nats.js';
+import { buildDist } from './dist.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
 import { runLoad, round, type LoadResult } from './load.js';
@@ -78,15 +71,6 @@ async function spawnServer(args: string[], env: Record<string, string>, port: nu
 }
 
 /** dist/ as the images build it: compiled code with its data files beside it. */
-function buildDist(): void {
-  say('compiling dist/ (npm run build)…');
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
-  cpSync(join(root, 'control-plane/catalog.json'), join(root, 'dist/control-plane/catalog.json'));
-  cpSync(join(root, 'control-plane/migrations'), join(root, 'dist/control-plane/migrations'), {
-    recursive: true,
-  });
-  cpSync(join(root, 'addon-manifest.json'), join(root, 'dist/addon-manifest.json'));
-}
 
 /** Nothing pending: every operation dispatched, every Heroku call sent. */
 function drainedCheck(databaseUrl: string): () => Promise<boolean> {
@@ -266,7 +250,7 @@ async function startAll(
 }
 
 export async function runAcceptanceBench(): Promise<void> {
-  buildDist();
+  buildDist(say);
   const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
   chmodSync(dir, 0o755);
   say('starting private PostgreSQL, nats-server, the Heroku simulator and the four targets…');

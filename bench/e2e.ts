@@ -17,6 +17,7 @@ import { createHerokuSim } from '../test/heroku-sim/index.js';
 import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
+import { buildDist } from './dist.js';
 import { round } from './load.js';
 import { readDevManifest } from '../control-plane/src/config.js';
 
@@ -27,7 +28,12 @@ const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const rounds = Number(process.env.BENCH_E2E_ROUNDS ?? 3);
 
 function tsx(script: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), script], {
+  return node(join(root, 'node_modules/tsx/dist/cli.mjs'), env, script);
+}
+
+/** The control plane runs compiled (dist/), as in its image; the agent under tsx. */
+function node(script: string, env: Record<string, string>, ...args: string[]): ChildProcess {
+  return spawn(process.execPath, [script, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -102,6 +108,7 @@ const pct = (xs: number[], p: number): number =>
   round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0);
 
 async function main(): Promise<void> {
+  buildDist(say);
   const dir = mkdtempSync(join(tmpdir(), 'cp-bench-e2e-'));
   chmodSync(dir, 0o755);
   const pgServer = await startPostgres(join(dir, 'pg'));
@@ -113,7 +120,7 @@ async function main(): Promise<void> {
   await admin.end();
   const port = await freePort();
   const children = [
-    tsx('control-plane/src/main.ts', {
+    node('dist/control-plane/src/main.js', {
       DATABASE_URL: pgServer.url('e2e'),
       NATS_URL: nats.url,
       PORT: String(port),
