@@ -46,7 +46,24 @@ describe('dashboard view', () => {
     expect(html).toContain('2026-01-01 00:00:00 UTC');
   });
 
-  it('uses one refusal page that names no reason', () => {
-    expect(forbiddenPage()).not.toMatch(/token|timestamp|replay|unknown/i);
+  it('uses one refusal page that names no reason but a malformed form', () => {
+    for (const reason of [
+      undefined,
+      'bad_user_scoped_token',
+      'bad_resource_token',
+      'timestamp_too_old',
+      'timestamp_in_future',
+      'replayed',
+      'unknown_resource',
+    ])
+      expect(forbiddenPage({ reason })).not.toMatch(/token|timestamp|replay|unknown/i);
+    expect(forbiddenPage({ reason: 'missing_email' })).toContain('no <code>email</code> field');
+    expect(forbiddenPage({ reason: 'missing_token' })).toContain('<code>resource_token</code>');
+  });
+
+  it('shows the request id, escaped', () => {
+    expect(forbiddenPage({ requestId: 'r-1<x>' })).toContain(
+      'Request id <code>r-1&#60;x&#62;</code>',
+    );
   });
 });

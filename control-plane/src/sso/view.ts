@@ -30,13 +30,41 @@ function layout(title: string, body: string): string {
 <style>${CSS}</style></head><body><main>${body}</main></body></html>`;
 }
 
-/** The one page for every refused login or access: it says nothing about why. */
-export function forbiddenPage(): string {
+/**
+ * Why a sign-in form was refused, for the problems a page may name: the form's shape, which
+ * anyone holding the form can see anyway. A token, timestamp, replay or unknown-resource
+ * refusal is never named (it would help whoever forges one).
+ */
+const FORM_PROBLEMS: Record<string, string> = {
+  missing_email:
+    "The sign-in form has no <code>email</code> field. Heroku sends the signed-in user's email; a form built by hand must send it too.",
+  missing_token:
+    'The sign-in form has neither <code>resource_token</code> nor <code>user_scoped_resource_token</code>.',
+  bad_resource_id: "The sign-in form's <code>resource_id</code> is not an add-on id.",
+  bad_timestamp: 'The sign-in form has no valid <code>timestamp</code> (Unix seconds).',
+};
+
+export interface RefusalDetail {
+  /** The refusal reason, shown only when it is a form problem (see FORM_PROBLEMS). */
+  reason?: string;
+  /** Shown so a customer can quote it to support. */
+  requestId?: string;
+}
+
+/** The one page for every refused login or access: only a malformed form is explained. */
+export function forbiddenPage(detail: RefusalDetail = {}): string {
+  const problem = detail.reason ? FORM_PROBLEMS[detail.reason] : undefined;
+  const why = problem
+    ? `<p>${problem}</p>`
+    : `<p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
+<code>heroku addons:open</code>.</p>`;
+  const ref = detail.requestId
+    ? `<p class="muted">Request id <code>${esc(detail.requestId)}</code>: quote it if you contact support.</p>`
+    : '';
   return layout(
     'Access denied',
     `<div class="notice card"><h1>We could not sign you in</h1>
-<p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
-<code>heroku addons:open</code>.</p></div>`,
+${why}${ref}</div>`,
   );
 }
 
