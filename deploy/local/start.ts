@@ -17,6 +17,7 @@ import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { startHerokuFront, type HerokuFront } from './heroku-front.js';
 import { prettyPipe, wantsJson } from './pretty.js';
+import { howToProvision } from './instructions.js';
 import { localDataDir, removeLocalStack, writeLocalStack } from '../../shared/src/local-stack.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,10 +139,23 @@ async function startControlPlane(env: Record<string, string>): Promise<void> {
   );
 }
 
+/** LOCAL_AGENT_REGIONS (comma list, may be empty) leaves the other regions to agents of one's own. */
+function localAgentRegions(): string[] {
+  const only = process.env.LOCAL_AGENT_REGIONS;
+  if (only !== undefined)
+    return only
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
+  return loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map((a) => a.name);
+}
+
 function startRegionAgent(natsUrl: string): void {
-  const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map(
-    (a) => a.name,
-  );
+  const regions = localAgentRegions();
+  if (regions.length === 0) {
+    step(5, TOTAL, 'region agent: none (LOCAL_AGENT_REGIONS is empty)');
+    return;
+  }
   if (!existsSync(join(root, 'region-agent/src/main.ts'))) {
     step(5, TOTAL, 'region agent: not built yet (region-agent/src/main.ts missing)');
     return;
@@ -153,32 +167,6 @@ function startRegionAgent(natsUrl: string): void {
     AGENT_DRIVER: 'local',
     AGENT_DATA_DIR: agentDataDir,
   });
-}
-
-function printHowToProvision(auth: { id: string; password: string }): void {
-  const basic = `${auth.id}:${auth.password}`;
-  const via = front
-    ? `Provision through the Heroku simulator (it sends Heroku's provision call, then receives the
-config PATCH and the provision action):
-  curl -s -X POST ${front.url}/provision -d '{"plan":"standard","region":"us"}'
-  curl -s ${front.url}/addons/<uuid>        # what Heroku now holds (state, config)
-  curl -s -X POST ${front.url}/change-plan -d '{"uuid":"<uuid>","plan":"premium"}'
-  curl -s -X POST ${front.url}/deprovision -d '{"uuid":"<uuid>"}'
-
-Or call the control plane directly, as Heroku would:`
-    : 'Provision an add-on (as Heroku would):';
-  process.stdout.write(`
-${via}
-  curl -s -u ${basic} -H 'Content-Type: application/json' \\
-    -X POST http://127.0.0.1:${port}/heroku/resources \\
-    -d '{"uuid":"'$(cat /proc/sys/kernel/random/uuid)'","name":"my-redis","plan":"standard","region":"amazon-web-services::us-east-1"}'
-
-The answer's config holds TLSREDIS_URL (rediss://…) and TLSREDIS_TLS_CA. Connect with verified TLS:
-  printf '%s' "$TLSREDIS_TLS_CA" > ca.pem
-  redis-cli -u "$TLSREDIS_URL" --tls --cacert ca.pem PING
-
-Press Ctrl-C to stop everything.
-`);
 }
 
 /** What the project's other commands need to reach this stack (see shared/src/local-stack.ts). */
@@ -208,7 +196,9 @@ async function main(): Promise<void> {
   startRegionAgent(natsUrl);
   const settings = writeSettings(env);
   step(6, TOTAL, `ready; connection settings for the other commands in ${settings}`);
-  printHowToProvision(auth);
+  process.stdout.write(
+    howToProvision({ auth, controlPlaneUrl: `http://127.0.0.1:${port}`, frontUrl: front?.url }),
+  );
 }
 
 main().catch((err: unknown) => {
