@@ -3,7 +3,7 @@ import request from 'supertest';
 import { createSessionCodec } from '../../control-plane/src/sso/session.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { DEV_AUTH, startStack, type TestStack } from '../support/control-plane.js';
-import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+import { FAKE_TLS, startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
 let stack: TestStack;
 let agent: FakeAgent;
@@ -20,7 +20,7 @@ beforeAll(async () => {
       },
     },
   );
-  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 20 });
+  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 20, tls: FAKE_TLS });
   sim = await createHerokuSim();
   salt = stack.config.addon.ssoSalt;
 });
@@ -257,11 +257,28 @@ describe('GET /dashboard/:uuid', () => {
     expect(res.text).toContain(r.agent_region);
     expect(res.text).toContain(r.endpoint.host);
     expect(res.text).toContain(String(r.endpoint.port));
-    expect(res.text).toContain('provisioned');
-    expect(res.text).toMatch(/<td>provision<\/td><td>1<\/td>/);
+    expect(res.text).toContain('>Available<'); // provisioned, in the customer's words
+    expect(res.text).toMatch(/<td>Created<\/td><td><span class="badge s-succeeded">Done<\/span>/);
+    expect(res.text).not.toMatch(/Generation|dispatched/);
+    expect(res.text).toMatch(/\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC/);
+    expect(res.text).toContain('heroku addons:upgrade');
+    expect(res.text).toContain('up to 200'); // the standard plan's connections
     expect(res.text).toContain('••••••••@');
     expect(res.text).toContain('Rotate credentials');
     expect(res.text).toMatch(/name="viewport"/);
+  });
+
+  it('serves the CA certificate to the session of that resource only', async () => {
+    const uuid = await provision();
+    const other = await provision();
+    const cookie = await session(uuid);
+    const res = await request(stack.url).get(`/dashboard/${uuid}/ca.pem`).set('Cookie', cookie);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-disposition']).toBe('attachment; filename="ca.pem"');
+    expect(res.text).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const theirs = await request(stack.url).get(`/dashboard/${other}/ca.pem`).set('Cookie', cookie);
+    expect(theirs.status).toBe(403);
+    expect((await request(stack.url).get(`/dashboard/${uuid}/ca.pem`)).status).toBe(403);
   });
 
   it('refuses a session for another resource', async () => {

@@ -1,4 +1,5 @@
-import { dashboardPage, esc, forbiddenPage, maskUrl } from './view.js';
+import { dashboardPage } from './dashboard-view.js';
+import { esc, forbiddenPage, maskUrl } from './view.js';
 
 describe('dashboard view', () => {
   it('escapes markup and quotes', () => {
@@ -31,7 +32,6 @@ describe('dashboard view', () => {
       operations: [
         {
           kind: 'provision',
-          generation: 1,
           state: 'succeeded',
           at: new Date('2026-01-01T00:00:00Z'),
         },
@@ -42,8 +42,8 @@ describe('dashboard view', () => {
     expect(html).toContain('value="tok&#34;en"');
     expect(html.indexOf('topsecret')).toBeGreaterThan(html.indexOf('<details>'));
     expect(html.match(/topsecret/g)).toHaveLength(1);
-    expect(html).toContain('2027-01-01');
-    expect(html).toContain('2026-01-01 00:00:00 UTC');
+    expect(html).toContain('1 Jan 2027, 00:00 UTC');
+    expect(html).toContain('1 Jan 2026, 00:00 UTC');
   });
 
   it('uses one refusal page that names no reason but a malformed form', () => {
