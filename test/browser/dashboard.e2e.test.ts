@@ -107,7 +107,10 @@ async function signIn(
 
 it('SSO through an auto-submitted form lands on the dashboard with the resource facts', async () => {
   const uuid = await provisioned();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 860 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
   const page = await context.newPage();
   await signIn(page, uuid);
   await page.waitForURL(`**/dashboard/${uuid}`);
@@ -125,6 +128,15 @@ it('SSO through an auto-submitted form lands on the dashboard with the resource 
   expect(await page.locator('details.snippet[open] code').innerText()).toContain(
     'ssl_ca_data=os.environ["TLSREDIS_TLS_CA"]',
   );
+  const clipboard = (): Promise<string> =>
+    page.evaluate('navigator.clipboard.readText()') as Promise<string>;
+  await page.locator('details.snippet[open] button.copy').click();
+  await waitFor(async () => (await clipboard()).includes('ssl_ca_data='), 'snippet copied', 5000);
+  await page.getByRole('button', { name: 'Copy CA' }).click();
+  await waitFor(async () => (await clipboard()) === FAKE_TLS.caPem.trim(), 'CA copied', 5000);
+  await page.getByRole('button', { name: 'Copy URL' }).click();
+  await waitFor(async () => (await clipboard()).includes('secret-'), 'URL copied', 5000);
+  expect(await page.locator('button.copy[data-copy="url"]').innerText()).toBe('Copied');
   const download = page.waitForEvent('download');
   await page.getByRole('link', { name: 'Download the CA certificate' }).click();
   expect((await download).suggestedFilename()).toBe('ca.pem');

@@ -247,6 +247,13 @@ describe('GET /dashboard/:uuid', () => {
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['content-security-policy']).toContain("script-src 'self';");
+    // The one script comes from our origin; nothing inline.
+    expect(res.text.match(/<script[^>]*>/g)).toEqual(['<script src="/dashboard-assets/copy.js">']);
+    const script = await request(stack.url).get('/dashboard-assets/copy.js');
+    expect(script.status).toBe(200);
+    expect(script.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(script.text).toContain('navigator.clipboard.writeText');
     const r = (await stack.plane.pool.query('select * from resources where uuid = $1', [uuid]))
       .rows[0];
     expect(res.text).toContain(uuid);
@@ -373,7 +380,7 @@ describe('a configured config var prefix', () => {
         .get(`/dashboard/${uuid}`)
         .set('Cookie', cookieOf(signedIn));
       expect(page.status).toBe(200);
-      expect(page.text).toContain('••••••••@localhost');
+      expect(page.text).toContain('••••••••@<wbr>localhost'); // wraps before the host
     } finally {
       await customAgent.stop();
       await custom.stop();

@@ -6,6 +6,7 @@
 import type { Plan } from '../catalog/schema.js';
 import { duration, readableDate, relativeTime } from './dates.js';
 import type { DashboardLinks } from './setup.js';
+import { COPY_SCRIPT_PATH } from './copy-script.js';
 import { snippetsHtml } from './snippets.js';
 import { esc, layout, maskUrl } from './view.js';
 
@@ -23,6 +24,8 @@ export interface DashboardView {
   url: string | null;
   /** Whether the CA certificate can be downloaded (it is in the add-on's config). */
   hasCa?: boolean;
+  /** The CA certificate (public), for the copy button. */
+  caPem?: string;
   operations: Array<{ kind: string; state: string; at: Date }>;
   csrfToken: string;
   configVarsPrefix?: string;
@@ -54,6 +57,9 @@ const words = (map: Record<string, string>, key: string): string => map[key] ?? 
 const badge = (s: string): string =>
   `<span class="badge s-${esc(s)}">${esc(words(STATE_WORDS, s))}</span>`;
 
+const copyButton = (id: string, label = 'Copy'): string =>
+  `<button type="button" class="copy" data-copy="${esc(id)}">${esc(label)}</button>`;
+
 /** A URL that wraps after `@` (before the host) rather than inside the host name. */
 const breakable = (url: string): string => esc(url).replace('@', '@<wbr>');
 
@@ -73,7 +79,7 @@ function instanceCard(v: DashboardView): string {
 function connectionCard(v: DashboardView, now: number): string {
   const expiry = v.certificateNotAfter ? when(new Date(v.certificateNotAfter), now, true) : '—';
   const ca = v.hasCa
-    ? `<p><a href="/dashboard/${esc(v.uuid)}/ca.pem" download="ca.pem">Download the CA certificate</a></p>`
+    ? `<p><a href="/dashboard/${esc(v.uuid)}/ca.pem" download="ca.pem">Download the CA certificate</a> ${copyButton('ca', 'Copy CA')}</p><pre id="ca" hidden>${esc(v.caPem ?? '')}</pre>`
     : '';
   return `<section class="card"><h2>Connection</h2><dl>
 <dt>Host</dt><dd>${v.host ? `<code class="nowrap">${esc(v.host)}</code>` : '—'}</dd>
@@ -96,7 +102,7 @@ function planCard(v: DashboardView): string {
 
 function credentialsCard(v: DashboardView, now: number): string {
   const creds = v.url
-    ? `<p><code>${breakable(maskUrl(v.url))}</code></p><details><summary>Reveal credentials</summary><p><code>${breakable(v.url)}</code></p></details>`
+    ? `<p><code>${breakable(maskUrl(v.url))}</code></p><details><summary>Reveal credentials</summary><p><code id="url">${breakable(v.url)}</code></p></details>${copyButton('url', 'Copy URL')}`
     : '<p class="muted">Credentials are not available yet.</p>';
   const grace = duration(v.rotationGraceS ?? 7200);
   const retiring = v.revokesAt
@@ -145,6 +151,6 @@ ${planCard(v)}
 <p class="muted">Your app has <code>${esc(v.configVarsPrefix ?? 'TLSREDIS')}_URL</code> and <code>${esc(v.configVarsPrefix ?? 'TLSREDIS')}_TLS_CA</code>. Always verify the server against the CA:</p>
 ${snippetsHtml(v.configVarsPrefix ?? 'TLSREDIS')}</section>
 ${historyCard(v, now)}
-</div>${footer(v.links)}`,
+</div>${footer(v.links)}<script src="${COPY_SCRIPT_PATH}"></script>`,
   );
 }

@@ -48,6 +48,7 @@ function dashboardView(
     certificateNotAfter: r.certificate?.notAfter ?? null,
     url: vars[`${sso.configVarsPrefix}_URL`] ?? null,
     hasCa: Boolean(vars[`${sso.configVarsPrefix}_TLS_CA`]),
+    caPem: vars[`${sso.configVarsPrefix}_TLS_CA`],
     operations: ops.map((o) => ({
       kind: o.kind,
       state: o.state,

@@ -42,8 +42,8 @@ redis = Redis.new(url: ENV["${url}"], ssl_params: { cert_store: store, verify_mo
 export function snippetsHtml(prefix: string): string {
   return snippets(prefix)
     .map(
-      (s) =>
-        `<details class="snippet"><summary>${esc(s.title)}</summary><pre><code>${esc(s.code)}</code></pre></details>`,
+      (s, i) =>
+        `<details class="snippet"><summary>${esc(s.title)}</summary><pre><code id="snippet-${i}">${esc(s.code)}</code></pre><button type="button" class="copy" data-copy="snippet-${i}">Copy</button></details>`,
     )
     .join('');
 }

@@ -14,6 +14,7 @@ h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:0 0 .75rem}
 .card p code,.snippet code{overflow-wrap:break-word}
 .nowrap{white-space:nowrap}dd{overflow-x:auto}
 pre{margin:.4rem 0;padding:.6rem;background:#f0f2f7;border-radius:6px;white-space:pre-wrap}pre code{background:none;padding:0}
+button.copy{padding:.2rem .6rem;margin:0 0 .6rem;font-size:.85rem;background:#fff;color:#5b2fb0}
 footer{margin-top:1.5rem}footer a{margin-right:1rem;color:#5b2fb0}
 dl{display:grid;grid-template-columns:minmax(6rem,max-content) 1fr;gap:.35rem 1rem;margin:0}dt{color:#5b6275}dd{margin:0}
 code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f0f2f7;padding:.1em .3em;border-radius:4px}
