@@ -53,7 +53,9 @@ async function start(): Promise<void> {
     'npm start ready',
     120_000,
     200,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; npm start printed:\n${output.slice(-3000)}`, { cause: err });
+  });
 }
 
 const exited = (child: ChildProcess): Promise<void> =>
