@@ -166,6 +166,9 @@ function buildApp(p: Parts, service: Service, ready: () => Promise<boolean>): Ko
     sessionSecret: config.sso.sessionSecret,
     windowS: config.sso.windowS,
     maxSkewS: config.sso.maxSkewS,
+    rotationGraceS: config.rotationGraceS,
+    plans: p.catalog.plans,
+    links: config.dashboardLinks,
     rotateCredentials:
       p.options.rotateCredentials ??
       (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),

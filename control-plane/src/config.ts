@@ -97,6 +97,9 @@ const EnvSchema = z.object({
   AGENT_DEAD_AFTER_S: envInt(60, 2, 86_400),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
+  /** Links on the customer dashboard: the add-on's documentation and where to get support. */
+  DOCS_URL: z.url().optional(),
+  SUPPORT_URL: z.url().optional(),
   AGENT_REGIONS_ENABLED: z.string().optional(),
   /** How old an SSO timestamp may be (s). */
   SSO_WINDOW_S: envInt(300, 1, 3600),
@@ -226,6 +229,7 @@ function toConfig(
             .filter(Boolean),
         )
       : null,
+    dashboardLinks: { docs: e.DOCS_URL, support: e.SUPPORT_URL },
     sso: {
       windowS: e.SSO_WINDOW_S,
       maxSkewS: e.SSO_MAX_SKEW_S,

@@ -3,13 +3,25 @@
  * acts as Heroku toward the control plane, so a person can provision with one curl.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   createHerokuSim,
   type BasicAuth,
   type CpResponse,
   type HerokuSim,
 } from '../../test/heroku-sim/index.js';
-import { freePort } from '../../shared/src/ports.js';
+
+export interface HerokuFrontOptions {
+  controlPlaneUrl: string;
+  auth: BasicAuth;
+  clientSecret: string;
+  ssoSalt: string;
+  /** The simulator's port (HEROKU_API_URL) and the front door's; 0 = any free one. */
+  simPort: number;
+  frontPort: number;
+  /** Where the simulator keeps its add-ons across restarts. */
+  stateFile?: string;
+}
 
 export interface HerokuFront {
   sim: HerokuSim;
@@ -31,21 +43,30 @@ const HELP: CpResponse = {
   body: { message: 'try POST /provision, /change-plan, /deprovision or GET /addons/{uuid}' },
 };
 
-function provision({ sim, controlPlaneUrl, auth }: Door, input: Input): Promise<CpResponse> {
+/** The page that opens the add-on's dashboard as a Heroku user (`GET /sso/{uuid}` of the sim). */
+const dashboardLink = (sim: HerokuSim, uuid: string): string => `${sim.url}/sso/${uuid}`;
+
+async function provision(door: Door, input: Input): Promise<CpResponse> {
+  const { sim, controlPlaneUrl, auth } = door;
   const body = sim.createAddon({
     plan: input.plan ?? 'standard',
     region: input.region ?? 'us',
     app: { name: input.app ?? 'my-app', privateSpace: input.privateSpace === 'true' },
   });
-  return sim.provision(controlPlaneUrl, body, auth);
+  const res = await sim.provision(controlPlaneUrl, body, auth);
+  if (res.status >= 300) return res;
+  return {
+    status: res.status,
+    body: { uuid: body.uuid, ...(res.body as object), dashboard: dashboardLink(sim, body.uuid) },
+  };
 }
 
-/** What Heroku holds for one add-on (state, config). */
+/** What Heroku holds for one add-on (state, config), and the link to its dashboard. */
 function showAddon(sim: HerokuSim, uuid: string): CpResponse {
   const addon = sim.addon(uuid);
-  return addon
-    ? { status: 200, body: { ...addon, config: Object.fromEntries(addon.config) } }
-    : { status: 404, body: { message: 'unknown add-on' } };
+  if (!addon) return { status: 404, body: { message: 'unknown add-on' } };
+  const config = Object.fromEntries(addon.config);
+  return { status: 200, body: { ...addon, config, dashboard: dashboardLink(sim, uuid) } };
 }
 
 const POSTS = new Map<string, (door: Door, input: Input) => Promise<CpResponse>>([
@@ -92,20 +113,40 @@ function respond(door: Door, req: IncomingMessage, res: ServerResponse, chunks: 
   );
 }
 
-export async function startHerokuFront(
-  controlPlaneUrl: string,
-  auth: BasicAuth,
-  clientSecret: string,
-): Promise<HerokuFront> {
-  const sim = await createHerokuSim({ clientSecret });
+function listen(server: Server, port: number, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`${what}: port ${port} is in use (another stack? choose another PORT)`)
+          : err,
+      ),
+    );
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+export async function startHerokuFront(opts: HerokuFrontOptions): Promise<HerokuFront> {
+  const { controlPlaneUrl, auth } = opts;
+  const sim = await createHerokuSim({
+    clientSecret: opts.clientSecret,
+    port: opts.simPort,
+    stateFile: opts.stateFile,
+    sso: { url: `${controlPlaneUrl}/sso/login`, salt: opts.ssoSalt },
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    throw new Error(`Heroku simulator: port ${opts.simPort} is in use (choose another PORT)`);
+  });
   const door: Door = { sim, controlPlaneUrl, auth };
-  const port = await freePort();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => respond(door, req, res, chunks));
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const port = await listen(server, opts.frontPort, 'Heroku front door').catch(async (err) => {
+    await sim.close();
+    throw err;
+  });
   return {
     sim,
     url: `http://127.0.0.1:${port}`,

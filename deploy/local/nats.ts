@@ -7,6 +7,7 @@ import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface NatsServer {
   port: number;
+  pid?: number;
   url: string;
   stop(): Promise<void>;
 }
@@ -48,5 +49,5 @@ export async function startNats(
       cause: err,
     });
   }
-  return { port, url: `nats://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  return { port, pid: child.pid, url: `nats://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }

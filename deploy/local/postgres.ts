@@ -10,6 +10,7 @@ import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 
 export interface PostgresServer {
   port: number;
+  pid?: number;
   url(database?: string): string;
   stop(): Promise<void>;
 }
@@ -95,6 +96,7 @@ export async function startPostgres(
   }
   return {
     port,
+    pid: child.pid,
     url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
     stop: () => stopChild(child),
   };

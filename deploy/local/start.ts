@@ -1,7 +1,10 @@
 /**
  * `npm start`: the whole local stack on one machine. Private Postgres and nats-server
- * (data under .local/, unless DATABASE_URL / NATS_URL are set), the control plane, and one
- * local-driver region agent serving every agent region in the catalog. Ctrl-C stops all.
+ * (data under .local/, unless DATABASE_URL / NATS_URL are set), the Heroku simulator on
+ * PORT+1 and its front door on PORT+2, the control plane on PORT, and one local-driver
+ * region agent serving every agent region in the catalog. The connection settings go to
+ * .local/stack.json for the project's other commands. Ctrl-C stops all but the instances
+ * (agents re-adopt them); `npm run stop` stops those too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,11 +16,17 @@ import { startNats, type NatsServer } from './nats.js';
 import { startPostgres, stopChild, type PostgresServer } from './postgres.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { startHerokuFront, type HerokuFront } from './heroku-front.js';
+import { prettyPipe, wantsJson } from './pretty.js';
+import { howToProvision } from './instructions.js';
+import { localDataDir, removeLocalStack, writeLocalStack } from '../../shared/src/local-stack.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const dataDir = process.env.LOCAL_DATA_DIR ?? join(root, '.local');
+const dataDir = localDataDir(process.env);
+const agentDataDir = process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent');
 const port = Number(process.env.PORT ?? 5000);
 const children: ChildProcess[] = [];
+const pids: Record<string, number> = {};
+const json = wantsJson(process.env);
 let pg: PostgresServer | undefined;
 let nats: NatsServer | undefined;
 let front: HerokuFront | undefined;
@@ -30,8 +39,11 @@ function run(name: string, script: string, env: Record<string, string>): ChildPr
   const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), script], {
     cwd: root,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', json ? 'inherit' : 'pipe', json ? 'inherit' : 'pipe'],
   });
+  if (child.stdout) prettyPipe(child.stdout, process.stdout);
+  if (child.stderr) prettyPipe(child.stderr, process.stderr);
+  if (child.pid) pids[name] = child.pid;
   child.on('exit', (code, signal) => {
     if (!stopping) {
       process.stderr.write(`${name} exited (${signal ?? code}); stopping the stack\n`);
@@ -51,6 +63,7 @@ async function shutdown(code = 0): Promise<void> {
   await front?.close();
   await nats?.stop();
   await pg?.stop();
+  removeLocalStack(dataDir);
   process.exit(code);
 }
 process.on('SIGINT', () => void shutdown(0));
@@ -66,6 +79,7 @@ async function startDatabase(): Promise<string> {
   }
   step(1, TOTAL, `PostgreSQL: starting a private server (data in ${join(dataDir, 'postgres')})`);
   pg = await startPostgres(join(dataDir, 'postgres'), log);
+  if (pg.pid) pids.postgres = pg.pid;
   return pg.url();
 }
 
@@ -80,20 +94,31 @@ async function startMessaging(): Promise<string> {
     `NATS: starting a private nats-server with JetStream (data in ${join(dataDir, 'nats')})`,
   );
   nats = await startNats(join(dataDir, 'nats'), log);
+  if (nats.pid) pids.nats = nats.pid;
   return nats.url;
 }
 
 /** The Heroku URLs the control plane is given: the simulator's, unless set from outside. */
-async function startHeroku(auth: {
-  id: string;
-  password: string;
-}): Promise<Record<string, string>> {
+async function startHeroku(
+  auth: { id: string; password: string },
+  ssoSalt: string,
+): Promise<Record<string, string>> {
   if (process.env.HEROKU_API_URL || process.env.HEROKU_ID_URL) {
     step(3, TOTAL, 'Heroku: using HEROKU_API_URL / HEROKU_ID_URL');
     return {};
   }
-  front = await startHerokuFront(`http://127.0.0.1:${port}`, auth, 'dev-oauth-client-secret');
-  step(3, TOTAL, `Heroku simulator: ${front.sim.url} (acts as Heroku at ${front.url})`);
+  front = await startHerokuFront({
+    controlPlaneUrl: `http://127.0.0.1:${port}`,
+    auth,
+    clientSecret: 'dev-oauth-client-secret',
+    ssoSalt,
+    simPort: port + 1,
+    frontPort: port + 2,
+    stateFile: join(dataDir, 'heroku-sim', 'state.json'),
+  });
+  step(3, TOTAL, 'Heroku simulator');
+  log(`${front.url}  front door: call this one to provision, change plan, deprovision`);
+  log(`${front.sim.url}  Heroku's APIs, called by the control plane (HEROKU_API_URL)`);
   return { HEROKU_API_URL: front.sim.url, HEROKU_ID_URL: front.sim.url };
 }
 
@@ -114,10 +139,23 @@ async function startControlPlane(env: Record<string, string>): Promise<void> {
   );
 }
 
+/** LOCAL_AGENT_REGIONS (comma list, may be empty) leaves the other regions to agents of one's own. */
+function localAgentRegions(): string[] {
+  const only = process.env.LOCAL_AGENT_REGIONS;
+  if (only !== undefined)
+    return only
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
+  return loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map((a) => a.name);
+}
+
 function startRegionAgent(natsUrl: string): void {
-  const regions = loadCatalog(process.env.CATALOG_PATH || undefined).agentRegions.map(
-    (a) => a.name,
-  );
+  const regions = localAgentRegions();
+  if (regions.length === 0) {
+    step(5, TOTAL, 'region agent: none (LOCAL_AGENT_REGIONS is empty)');
+    return;
+  }
   if (!existsSync(join(root, 'region-agent/src/main.ts'))) {
     step(5, TOTAL, 'region agent: not built yet (region-agent/src/main.ts missing)');
     return;
@@ -127,34 +165,24 @@ function startRegionAgent(natsUrl: string): void {
     NATS_URL: natsUrl,
     AGENT_REGION: regions.join(','),
     AGENT_DRIVER: 'local',
-    AGENT_DATA_DIR: process.env.AGENT_DATA_DIR ?? join(dataDir, 'agent'),
+    AGENT_DATA_DIR: agentDataDir,
   });
 }
 
-function printHowToProvision(auth: { id: string; password: string }): void {
-  const basic = `${auth.id}:${auth.password}`;
-  const via = front
-    ? `Provision through the Heroku simulator (it sends Heroku's provision call, then receives the
-config PATCH and the provision action):
-  curl -s -X POST ${front.url}/provision -d '{"plan":"standard","region":"us"}'
-  curl -s ${front.url}/addons/<uuid>        # what Heroku now holds (state, config)
-  curl -s -X POST ${front.url}/change-plan -d '{"uuid":"<uuid>","plan":"premium"}'
-  curl -s -X POST ${front.url}/deprovision -d '{"uuid":"<uuid>"}'
-
-Or call the control plane directly, as Heroku would:`
-    : 'Provision an add-on (as Heroku would):';
-  process.stdout.write(`
-${via}
-  curl -s -u ${basic} -H 'Content-Type: application/json' \\
-    -X POST http://127.0.0.1:${port}/heroku/resources \\
-    -d '{"uuid":"'$(cat /proc/sys/kernel/random/uuid)'","name":"my-redis","plan":"standard","region":"amazon-web-services::us-east-1"}'
-
-The answer's config holds TLSREDIS_URL (rediss://…) and TLSREDIS_TLS_CA. Connect with verified TLS:
-  printf '%s' "$TLSREDIS_TLS_CA" > ca.pem
-  redis-cli -u "$TLSREDIS_URL" --tls --cacert ca.pem PING
-
-Press Ctrl-C to stop everything.
-`);
+/** What the project's other commands need to reach this stack (see shared/src/local-stack.ts). */
+function writeSettings(env: Record<string, string>): string {
+  return writeLocalStack(dataDir, {
+    version: 1,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    env: { ...env, CONTROL_PLANE_URL: `http://127.0.0.1:${port}` },
+    urls: {
+      controlPlane: `http://127.0.0.1:${port}`,
+      ...(front ? { herokuFront: front.url, herokuSim: front.sim.url } : {}),
+    },
+    pids,
+    agentDataDir,
+  });
 }
 
 async function main(): Promise<void> {
@@ -162,11 +190,15 @@ async function main(): Promise<void> {
   const natsUrl = await startMessaging();
   const manifest = readDevManifest();
   const auth = { id: manifest.id, password: manifest.api.password };
-  const herokuEnv = await startHeroku(auth);
-  await startControlPlane({ ...herokuEnv, DATABASE_URL: databaseUrl, NATS_URL: natsUrl });
+  const herokuEnv = await startHeroku(auth, process.env.SSO_SALT ?? manifest.api.sso_salt);
+  const env = { ...herokuEnv, DATABASE_URL: databaseUrl, NATS_URL: natsUrl };
+  await startControlPlane(env);
   startRegionAgent(natsUrl);
-  step(6, TOTAL, 'ready');
-  printHowToProvision(auth);
+  const settings = writeSettings(env);
+  step(6, TOTAL, `ready; connection settings for the other commands in ${settings}`);
+  process.stdout.write(
+    howToProvision({ auth, controlPlaneUrl: `http://127.0.0.1:${port}`, frontUrl: front?.url }),
+  );
 }
 
 main().catch((err: unknown) => {

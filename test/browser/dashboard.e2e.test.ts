@@ -9,7 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { freePort, waitFor } from '../../shared/src/ports.js';
 import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
-import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+import { FAKE_TLS, startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
 const auth = DEV_ADDON;
 const SALT = 'dev-sso-salt-change-me-0123456789ab';
@@ -31,7 +31,7 @@ beforeAll(async () => {
     SYNC_BUDGET_MS: '0',
     ROTATION_GRACE_S: '1',
   });
-  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 50 });
+  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 50, tls: FAKE_TLS });
   // Another origin serving the auto-submitting form, as Heroku's dashboard does.
   const port = await freePort();
   heroku = createServer((req, res) => {
@@ -107,7 +107,10 @@ async function signIn(
 
 it('SSO through an auto-submitted form lands on the dashboard with the resource facts', async () => {
   const uuid = await provisioned();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 860 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
   const page = await context.newPage();
   await signIn(page, uuid);
   await page.waitForURL(`**/dashboard/${uuid}`);
@@ -117,6 +120,26 @@ it('SSO through an auto-submitted form lands on the dashboard with the resource 
   expect(text).toContain('us-east');
   expect(text).toContain('localhost');
   expect(text).not.toContain('secret-'); // the password is masked until revealed
+  expect(text).toMatch(
+    /Certificate expires\s+\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC \(in \d+ days\)/,
+  );
+  expect(text).not.toMatch(/Generation|dispatched/);
+  await page.getByText('Python (redis-py)').click();
+  expect(await page.locator('details.snippet[open] code').innerText()).toContain(
+    'ssl_ca_data=os.environ["TLSREDIS_TLS_CA"]',
+  );
+  const clipboard = (): Promise<string> =>
+    page.evaluate('navigator.clipboard.readText()') as Promise<string>;
+  await page.locator('details.snippet[open] button.copy').click();
+  await waitFor(async () => (await clipboard()).includes('ssl_ca_data='), 'snippet copied', 5000);
+  await page.getByRole('button', { name: 'Copy CA' }).click();
+  await waitFor(async () => (await clipboard()) === FAKE_TLS.caPem.trim(), 'CA copied', 5000);
+  await page.getByRole('button', { name: 'Copy URL' }).click();
+  await waitFor(async () => (await clipboard()).includes('secret-'), 'URL copied', 5000);
+  expect(await page.locator('button.copy[data-copy="url"]').innerText()).toBe('Copied');
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download the CA certificate' }).click();
+  expect((await download).suggestedFilename()).toBe('ca.pem');
   await page.screenshot({ path: 'artifacts/dashboard.png', fullPage: true });
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const phonePage = await phone.newPage();
@@ -139,6 +162,10 @@ it('the rotate button ends with new credentials in Heroku’s config', async () 
   const page = await context.newPage();
   await signIn(page, uuid);
   await page.waitForURL(`**/dashboard/${uuid}`);
+  await page.getByText('Rotate credentials…').click();
+  expect(await page.locator('details.confirm').innerText()).toContain(
+    'The current ones keep working for 1 second after that, then stop.',
+  );
   await page.getByRole('button', { name: 'Rotate credentials' }).click();
   await page.waitForLoadState('load');
   await waitFor(

@@ -1,16 +1,19 @@
 /**
- * CLI: `npm run heroku-sim -- serve [--port N]`
- *      `npm run heroku-sim -- conformance --url http://127.0.0.1:5000 [--plan standard --other-plan premium
+ * CLI: `npm run heroku-sim -- serve [--port N] [--state-file F] [--sso-url U]`
+ *      `npm run heroku-sim -- sso <uuid> [--email E]`
+ *      `npm run heroku-sim -- conformance [--url http://127.0.0.1:5000] [--plan standard --other-plan premium
  *        --region amazon-web-services::us-east-1 --id tlsredis --password … --sim-port N]`
+ * `sso` and conformance's default `--url` use the stack `npm start` runs (.local/stack.json).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runConformance } from './conformance.js';
 import { createHerokuSim } from './sim.js';
+import { withLocalStack } from '../../shared/src/local-stack.js';
 
 interface Manifest {
   id?: string;
-  api?: { password?: string };
+  api?: { password?: string; sso_salt?: string };
 }
 
 function readManifest(): Manifest {
@@ -37,14 +40,21 @@ async function serve(args: string[]): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       'client-secret': { type: 'string' },
+      'state-file': { type: 'string' },
+      'sso-url': { type: 'string' },
     },
   });
+  const salt = readManifest().api?.sso_salt;
   const sim = await createHerokuSim({
     port: portOf(values.port),
     host: values.host ?? '127.0.0.1',
     clientSecret: values['client-secret'],
+    stateFile: values['state-file'],
+    sso: values['sso-url'] && salt ? { url: values['sso-url'], salt } : undefined,
   });
-  console.log(`heroku-sim listening on ${sim.url} (HEROKU_ID_URL=HEROKU_API_URL=${sim.url})`);
+  console.log(`heroku-sim listening on ${sim.url}`);
+  console.log(`  give the control plane HEROKU_API_URL=${sim.url} HEROKU_ID_URL=${sim.url}`);
+  if (values['sso-url']) console.log(`  open a dashboard: ${sim.url}/sso/<uuid>`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) process.exit(1);
@@ -60,7 +70,7 @@ async function conformance(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      url: { type: 'string' },
+      url: { type: 'string', default: withLocalStack(process.env).env.CONTROL_PLANE_URL },
       plan: { type: 'string', default: 'standard' },
       'other-plan': { type: 'string', default: 'premium' },
       region: { type: 'string', default: 'amazon-web-services::us-east-1' },
@@ -70,7 +80,9 @@ async function conformance(args: string[]): Promise<number> {
     },
   });
   if (!values.url)
-    throw new Error('--url is required (the control plane, e.g. http://127.0.0.1:5000)');
+    throw new Error(
+      '--url is required (the control plane, e.g. http://127.0.0.1:5000) when `npm start` is not running',
+    );
   // A fixed --sim-port lets the control plane be started with HEROKU_API_URL pointing here.
   const sim = await createHerokuSim({ port: portOf(values['sim-port']) });
   try {
@@ -98,15 +110,43 @@ async function conformance(args: string[]): Promise<number> {
   }
 }
 
+/** Prints the link that opens one add-on's dashboard through the running stack's simulator. */
+async function sso(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { email: { type: 'string' } },
+  });
+  const uuid = positionals[0];
+  if (!uuid) throw new Error('usage: heroku-sim sso <uuid> [--email you@example.com]');
+  const simUrl = withLocalStack(process.env).stack?.urls.herokuSim;
+  if (!simUrl)
+    throw new Error(
+      'no local stack with a Heroku simulator is running: start one with `npm start`',
+    );
+  const query = values.email ? `?email=${encodeURIComponent(values.email)}` : '';
+  const link = `${simUrl}/sso/${encodeURIComponent(uuid)}${query}`;
+  const res = await fetch(link).catch(() => undefined);
+  if (!res)
+    throw new Error(`the Heroku simulator at ${simUrl} does not answer: is \`npm start\` running?`);
+  if (res.status === 404) throw new Error(`the Heroku simulator knows no add-on ${uuid}`);
+  console.log(`open this in a browser (it signs you in as a Heroku user would):\n  ${link}`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  if (command === 'sso') {
+    process.exitCode = await sso(rest);
+    return;
+  }
   if (command === 'conformance') {
     process.exitCode = await conformance(rest);
     return;
   }
   console.error(
-    'usage: heroku-sim serve [--port N] | conformance --url URL [--plan P --other-plan P --region R]',
+    'usage: heroku-sim serve [--port N] [--state-file F] [--sso-url U] | sso <uuid> [--email E] | conformance [--url URL] [--plan P --other-plan P --region R]',
   );
   process.exitCode = 2;
 }

@@ -7,6 +7,8 @@ export interface SimResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** An HTML page instead of a JSON body (the SSO page). */
+  html?: string;
 }
 
 /** Heroku's example sends the params in the query string; a form body works too (body wins). */

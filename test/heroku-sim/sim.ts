@@ -8,6 +8,8 @@ import { handleToken, tokenParams, type SimResponse } from './oauth.js';
 import { handlePlatformApi } from './platform-api.js';
 import { SimState } from './state.js';
 import { createHerokuDriver, type HerokuDriver } from './heroku-driver.js';
+import { loadState, saveState } from './persist.js';
+import { ssoPage } from './sso-page.js';
 import type {
   HerokuSimOptions,
   Injection,
@@ -48,6 +50,10 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
     refillPerMinute: opts.rateLimit?.refillPerMinute ?? 75,
     retryAfterS: opts.rateLimit?.retryAfterS,
   });
+  if (opts.stateFile) loadState(state, opts.stateFile);
+  const persist = (): void => {
+    if (opts.stateFile) saveState(state, opts.stateFile);
+  };
   const calls: RecordedCall[] = [];
   const injections: ActiveInjection[] = [];
 
@@ -78,6 +84,15 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       status: answer.status,
       time: new Date(now()),
     });
+    persist();
+    if (answer.html !== undefined) {
+      res.writeHead(answer.status, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-store',
+      });
+      res.end(answer.html);
+      return;
+    }
     sendJson(res, answer.status, answer.body, { 'RateLimit-Remaining': '4500', ...answer.headers });
   }
 
@@ -119,6 +134,9 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
       if (method !== 'POST') return { status: 405, body: herokuError(405, 'Use POST.') };
       return handleToken(state, clientSecret, tokenParams(u.searchParams, body));
     }
+    const sso = /^\/sso\/([^/]+)$/.exec(u.pathname);
+    if (sso && method === 'GET')
+      return ssoPage(state, driver, opts.sso, decodeURIComponent(sso[1]!), u.searchParams);
     const logs = /^\/logs(?:\/([^/]+))?$/.exec(u.pathname);
     if (logs && method === 'POST')
       return acceptLogs(logs[1] ?? basicPassword(req.headers.authorization), req, body);
@@ -155,7 +173,7 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
   });
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  const driver = createHerokuDriver(state, url, now);
+  const driver = persisting(createHerokuDriver(state, url, now), persist);
 
   return {
     ...driver,
@@ -163,6 +181,7 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
     calls,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        persist();
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       }),
@@ -179,5 +198,21 @@ export async function createHerokuSim(opts: HerokuSimOptions = {}): Promise<Hero
     app: (id) => state.apps.get(id),
     provisionActionCount: (uuid) => state.addons.get(uuid)?.provisionActionCalls ?? 0,
     setRateLimitRemaining: (uuid, remaining) => state.setRateLimitRemaining(uuid, remaining),
+  };
+}
+
+/** The driver with the state written out after each change it makes. */
+function persisting(driver: HerokuDriver, persist: () => void): HerokuDriver {
+  return {
+    ...driver,
+    createAddon: (input) => {
+      const body = driver.createAddon(input);
+      persist();
+      return body;
+    },
+    provision: (cpUrl, body, auth) => driver.provision(cpUrl, body, auth).finally(persist),
+    changePlan: (cpUrl, uuid, plan, auth) =>
+      driver.changePlan(cpUrl, uuid, plan, auth).finally(persist),
+    deprovision: (cpUrl, uuid, auth) => driver.deprovision(cpUrl, uuid, auth).finally(persist),
   };
 }

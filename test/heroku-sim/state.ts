@@ -43,7 +43,7 @@ export class SimState {
   readonly refreshTokens = new Map<string, string>();
   readonly logs = new Map<string, LogLine[]>();
   readonly addonByLogToken = new Map<string, string>();
-  readonly partnerUserId = randomUUID();
+  partnerUserId: string = randomUUID();
   /** add-on id → what is left of its authorization's request budget */
   private readonly buckets = new Map<string, Bucket>();
 

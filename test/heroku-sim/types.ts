@@ -13,6 +13,10 @@ export interface HerokuSimOptions {
   /** Port to listen on (0 = random). */
   port?: number;
   host?: string;
+  /** Where the state is kept across restarts (a JSON file); in memory only when unset. */
+  stateFile?: string;
+  /** The partner's SSO endpoint and salt: enables `GET /sso/{uuid}`, a self-posting SSO form. */
+  sso?: { url: string; salt: string; email?: string };
   /** The Platform API's request budget, one token bucket per add-on authorization. */
   rateLimit?: RateLimitOptions;
 }

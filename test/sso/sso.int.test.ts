@@ -3,7 +3,7 @@ import request from 'supertest';
 import { createSessionCodec } from '../../control-plane/src/sso/session.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { DEV_AUTH, startStack, type TestStack } from '../support/control-plane.js';
-import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+import { FAKE_TLS, startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
 let stack: TestStack;
 let agent: FakeAgent;
@@ -20,7 +20,7 @@ beforeAll(async () => {
       },
     },
   );
-  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 20 });
+  agent = await startFakeAgent(stack.nats.url, { region: 'us-east', delayMs: 20, tls: FAKE_TLS });
   sim = await createHerokuSim();
   salt = stack.config.addon.ssoSalt;
 });
@@ -119,7 +119,7 @@ describe('POST /sso/login', () => {
     expect((await login(form(uuid, { user_scoped_resource_token: undefined }))).status).toBe(302);
   });
 
-  it('refuses every bad form with the same 403 page', async () => {
+  it('refuses every forged, stale or unknown form with the same 403 page (but its request id)', async () => {
     const uuid = await provision();
     const good = form(uuid);
     const cases: Array<[string, Record<string, string>]> = [
@@ -133,13 +133,6 @@ describe('POST /sso/login', () => {
       ['timestamp 6 minutes old', form(uuid, {}, now() - 360)],
       ['timestamp 2 minutes in the future', form(uuid, {}, now() + 120)],
       ['unknown resource', form(randomUUID())],
-      ['missing timestamp', form(uuid, { timestamp: undefined })],
-      ['missing email', form(uuid, { email: undefined })],
-      [
-        'missing tokens',
-        form(uuid, { user_scoped_resource_token: undefined, resource_token: undefined }),
-      ],
-      ['missing resource_id', form(uuid, { resource_id: undefined })],
     ];
     const pages = new Set<string>();
     for (const [name, fields] of cases) {
@@ -149,7 +142,8 @@ describe('POST /sso/login', () => {
       } catch (err) {
         throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
       }
-      pages.add(res.text);
+      expect(res.text).toMatch(/Request id <code>[^<]+<\/code>/);
+      pages.add(res.text.replace(/Request id <code>[^<]+<\/code>/, ''));
     }
     expect(pages.size).toBe(1);
     expectRefused(
@@ -158,6 +152,29 @@ describe('POST /sso/login', () => {
         .send({ ...good })
         .redirects(0),
     ); // JSON, not a form
+  });
+
+  it('names what a malformed form lacks, so a hand-built form can be fixed', async () => {
+    const uuid = await provision();
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['missing email', form(uuid, { email: undefined }), 'no <code>email</code> field'],
+      ['missing timestamp', form(uuid, { timestamp: undefined }), 'valid <code>timestamp</code>'],
+      [
+        'missing tokens',
+        form(uuid, { user_scoped_resource_token: undefined, resource_token: undefined }),
+        'neither <code>resource_token</code>',
+      ],
+      ['missing resource_id', form(uuid, { resource_id: undefined }), '<code>resource_id</code>'],
+    ];
+    for (const [name, fields, says] of cases) {
+      const res = await login(fields);
+      try {
+        expectRefused(res);
+        expect(res.text).toContain(says);
+      } catch (err) {
+        throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
   });
 
   it('accepts a timestamp a little in the future (clock skew) and 4 minutes old', async () => {
@@ -230,6 +247,13 @@ describe('GET /dashboard/:uuid', () => {
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['content-security-policy']).toContain("script-src 'self';");
+    // The one script comes from our origin; nothing inline.
+    expect(res.text.match(/<script[^>]*>/g)).toEqual(['<script src="/dashboard-assets/copy.js">']);
+    const script = await request(stack.url).get('/dashboard-assets/copy.js');
+    expect(script.status).toBe(200);
+    expect(script.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(script.text).toContain('navigator.clipboard.writeText');
     const r = (await stack.plane.pool.query('select * from resources where uuid = $1', [uuid]))
       .rows[0];
     expect(res.text).toContain(uuid);
@@ -240,11 +264,28 @@ describe('GET /dashboard/:uuid', () => {
     expect(res.text).toContain(r.agent_region);
     expect(res.text).toContain(r.endpoint.host);
     expect(res.text).toContain(String(r.endpoint.port));
-    expect(res.text).toContain('provisioned');
-    expect(res.text).toMatch(/<td>provision<\/td><td>1<\/td>/);
+    expect(res.text).toContain('>Available<'); // provisioned, in the customer's words
+    expect(res.text).toMatch(/<td>Created<\/td><td><span class="badge s-succeeded">Done<\/span>/);
+    expect(res.text).not.toMatch(/Generation|dispatched/);
+    expect(res.text).toMatch(/\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC/);
+    expect(res.text).toContain('heroku addons:upgrade');
+    expect(res.text).toContain('up to 200'); // the standard plan's connections
     expect(res.text).toContain('••••••••@');
     expect(res.text).toContain('Rotate credentials');
     expect(res.text).toMatch(/name="viewport"/);
+  });
+
+  it('serves the CA certificate to the session of that resource only', async () => {
+    const uuid = await provision();
+    const other = await provision();
+    const cookie = await session(uuid);
+    const res = await request(stack.url).get(`/dashboard/${uuid}/ca.pem`).set('Cookie', cookie);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-disposition']).toBe('attachment; filename="ca.pem"');
+    expect(res.text).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const theirs = await request(stack.url).get(`/dashboard/${other}/ca.pem`).set('Cookie', cookie);
+    expect(theirs.status).toBe(403);
+    expect((await request(stack.url).get(`/dashboard/${uuid}/ca.pem`)).status).toBe(403);
   });
 
   it('refuses a session for another resource', async () => {
@@ -339,7 +380,7 @@ describe('a configured config var prefix', () => {
         .get(`/dashboard/${uuid}`)
         .set('Cookie', cookieOf(signedIn));
       expect(page.status).toBe(200);
-      expect(page.text).toContain('••••••••@localhost');
+      expect(page.text).toContain('••••••••@<wbr>localhost'); // wraps before the host
     } finally {
       await customAgent.stop();
       await custom.stop();

@@ -27,15 +27,29 @@ export interface FakeAgentOptions {
   region: string;
   delayMs?: number | ((job: Job) => number);
   fail?: (job: Job) => boolean;
+  /** Report a CA (`<prefix>_TLS_CA`) and a certificate expiry, as the real agent does. */
+  tls?: FakeTls;
 }
+
+export interface FakeTls {
+  caPem: string;
+  notAfter: string;
+}
+
+/** A PEM-shaped stand-in for a region CA (nothing verifies against it). */
+export const FAKE_TLS: FakeTls = {
+  caPem: '-----BEGIN CERTIFICATE-----\nZmFrZSByZWdpb24gQ0E=\n-----END CERTIFICATE-----\n',
+  notAfter: new Date(Date.now() + 90 * 86_400_000).toISOString(),
+};
 
 /** The instance user: rotations add `u<generation>`, like the real agent. */
 function user(job: Job): string {
   return job.kind === 'rotate_credentials' ? `u${job.generation}` : 'u1';
 }
 
-export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
+export function resultFor(job: Job, status: 'succeeded' | 'failed', tls?: FakeTls): Result {
   const prefix = job.configVarsPrefix;
+  const ok = status === 'succeeded' && job.kind !== 'deprovision';
   return {
     version: MESSAGE_VERSION,
     operationId: job.operationId,
@@ -45,13 +59,14 @@ export function resultFor(job: Job, status: 'succeeded' | 'failed'): Result {
     agentRegion: job.resource.agentRegion,
     agentId: 'fake-agent',
     status,
-    config:
-      status === 'succeeded' && job.kind !== 'deprovision'
-        ? {
-            [`${prefix}_URL`]: `rediss://${user(job)}:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}${job.kind === 'rotate_credentials' ? `-g${job.generation}` : ''}@localhost:6380`,
-          }
-        : undefined,
+    config: ok
+      ? {
+          [`${prefix}_URL`]: `rediss://${user(job)}:secret-${job.resource.uuid.slice(0, 8)}-${job.resource.plan}${job.kind === 'rotate_credentials' ? `-g${job.generation}` : ''}@localhost:6380`,
+          ...(tls ? { [`${prefix}_TLS_CA`]: tls.caPem } : {}),
+        }
+      : undefined,
     endpoint: { host: 'localhost', port: 6380 },
+    ...(ok && tls ? { certificate: { notAfter: tls.notAfter, fingerprint: 'FA:KE' } } : {}),
     error:
       status === 'failed'
         ? { code: 'boom', message: 'the instance did not start', retryable: false }
@@ -84,7 +99,7 @@ export async function startFakeAgent(natsUrl: string, opts: FakeAgentOptions): P
         const status = opts.fail?.(job) ? 'failed' : 'succeeded';
         await js.publish(
           resultSubject(opts.region, job.resource.uuid),
-          encodeMessage(resultFor(job, status)),
+          encodeMessage(resultFor(job, status, opts.tls)),
           {
             msgID: `${job.operationId}:${job.attempt}:${status}`,
           },

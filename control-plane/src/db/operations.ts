@@ -19,6 +19,8 @@ export interface OperationRow {
   last_error: { code: string; message: string } | null;
   progress: string | null;
   completed_at: Date | null;
+  /** A scheduled operation (the revocation after a rotation) is not run before this. */
+  not_before: Date | null;
   answer_async: boolean;
   created_at: Date;
 }

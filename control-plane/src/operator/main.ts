@@ -6,7 +6,10 @@
  *   npm run operator -- stuck [--older-than 10m] [--json]
  *   npm run operator -- retry <operation-id> [--json]
  *   npm run operator -- fail <operation-id> --reason "why" [--json]
+ * Variables the environment leaves unset come from the local stack's settings file
+ * (.local/stack.json, written by `npm start`), so these work against `npm start` as they are.
  */
+import { withLocalStack } from '../../../shared/src/local-stack.js';
 import { createLogger } from '../../../shared/src/logger.js';
 import { loadConfig } from '../config.js';
 import { createSealer } from '../crypto.js';
@@ -27,11 +30,16 @@ if (!command || (!uuid && command !== 'stuck' && command !== 'regions')) {
   process.stderr.write(`${usage}\n`);
   process.exit(2);
 }
+const { env, from } = withLocalStack(process.env);
+if (from) process.stderr.write(`using the local stack's settings from ${from}\n`);
+if (!env.DATABASE_URL) {
+  process.stderr.write(
+    'DATABASE_URL is not set and no local stack is running (no .local/stack.json): start one with `npm start`, or set DATABASE_URL\n',
+  );
+  process.exit(2);
+}
 // The operator never connects to NATS; the shared config schema only requires a value.
-const config = loadConfig({
-  ...process.env,
-  NATS_URL: process.env.NATS_URL || 'nats://unused.invalid:4222',
-});
+const config = loadConfig({ ...env, NATS_URL: env.NATS_URL || 'nats://unused.invalid:4222' });
 const log = createLogger({ name: 'operator', level: 'warn' });
 const pool = createPool(config.databaseUrl, 2, log);
 const deps = {

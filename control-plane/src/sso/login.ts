@@ -14,7 +14,7 @@ import { verifySsoForm, type SsoLogin } from './tokens.js';
 
 function refuse(sso: SsoSetup, ctx: Context, why: { resourceId?: string; reason: string }): void {
   sso.log.info({ requestId: ctx.state.requestId, ...why }, 'sso login refused');
-  forbid(ctx);
+  forbid(ctx, why.reason);
 }
 
 function startSession(sso: SsoSetup, ctx: Context, login: SsoLogin): void {

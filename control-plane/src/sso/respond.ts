@@ -1,13 +1,13 @@
 /** How the SSO pages answer: security headers on every page, one 403 page for every refusal. */
 import type { Context } from 'koa';
 import { FormError, readForm } from './form.js';
-import { forbiddenPage } from './view.js';
+import { forbiddenPage, type RefusalDetail } from './view.js';
 
 const FORM_LIMIT = 16 * 1024;
 const SECURITY_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
   'Content-Security-Policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
 };
@@ -19,7 +19,11 @@ export function html(ctx: Context, status: number, body: string): void {
   ctx.body = body;
 }
 
-export const forbid = (ctx: Context): void => html(ctx, 403, forbiddenPage());
+/** The 403 page, with the request id; `reason` is named only when it is a form problem. */
+export const forbid = (ctx: Context, reason?: string): void => {
+  const detail: RefusalDetail = { reason, requestId: ctx.state.requestId as string | undefined };
+  html(ctx, 403, forbiddenPage(detail));
+};
 
 /** The posted form, or undefined after answering 403 when it is not a form or too large. */
 export async function readFormOrForbid(ctx: Context): Promise<Record<string, string> | undefined> {

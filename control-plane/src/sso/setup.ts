@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
+import type { Plan } from '../catalog/schema.js';
 import type { Pool } from '../db/pool.js';
 import { createSessionCodec, type SessionCodec } from './session.js';
 
@@ -23,10 +24,21 @@ export interface SsoDeps {
   sessionTtlMs?: number;
   rotateCredentials?: RotateCredentials;
   now?: () => number;
+  /** How long old credentials keep working after a rotation (s); told to the customer. */
+  rotationGraceS?: number;
+  /** The catalog's plans: the dashboard says what the customer's plan includes. */
+  plans?: Plan[];
+  links?: DashboardLinks;
+}
+
+export interface DashboardLinks {
+  docs?: string;
+  support?: string;
 }
 
 export interface SsoSetup extends SsoDeps {
   sessionTtlMs: number;
+  rotationGraceS: number;
   now: () => number;
   sessions: SessionCodec;
 }
@@ -38,6 +50,7 @@ export function setUpSso(deps: SsoDeps): SsoSetup {
   return {
     ...deps,
     sessionTtlMs,
+    rotationGraceS: deps.rotationGraceS ?? 7200,
     now: deps.now ?? Date.now,
     sessions: createSessionCodec(deps.sessionSecret, sessionTtlMs),
   };

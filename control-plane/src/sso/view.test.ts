@@ -1,4 +1,5 @@
-import { dashboardPage, esc, forbiddenPage, maskUrl } from './view.js';
+import { dashboardPage } from './dashboard-view.js';
+import { esc, forbiddenPage, maskUrl } from './view.js';
 
 describe('dashboard view', () => {
   it('escapes markup and quotes', () => {
@@ -31,7 +32,6 @@ describe('dashboard view', () => {
       operations: [
         {
           kind: 'provision',
-          generation: 1,
           state: 'succeeded',
           at: new Date('2026-01-01T00:00:00Z'),
         },
@@ -42,11 +42,28 @@ describe('dashboard view', () => {
     expect(html).toContain('value="tok&#34;en"');
     expect(html.indexOf('topsecret')).toBeGreaterThan(html.indexOf('<details>'));
     expect(html.match(/topsecret/g)).toHaveLength(1);
-    expect(html).toContain('2027-01-01');
-    expect(html).toContain('2026-01-01 00:00:00 UTC');
+    expect(html).toContain('1 Jan 2027, 00:00 UTC');
+    expect(html).toContain('1 Jan 2026, 00:00 UTC');
   });
 
-  it('uses one refusal page that names no reason', () => {
-    expect(forbiddenPage()).not.toMatch(/token|timestamp|replay|unknown/i);
+  it('uses one refusal page that names no reason but a malformed form', () => {
+    for (const reason of [
+      undefined,
+      'bad_user_scoped_token',
+      'bad_resource_token',
+      'timestamp_too_old',
+      'timestamp_in_future',
+      'replayed',
+      'unknown_resource',
+    ])
+      expect(forbiddenPage({ reason })).not.toMatch(/token|timestamp|replay|unknown/i);
+    expect(forbiddenPage({ reason: 'missing_email' })).toContain('no <code>email</code> field');
+    expect(forbiddenPage({ reason: 'missing_token' })).toContain('<code>resource_token</code>');
+  });
+
+  it('shows the request id, escaped', () => {
+    expect(forbiddenPage({ requestId: 'r-1<x>' })).toContain(
+      'Request id <code>r-1&#60;x&#62;</code>',
+    );
   });
 });

@@ -11,7 +11,11 @@ h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:0 0 .75rem}
 .muted{color:#5b6275;font-size:.9rem}
 .grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));margin-top:1rem}
 .card{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:1rem 1.25rem;overflow-wrap:break-word}
-.card p code{overflow-wrap:anywhere}
+.card p code,.snippet code{overflow-wrap:break-word}
+.nowrap{white-space:nowrap}dd{overflow-x:auto}
+pre{margin:.4rem 0;padding:.6rem;background:#f0f2f7;border-radius:6px;white-space:pre-wrap}pre code{background:none;padding:0}
+button.copy{padding:.2rem .6rem;margin:0 0 .6rem;font-size:.85rem;background:#fff;color:#5b2fb0}
+footer{margin-top:1.5rem}footer a{margin-right:1rem;color:#5b2fb0}
 dl{display:grid;grid-template-columns:minmax(6rem,max-content) 1fr;gap:.35rem 1rem;margin:0}dt{color:#5b6275}dd{margin:0}
 code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f0f2f7;padding:.1em .3em;border-radius:4px}
 table{width:100%;border-collapse:collapse;font-size:.92rem}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #eceef4}
@@ -24,19 +28,47 @@ details summary{cursor:pointer;color:#5b2fb0}details{margin-bottom:.9rem}td,th{w
 @media (max-width:600px){main{padding:1rem .6rem}dl{grid-template-columns:1fr}dt{margin-top:.4rem}}
 `;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title>
 <style>${CSS}</style></head><body><main>${body}</main></body></html>`;
 }
 
-/** The one page for every refused login or access: it says nothing about why. */
-export function forbiddenPage(): string {
+/**
+ * Why a sign-in form was refused, for the problems a page may name: the form's shape, which
+ * anyone holding the form can see anyway. A token, timestamp, replay or unknown-resource
+ * refusal is never named (it would help whoever forges one).
+ */
+const FORM_PROBLEMS: Record<string, string> = {
+  missing_email:
+    "The sign-in form has no <code>email</code> field. Heroku sends the signed-in user's email; a form built by hand must send it too.",
+  missing_token:
+    'The sign-in form has neither <code>resource_token</code> nor <code>user_scoped_resource_token</code>.',
+  bad_resource_id: "The sign-in form's <code>resource_id</code> is not an add-on id.",
+  bad_timestamp: 'The sign-in form has no valid <code>timestamp</code> (Unix seconds).',
+};
+
+export interface RefusalDetail {
+  /** The refusal reason, shown only when it is a form problem (see FORM_PROBLEMS). */
+  reason?: string;
+  /** Shown so a customer can quote it to support. */
+  requestId?: string;
+}
+
+/** The one page for every refused login or access: only a malformed form is explained. */
+export function forbiddenPage(detail: RefusalDetail = {}): string {
+  const problem = detail.reason ? FORM_PROBLEMS[detail.reason] : undefined;
+  const why = problem
+    ? `<p>${problem}</p>`
+    : `<p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
+<code>heroku addons:open</code>.</p>`;
+  const ref = detail.requestId
+    ? `<p class="muted">Request id <code>${esc(detail.requestId)}</code>: quote it if you contact support.</p>`
+    : '';
   return layout(
     'Access denied',
     `<div class="notice card"><h1>We could not sign you in</h1>
-<p>This link is not valid any more. Open the add-on again from the Heroku Dashboard or with
-<code>heroku addons:open</code>.</p></div>`,
+${why}${ref}</div>`,
   );
 }
 
@@ -55,59 +87,7 @@ export function messagePage(title: string, message: string): string {
   );
 }
 
-export interface DashboardView {
-  uuid: string;
-  name: string;
-  plan: string;
-  herokuRegion: string;
-  agentRegion: string;
-  state: string;
-  email: string;
-  host: string | null;
-  port: number | null;
-  certificateNotAfter: string | null;
-  url: string | null;
-  operations: Array<{ kind: string; generation: number; state: string; at: Date }>;
-  csrfToken: string;
-}
-
 /** rediss://user:secret@host:port → rediss://user:••••••••@host:port */
 export function maskUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1••••••••@');
-}
-
-const badge = (s: string): string => `<span class="badge s-${esc(s)}">${esc(s)}</span>`;
-
-export function dashboardPage(v: DashboardView): string {
-  const rows = v.operations
-    .map(
-      (o) =>
-        `<tr><td>${esc(o.kind)}</td><td>${esc(o.generation)}</td><td>${badge(o.state)}</td><td><time datetime="${esc(o.at.toISOString())}">${esc(o.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</time></td></tr>`,
-    )
-    .join('');
-  const creds = v.url
-    ? `<p><code>${esc(maskUrl(v.url))}</code></p><details><summary>Reveal credentials</summary><p><code>${esc(v.url)}</code></p></details>`
-    : '<p class="muted">Credentials are not available yet.</p>';
-  return layout(
-    `${v.name} · TLS Redis`,
-    `
-<header><h1>${esc(v.name)}</h1><p class="muted">${esc(v.uuid)} · signed in as ${esc(v.email)}</p></header>
-<div class="grid">
-<section class="card"><h2>Instance</h2><dl>
-<dt>Plan</dt><dd>${esc(v.plan)}</dd>
-<dt>State</dt><dd>${badge(v.state)}</dd>
-<dt>Heroku region</dt><dd>${esc(v.herokuRegion)}</dd>
-<dt>Agent region</dt><dd>${esc(v.agentRegion)}</dd></dl></section>
-<section class="card"><h2>Connection</h2><dl>
-<dt>Host</dt><dd>${v.host ? `<code>${esc(v.host)}</code>` : '—'}</dd>
-<dt>Port</dt><dd>${v.port ? `<code>${esc(v.port)}</code>` : '—'}</dd>
-<dt>Certificate expires</dt><dd>${esc(v.certificateNotAfter ?? '—')}</dd></dl></section>
-<section class="card"><h2>Credentials</h2>${creds}
-<form method="post" action="/dashboard/${esc(v.uuid)}/rotate">
-<input type="hidden" name="csrf" value="${esc(v.csrfToken)}">
-<button type="submit">Rotate credentials</button></form></section>
-<section class="card wide"><h2>Operations</h2>
-<table><thead><tr><th>Kind</th><th>Generation</th><th>State</th><th>Time</th></tr></thead><tbody>${rows}</tbody></table></section>
-</div>`,
-  );
 }
