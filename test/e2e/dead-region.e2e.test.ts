@@ -10,27 +10,24 @@ import { connect, type NatsConnection } from 'nats';
 import { encodeMessage, MESSAGE_VERSION } from '../../shared/src/messages.js';
 import { heartbeatSubject } from '../../shared/src/subjects.js';
 import { waitFor } from '../../shared/src/ports.js';
-import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
+import type { HerokuSim } from '../heroku-sim/index.js';
+import { startStackWithSim, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 
 let sim: HerokuSim;
 let stack: TestStack;
+let stop: () => Promise<void>;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  sim = await createHerokuSim();
-  stack = await startStack({
-    HEROKU_API_URL: sim.url,
-    HEROKU_ID_URL: sim.url,
+  ({ sim, stack, stop } = await startStackWithSim({
     SYNC_BUDGET_MS: '0',
     AGENT_DEAD_AFTER_S: '2',
-  });
+  }));
   nc = await connect({ servers: stack.nats.url });
 });
 afterAll(async () => {
   await nc.drain();
-  await stack.stop();
-  await sim.close();
+  await stop();
 });
 
 /** A heartbeat as a region agent sends it (region-agent/src/agent/reporter.ts). */

@@ -5,31 +5,28 @@
  * the add-on on its old plan and says so in the app's log.
  */
 import { waitFor } from '../../shared/src/ports.js';
-import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
-import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
+import type { HerokuSim } from '../heroku-sim/index.js';
+import { startStackWithSim, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 import { startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 
 let sim: HerokuSim;
 let stack: TestStack;
+let stop: () => Promise<void>;
 let agent: FakeAgent;
 
 beforeAll(async () => {
-  sim = await createHerokuSim();
-  stack = await startStack({
-    HEROKU_API_URL: sim.url,
-    HEROKU_ID_URL: sim.url,
+  ({ sim, stack, stop } = await startStackWithSim({
     SYNC_BUDGET_MS: '0',
     OPERATION_TIMEOUT_MS: '1000',
     OPERATION_MAX_ATTEMPTS: '2',
     OUTBOX_SWEEP_MS: '100',
-  });
+  }));
   // The us region has an agent (until the plan change test stops it); eu has none.
   agent = await startFakeAgent(stack.nats.url, { region: 'us-east' });
 });
 afterAll(async () => {
   await agent.stop().catch(() => undefined);
-  await stack.stop();
-  await sim.close();
+  await stop();
 });
 
 const linesOf = (uuid: string): string[] => sim.logLines(uuid).map((l) => l.message);

@@ -13,6 +13,7 @@ import {
 } from '../../control-plane/src/composition-root.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startTestNats, type TestNats } from './nats.js';
+import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 
 /** The add-on's dev credentials, as addon-manifest.json (the dev manifest) holds them. */
 export const DEV_ADDON = { id: readDevManifest().id, password: readDevManifest().api.password };
@@ -65,6 +66,22 @@ export async function startStack(
       await plane.stop();
       await nats.stop();
       await db.drop();
+    },
+  };
+}
+
+/** A stack whose Heroku (Platform API and identity service) is the simulator. */
+export async function startStackWithSim(
+  env: Record<string, string> = {},
+): Promise<{ sim: HerokuSim; stack: TestStack; stop(): Promise<void> }> {
+  const sim = await createHerokuSim();
+  const stack = await startStack({ HEROKU_API_URL: sim.url, HEROKU_ID_URL: sim.url, ...env });
+  return {
+    sim,
+    stack,
+    async stop() {
+      await stack.stop();
+      await sim.close();
     },
   };
 }
