@@ -33,7 +33,11 @@ const server = createServer(
   (socket) => {
     socket.on('error', () => undefined);
     let state = 'new';
-    createInterface({ input: socket }).on('line', (line) => {
+    // readline re-emits the socket's errors (a client resetting the connection after DENIED):
+    // without a listener that would crash the server, which a real server never does.
+    const lines = createInterface({ input: socket });
+    lines.on('error', () => undefined);
+    lines.on('line', (line) => {
       if (state === 'authed') return void socket.write(line + '\\n');
       if (state === 'denied') return;
       const [user, password = ''] = line.split(' ');

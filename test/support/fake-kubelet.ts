@@ -12,7 +12,7 @@
  * reports to the loopback port, so clients still verify the certificate against that name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, isPortOpen } from '../../shared/src/ports.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
@@ -111,7 +111,8 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
   /** Writes the Secret volume; returns the command line that runs the pod here. */
   function materialize(name: string, sts: Obj, secrets: Obj[], port: number): string[] {
     const dirs = { config: join(opts.dir, name, 'config'), data: join(opts.dir, name, 'data') };
-    rmSync(dirs.config, { recursive: true, force: true });
+    // Like the kubelet's atomic Secret volume update: a running pod never sees a file missing
+    // or half written (each file is renamed into place; keys no longer in the Secret go).
     mkdirSync(dirs.config, { recursive: true, mode: 0o700 });
     mkdirSync(dirs.data, { recursive: true });
     const c = containerOf(sts);
@@ -124,8 +125,11 @@ export function startFakeKubelet(fake: FakeKubeApiServer, opts: KubeletOptions):
       const text = Buffer.from(value, 'base64').toString('utf8');
       // Certificates and keys are data, not config: base64 may spell a path or the port.
       const local = text.startsWith('-----BEGIN') ? text : localize(text);
-      writeFileSync(join(dirs.config, key), local, { mode: 0o600 });
+      writeFileSync(join(dirs.config, `.${key}.tmp`), local, { mode: 0o600 });
+      renameSync(join(dirs.config, `.${key}.tmp`), join(dirs.config, key));
     }
+    for (const stale of readdirSync(dirs.config))
+      if (!(stale in files)) rmSync(join(dirs.config, stale), { force: true });
     const runtime = opts.images[c.image];
     if (!runtime) throw new Error(`fake kubelet: no runtime for image ${c.image}`);
     const args = [...(c.command?.slice(1) ?? []), ...(c.args ?? [])].map(localize);
