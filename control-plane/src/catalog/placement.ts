@@ -35,13 +35,18 @@ function plansFor(catalog: Catalog, region: Region): string[] {
     .map((p) => p.name);
 }
 
+/** The first of the region's agent regions (own, then fallbacks) the plan allows, skipping `avoid`. */
 function pickAgentRegion(
   plan: Plan,
   region: Region,
   enabled: Set<string> | null,
+  avoid: ReadonlySet<string> = new Set(),
 ): string | undefined {
   return [region.agentRegion, ...region.fallbackAgentRegions].find(
-    (a) => (!plan.agentRegions || plan.agentRegions.includes(a)) && (!enabled || enabled.has(a)),
+    (a) =>
+      !avoid.has(a) &&
+      (!plan.agentRegions || plan.agentRegions.includes(a)) &&
+      (!enabled || enabled.has(a)),
   );
 }
 
@@ -56,14 +61,7 @@ export function liveAgentRegion(
   down: ReadonlySet<string>,
 ): string {
   if (!down.has(placement.agentRegion)) return placement.agentRegion;
-  const { plan, region } = placement;
-  const live = [region.agentRegion, ...region.fallbackAgentRegions].find(
-    (a) =>
-      !down.has(a) &&
-      (!plan.agentRegions || plan.agentRegions.includes(a)) &&
-      (!enabled || enabled.has(a)),
-  );
-  return live ?? placement.agentRegion;
+  return pickAgentRegion(placement.plan, placement.region, enabled, down) ?? placement.agentRegion;
 }
 
 function describe(region: Region): string {

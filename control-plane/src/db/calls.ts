@@ -272,20 +272,24 @@ export async function retryCall(
   );
 }
 
+/** A call as an operator sees it: no payload (it may hold secrets). */
+export type TroubledCall = Omit<CallRow, 'payload_enc'> & {
+  last_error: string | null;
+  updated_at: Date;
+};
+
 /** Calls that failed for good, or keep failing (`minAttempts` or more), newest first. */
 export async function listTroubledCalls(
   db: Queryable,
   minAttempts: number,
-): Promise<Array<Omit<CallRow, 'payload_enc'> & { last_error: string | null; updated_at: Date }>> {
-  const res = await db.query(
+): Promise<TroubledCall[]> {
+  const res = await db.query<TroubledCall>(
     `select id, resource_uuid, kind, dedupe_key, state, attempts, last_status, last_error, updated_at
        from heroku_calls where state = 'failed' or (state = 'pending' and attempts >= $1)
       order by updated_at desc limit 500`,
     [minAttempts],
   );
-  return res.rows as Array<
-    Omit<CallRow, 'payload_enc'> & { last_error: string | null; updated_at: Date }
-  >;
+  return res.rows;
 }
 
 export async function listCalls(db: Queryable, uuid: string): Promise<CallRow[]> {

@@ -3,7 +3,7 @@
  * agent_heartbeats, and knows which regions are down: every agent that region ever had has
  * been silent for longer than AGENT_DEAD_AFTER_S. A region never heard from is not "down"
  * (a fresh install, or a region with no agent yet): placement leaves it alone. A heartbeat
- * whose body names another region than its subject is refused and counted: an agent may
+ * whose body names another region than its subject is refused and logged: an agent may
  * only speak for its own region (its NATS permissions say the same).
  */
 import type { NatsConnection, Subscription } from 'nats';
@@ -16,7 +16,6 @@ export interface Fleet {
   start(): Promise<void>;
   /** Regions whose agents have all gone silent (refreshed every few seconds). */
   downRegions(): ReadonlySet<string>;
-  counts(): { heartbeats: number; rejected: number };
   stop(): Promise<void>;
 }
 
@@ -35,13 +34,11 @@ export function createFleet(deps: FleetDeps): Fleet {
   let sub: Subscription | undefined;
   let timer: NodeJS.Timeout | undefined;
   let down = new Set<string>();
-  const counts = { heartbeats: 0, rejected: 0 };
 
   async function onHeartbeat(subject: string, data: Uint8Array): Promise<void> {
     try {
       const h = decodeMessage(HeartbeatSchema, data);
       if (h.agentRegion !== regionOfSubject(subject)) {
-        counts.rejected++;
         deps.log.warn(
           { subject, agentRegion: h.agentRegion },
           'heartbeat refused: region mismatch',
@@ -49,9 +46,7 @@ export function createFleet(deps: FleetDeps): Fleet {
         return;
       }
       await recordHeartbeat(deps.pool, h);
-      counts.heartbeats++;
     } catch (err) {
-      counts.rejected++;
       deps.log.warn({ err, subject }, 'heartbeat not recorded');
     }
   }
@@ -82,7 +77,6 @@ export function createFleet(deps: FleetDeps): Fleet {
       timer = setInterval(() => void refresh(), deps.refreshMs ?? 5000);
     },
     downRegions: () => down,
-    counts: () => ({ ...counts }),
     async stop() {
       if (timer) clearInterval(timer);
       sub?.unsubscribe();

@@ -85,15 +85,16 @@ interface Attempter {
 async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
   const { pool, gone } = a;
   if (call.gone && (await withTransaction(pool, (c) => gone.dropIfGone(c, call)))) return;
-  let failure: { err: unknown } | undefined;
+  let sent = false;
   try {
     await a.sendCall(pool, call);
+    sent = true;
   } catch (err) {
-    failure = { err };
+    await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, err));
   }
-  if (failure) await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, failure.err));
-  const goneNow = failure ? undefined : (await a.finished.add(call)).gone;
-  if (!failure) logSuccess(a.attempt, call);
+  // After a failure afterCall reads whether the add-on is gone; a success's finish read it.
+  const goneNow = sent ? (await a.finished.add(call)).gone : undefined;
+  if (sent) logSuccess(a.attempt, call);
   if (goneNow !== false)
     await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, goneNow));
 }

@@ -22,7 +22,14 @@ import { startRotation } from '../ops/usecases/rotation.js';
 import { loadCatalog } from '../catalog/load.js';
 import { fail, parseArgs, regions, retry, stuck } from './commands.js';
 
-const { positional, flags } = parseArgs(process.argv.slice(2));
+const { positional, flags } = (() => {
+  try {
+    return parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return process.exit(2);
+  }
+})();
 const [command, uuid] = positional;
 const usage =
   'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | regions | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why"  (add --json for scripts)';

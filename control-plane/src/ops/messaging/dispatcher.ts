@@ -14,7 +14,6 @@ import { wakeups, type Listener } from '../../db/listen.js';
 import { withTransaction, type Pool, type PoolClient } from '../../db/pool.js';
 import {
   claimDispatchable,
-  failOperation,
   markDispatched,
   OUTBOX_CHANNEL,
   type OperationRow,
@@ -22,8 +21,8 @@ import {
 import type { ResourceRow } from '../../db/resources.js';
 import { coalescing } from '../../coalescing.js';
 import { buildJob } from './job.js';
-import { markOperationFailed } from '../completion/failure.js';
-import { tellOutcome, type AsyncFailureAction } from '../completion/completion.js';
+import { failAndReport } from '../completion/failure.js';
+import type { AsyncFailureAction } from '../completion/completion.js';
 import type { Sealer } from '../../crypto.js';
 
 export interface DispatcherDeps {
@@ -65,10 +64,8 @@ async function giveUp(client: PoolClient, deps: DispatcherDeps, op: DispatchRow)
     code: 'timeout',
     message: `no result from the region agent after ${op.attempts} attempts`,
   };
-  const failed = await failOperation(client, op.id, error);
+  const failed = await failAndReport(client, deps, op, op.r, error);
   if (!failed) return; // a result finished it meanwhile
-  await markOperationFailed(client, op);
-  await tellOutcome(client, deps, failed, op.r);
   await audit(client, {
     uuid: op.resource_uuid,
     actor: 'system',

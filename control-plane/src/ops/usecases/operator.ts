@@ -7,16 +7,11 @@
 import { ConflictError, NotFoundError } from '../../../../shared/src/errors.js';
 import type { Sealer } from '../../crypto.js';
 import { audit } from '../../db/audit.js';
-import {
-  failOperation,
-  getOperation,
-  reopenOperation,
-  type OperationRow,
-} from '../../db/operations.js';
+import { getOperation, reopenOperation, type OperationRow } from '../../db/operations.js';
 import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
 import { getResource, markDeprovisioningAgain, type ResourceRow } from '../../db/resources.js';
-import { markOperationFailed } from '../completion/failure.js';
-import { tellOutcome, type AsyncFailureAction } from '../completion/completion.js';
+import { failAndReport } from '../completion/failure.js';
+import type { AsyncFailureAction } from '../completion/completion.js';
 
 export interface OperatorDeps {
   pool: Pool;
@@ -65,7 +60,7 @@ export async function retryOperation(deps: OperatorDeps, id: string): Promise<st
   });
 }
 
-/** Fail an open operation now, reported as any failure is (tellOutcome). */
+/** Fail an open operation now, reported as any failure is (failAndReport). */
 export async function failOperationNow(
   deps: OperatorDeps,
   id: string,
@@ -75,9 +70,10 @@ export async function failOperationNow(
     const { op, resource } = await locked(db, id);
     if (!isOpen(op))
       throw new ConflictError('not_open', `operation ${id} (${op.kind}) is already ${op.state}`);
-    const failed = (await failOperation(db, id, { code: 'operator', message: reason }))!;
-    await markOperationFailed(db, op);
-    await tellOutcome(db, deps, failed, resource);
+    const failed = (await failAndReport(db, deps, op, resource, {
+      code: 'operator',
+      message: reason,
+    }))!;
     await audit(db, {
       uuid: op.resource_uuid,
       actor: 'operator',
