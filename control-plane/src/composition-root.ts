@@ -31,6 +31,7 @@ import { createService, type Service } from './ops/usecases/service.js';
 import { startRotation } from './ops/usecases/rotation.js';
 import { createCallWorker, type CallWorker } from './heroku/call-worker.js';
 import { createFleet, type Fleet } from './fleet/heartbeats.js';
+import { createReconciler, replicaHolder, type Reconciler } from './fleet/reconcile.js';
 import { createHttpClient, type HttpClient } from './heroku/http-client.js';
 import type { OAuthSettings } from './heroku/oauth.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
@@ -73,6 +74,22 @@ function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
   const { config } = p;
   const secret = config.oauthClientSecret;
   return { idUrl: config.herokuIdUrl, clientSecret: secret, timeoutMs, http: p.http };
+}
+
+/** Heartbeats (which regions are up) and the reconciler (what they really run). */
+function buildFleet(p: Parts, nc: NatsConnection): { fleet: Fleet; reconciler: Reconciler } {
+  const { pool, log } = p;
+  const fleet = createFleet({ nc, pool, log, deadAfterS: p.config.agentDeadAfterS });
+  const reconciler = createReconciler({
+    ...p.config.reconcile,
+    pool: p.pool,
+    nc,
+    log: p.log,
+    catalog: p.catalog,
+    deadAfterS: p.config.agentDeadAfterS,
+    holder: replicaHolder(),
+  });
+  return { fleet, reconciler };
 }
 
 function buildService(p: Parts, waiter: OperationWaiter, wake: () => void, fleet: Fleet): Service {
@@ -209,7 +226,7 @@ export async function createControlPlane(
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);
-  const fleet = createFleet({ nc, pool, log, deadAfterS: config.agentDeadAfterS });
+  const { fleet, reconciler } = buildFleet(parts, nc);
   let shuttingDown = false;
   const wake = (): void => {
     dispatcher.kick();
@@ -239,6 +256,7 @@ export async function createControlPlane(
       await results.start();
       await calls.start();
       await fleet.start();
+      reconciler.start();
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(config.port, config.host, () => resolve(s));
       });
@@ -256,6 +274,7 @@ export async function createControlPlane(
       await dispatcher.stop();
       await results.stop();
       await calls.stop();
+      await reconciler.stop();
       await fleet.stop();
       await waiter.close();
       await parts.http.close();

@@ -95,6 +95,11 @@ const EnvSchema = z.object({
   ROTATION_GRACE_S: envInt(7200, 0, 7 * 24 * 3600),
   /** A region whose agents have all been silent this long is down (fleet/heartbeats.ts). */
   AGENT_DEAD_AFTER_S: envInt(60, 2, 86_400),
+  /** Reconciliation (fleet/reconcile.ts): pass interval, orphan grace, repairs per finding. */
+  RECONCILE_INTERVAL_S: envInt(300, 1, 86_400),
+  ORPHAN_GRACE_S: envInt(3600, 0, 30 * 86_400),
+  RECONCILE_MAX_REPAIRS: envInt(3, 0, 100),
+  RECONCILE_INVENTORY_TIMEOUT_MS: envInt(5000, 100, 120_000),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
   /** Links on the customer dashboard: the add-on's documentation and where to get support. */
@@ -221,6 +226,12 @@ function toConfig(
     herokuCallConcurrency: e.HEROKU_CALL_CONCURRENCY,
     rotationGraceS: e.ROTATION_GRACE_S,
     agentDeadAfterS: e.AGENT_DEAD_AFTER_S,
+    reconcile: {
+      intervalS: e.RECONCILE_INTERVAL_S,
+      orphanGraceS: e.ORPHAN_GRACE_S,
+      maxRepairs: e.RECONCILE_MAX_REPAIRS,
+      inventoryTimeoutMs: e.RECONCILE_INVENTORY_TIMEOUT_MS,
+    },
     trustProxy: e.TRUST_PROXY,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(

@@ -13,6 +13,7 @@ export interface InstanceSummary {
   generation: number;
   plan: string;
   ready: boolean;
+  engine?: string;
 }
 
 /** Reports a human-readable step ("issuing certificate") while a job runs. */
@@ -28,6 +29,12 @@ export interface Driver {
   deprovision(job: Job, progress: Progress): Promise<void>;
   rotateCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
   revokeCredentials(job: Job, progress: Progress): Promise<InstanceOutcome>;
+  /**
+   * The reconciler's repair: the instance runs the job's plan at (at least) its generation,
+   * re-created when it is gone (keeping its credentials where they survive, new ones
+   * otherwise), restarted when it died. Refused for a deprovisioned (tombstoned) instance.
+   */
+  repair(job: Job, progress: Progress): Promise<InstanceOutcome>;
   inventory(): Promise<InstanceSummary[]>;
   /**
    * Periodic upkeep of one instance, run in its FIFO turn: re-issue a leaf that is close to
@@ -58,5 +65,7 @@ export async function applyJob(
       return driver.rotateCredentials(job, progress);
     case 'revoke_credentials':
       return driver.revokeCredentials(job, progress);
+    case 'repair':
+      return driver.repair(job, progress);
   }
 }

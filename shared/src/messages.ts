@@ -12,6 +12,8 @@ export const OperationKindSchema = z.enum([
   'deprovision',
   'rotate_credentials',
   'revoke_credentials',
+  /** The reconciler's: bring a missing or stale instance back to this plan and generation. */
+  'repair',
 ]);
 export type OperationKind = z.infer<typeof OperationKindSchema>;
 
@@ -111,12 +113,16 @@ export const InventorySchema = z.object({
       uuid: z.uuid(),
       generation: z.number().int().nonnegative(),
       plan: z.string(),
+      /** Answers over verified TLS (local: a probe; kubernetes: a probe of the ready pod). */
       ready: z.boolean(),
+      /** The engine the instance runs; optional so an older agent's inventory still parses. */
+      engine: z.string().optional(),
     }),
   ),
   at: z.iso.datetime({ offset: true }),
 });
 export type Inventory = z.infer<typeof InventorySchema>;
+export type InstanceSummary = Inventory['instances'][number];
 
 /** Decode a NATS payload into a schema; throws a MessageError naming the problem. */
 export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array): T {

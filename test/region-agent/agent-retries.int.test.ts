@@ -66,6 +66,7 @@ const driver: Driver = {
   },
   rotateCredentials: scripted,
   revokeCredentials: scripted,
+  repair: scripted,
   inventory: async () =>
     [...known].map((uuid) => ({ uuid, generation: 1, plan: 'mini', ready: true })),
   maintain: async (uuid) => {

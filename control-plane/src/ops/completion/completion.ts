@@ -36,30 +36,43 @@ export function regionLabel(r: Pick<ResourceRow, 'heroku_region' | 'private_spac
   return r.private_space ? `the ${r.heroku_region} Private Space` : r.heroku_region;
 }
 
-/** The line an operation's outcome writes into the app's log. */
-export function lifecycleLine(
-  op: Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error' | 'params'>,
-  where: string,
-): string | undefined {
-  const failed = op.state === 'failed' ? `: ${op.last_error?.message ?? 'unknown error'}` : '';
-  switch (op.kind) {
-    case 'provision':
-      return op.state === 'succeeded'
-        ? `add-on ready in ${where} (plan ${op.plan})`
-        : `add-on provisioning failed${failed}`;
-    case 'change_plan': {
-      if (op.state === 'succeeded') return `plan changed to ${op.plan}`;
+type LineOp = Pick<OperationRow, 'kind' | 'state' | 'plan' | 'last_error' | 'params'>;
+
+/** Per kind: the app log line when it succeeded, and when it failed (`failed` is ": why"). */
+const LINES: Partial<
+  Record<
+    OperationRow['kind'],
+    [(op: LineOp, where: string) => string, (op: LineOp, failed: string) => string]
+  >
+> = {
+  provision: [
+    (op, where) => `add-on ready in ${where} (plan ${op.plan})`,
+    (_op, failed) => `add-on provisioning failed${failed}`,
+  ],
+  change_plan: [
+    (op) => `plan changed to ${op.plan}`,
+    (op, failed) => {
       const from =
         typeof op.params.fromPlan === 'string' ? `; still on plan ${op.params.fromPlan}` : '';
       return `plan change to ${op.plan} failed${failed}${from}`;
-    }
-    case 'rotate_credentials':
-      return op.state === 'succeeded'
-        ? 'credentials rotated; the previous credentials stop working after the grace period'
-        : `credential rotation failed${failed}`;
-    default:
-      return undefined;
-  }
+    },
+  ],
+  repair: [
+    (op) => `add-on instance repaired (${String(op.params.reason ?? 'drift')})`,
+    (_op, failed) => `add-on instance repair failed${failed}`,
+  ],
+  rotate_credentials: [
+    () => 'credentials rotated; the previous credentials stop working after the grace period',
+    (_op, failed) => `credential rotation failed${failed}`,
+  ],
+};
+
+/** The line an operation's outcome writes into the app's log. */
+export function lifecycleLine(op: LineOp, where: string): string | undefined {
+  const lines = LINES[op.kind];
+  if (!lines) return undefined;
+  if (op.state === 'succeeded') return lines[0](op, where);
+  return lines[1](op, `: ${op.last_error?.message ?? 'unknown error'}`);
 }
 
 export async function enqueueCompletion(
@@ -125,4 +138,27 @@ export async function tellOutcome(
   if (op.answer_async) await enqueueCompletion(db, deps.sealer, op, deps.failureAction);
   const line = lifecycleLine(op, regionLabel(resource));
   if (line) await enqueueAppLog(db, deps.sealer, op.resource_uuid, `op-${op.generation}`, line);
+}
+
+/**
+ * A repair that came back with other connection details (the instance was re-created): the
+ * new config goes to Heroku, which restarts the app onto it. Unchanged details send nothing.
+ */
+export async function pushChangedConfig(
+  db: Queryable,
+  sealer: Sealer,
+  before: Pick<ResourceRow, 'uuid' | 'config_enc'>,
+  generation: number,
+  config: Record<string, string>,
+): Promise<boolean> {
+  const old = before.config_enc ? sealer.openJson<Record<string, string>>(before.config_enc) : {};
+  const keys = new Set([...Object.keys(old), ...Object.keys(config)]);
+  if ([...keys].every((k) => old[k] === config[k])) return false;
+  await enqueueCall(db, {
+    uuid: before.uuid,
+    kind: 'config_update',
+    dedupeKey: `gen-${generation}`,
+    payloadEnc: sealer.sealJson(config),
+  });
+  return true;
 }

@@ -32,7 +32,11 @@ import {
   type ResultOrigin,
 } from './result-trust.js';
 import { scheduleRevocation } from '../usecases/rotation.js';
-import { tellOutcome, type AsyncFailureAction } from '../completion/completion.js';
+import {
+  pushChangedConfig,
+  tellOutcome,
+  type AsyncFailureAction,
+} from '../completion/completion.js';
 
 export interface DeprovisionRetry {
   /** Agent attempts before a failed deprovision is given up (OPERATION_MAX_ATTEMPTS). */
@@ -134,8 +138,11 @@ async function enqueueFollowUps(
   deps: ApplyDeps,
   changed: OperationRow,
   resource: ResourceRow,
+  result: Result,
 ): Promise<void> {
   await tellOutcome(client, deps, changed, resource);
+  if (changed.kind === 'repair' && changed.state === 'succeeded' && result.config)
+    await pushChangedConfig(client, deps.sealer, resource, changed.generation, result.config);
   if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
     await scheduleRevocation(client, changed, deps.rotationGraceS);
   }
@@ -167,7 +174,7 @@ async function applyFinal(
     }
     if (failed) await markOperationFailed(client, op);
     const applied = await applyResult(client, resourceUpdate(deps, op, resource, result));
-    await enqueueFollowUps(client, deps, changed, resource);
+    await enqueueFollowUps(client, deps, changed, resource, result);
     await recordFinish(client, deps.log, op, result, { applied, error });
     return 'applied';
   });

@@ -190,14 +190,27 @@ async function provision(ctx: Ctx, job: Job, progress: Progress): Promise<Instan
   return converge(ctx, job, spec, progress);
 }
 
-async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
-  const current = await existing(ctx, job);
-  // New resources roll the pod; data survives on the volume.
-  const spec = {
+/** The stored instance moved to the job's plan and size; new resources roll the pod, data stays. */
+function resized(ctx: Ctx, current: InstanceSpec, job: Job): InstanceSpec {
+  return {
     ...current,
     ...baseSpec(ctx.spec, current.engine, job),
     generation: Math.max(current.generation, job.generation),
   };
+}
+
+async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+  return converge(ctx, job, resized(ctx, await existing(ctx, job), job), progress);
+}
+
+/**
+ * Objects deleted by hand come back: with the Secret still there, under the same credentials
+ * and certificate; without it, as a fresh instance (new credentials the control plane pushes).
+ */
+async function repair(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+  const engine = ctx.deps.engines.get(job.resource.engine);
+  const current = await loadSpec(ctx.deps.kube, ctx.spec, engine, job.resource.uuid, job);
+  const spec = current ? resized(ctx, current, job) : await fresh(ctx, job, engine);
   return converge(ctx, job, spec, progress);
 }
 
@@ -296,6 +309,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     deprovision: (job, progress) => deprovision(ctx, job, progress),
     rotateCredentials: (job, progress) => rotateCredentials(ctx, job, progress),
     revokeCredentials: (job, progress) => revokeCredentials(ctx, job, progress),
+    repair: (job, progress) => repair(ctx, job, progress),
     maintain: (uuid) => maintain(ctx, uuid),
     inventory: () => inventory(ctx),
   };

@@ -136,8 +136,13 @@ async function provision(ctx: Ctx, job: Job, progress: Progress): Promise<Instan
   return outcome(ctx, i);
 }
 
-async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
-  const i = await existing(ctx, job);
+/** Running, at the job's plan and size and (at least) its generation. */
+async function converge(
+  ctx: Ctx,
+  i: Instance,
+  job: Job,
+  progress: Progress,
+): Promise<InstanceOutcome> {
   await ctx.runner.ensureRunning(i, progress);
   await progress('resizing instance');
   await i.engine.resize(await ctx.runner.target(i), job.resource.size);
@@ -147,6 +152,21 @@ async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<Insta
   await writeState(i.paths, i.state);
   await ctx.runner.writeConfig(i);
   return outcome(ctx, i);
+}
+
+async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+  return converge(ctx, await existing(ctx, job), job, progress);
+}
+
+/** A dir deleted behind our back comes back with new credentials (the control plane pushes them). */
+async function repair(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+  ctx.deps.engines.get(job.resource.engine);
+  let i = await find(ctx, job.resource.uuid);
+  if (!i) {
+    await progress('re-creating instance');
+    i = await allocate(ctx, job);
+  }
+  return converge(ctx, i, job, progress);
 }
 
 async function deprovision(ctx: Ctx, job: Job, progress: Progress): Promise<void> {
@@ -204,7 +224,8 @@ async function inventory(ctx: Ctx): Promise<InstanceSummary[]> {
     if (!i) continue;
     const alive = isInstanceProcess(i.state.pid, i.paths.dir, serverBin(i));
     const ready = alive && (await ctx.runner.probe(i));
-    summaries.push({ uuid, generation: i.state.generation, plan: i.state.plan, ready });
+    const { generation, plan, engine } = i.state;
+    summaries.push({ uuid, generation, plan, ready, engine });
   }
   return summaries;
 }
@@ -225,6 +246,7 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
     deprovision: (job, progress) => deprovision(ctx, job, progress),
     rotateCredentials: (job, progress) => rotateCredentials(ctx, job, progress),
     revokeCredentials: (job, progress) => revokeCredentials(ctx, job, progress),
+    repair: (job, progress) => repair(ctx, job, progress),
     async maintain(uuid: string): Promise<void> {
       const i = await find(ctx, uuid);
       // Renews a due leaf (reloaded live) and restarts a process that died.
