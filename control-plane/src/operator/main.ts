@@ -6,6 +6,9 @@
  *   npm run operator -- stuck [--older-than 10m] [--json]
  *   npm run operator -- retry <operation-id> [--json]
  *   npm run operator -- fail <operation-id> --reason "why" [--json]
+ *   npm run operator -- drift [--region R] [--json]
+ *   npm run operator -- reconcile [--region R] [--dry-run] [--json]   (the one that needs NATS)
+ *   npm run operator -- remove-unknown <uuid> --region R --yes [--json]
  * Variables the environment leaves unset come from the local stack's settings file
  * (.local/stack.json, written by `npm start`), so these work against `npm start` as they are.
  */
@@ -20,7 +23,9 @@ import { listOperations } from '../db/operations.js';
 import { getResource } from '../db/resources.js';
 import { startRotation } from '../ops/usecases/rotation.js';
 import { loadCatalog } from '../catalog/load.js';
+import { connectNats } from '../../../shared/src/nats.js';
 import { fail, parseArgs, regions, retry, stuck } from './commands.js';
+import { drift, reconcileNow, removeUnknownInstance } from './drift-commands.js';
 
 const { positional, flags } = (() => {
   try {
@@ -32,8 +37,9 @@ const { positional, flags } = (() => {
 })();
 const [command, uuid] = positional;
 const usage =
-  'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | regions | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why"  (add --json for scripts)';
-if (!command || (!uuid && command !== 'stuck' && command !== 'regions')) {
+  'usage: npm run operator -- show <uuid> | rotate-credentials <uuid> | regions | stuck [--older-than 10m] | retry <operation-id> | fail <operation-id> --reason "why" | drift [--region R] | reconcile [--region R] [--dry-run] | remove-unknown <uuid> --region R --yes  (add --json for scripts)';
+const NO_ARGUMENT = new Set(['stuck', 'regions', 'drift', 'reconcile']);
+if (!command || (!uuid && !NO_ARGUMENT.has(command))) {
   process.stderr.write(`${usage}\n`);
   process.exit(2);
 }
@@ -45,7 +51,7 @@ if (!env.DATABASE_URL) {
   );
   process.exit(2);
 }
-// The operator never connects to NATS; the shared config schema only requires a value.
+// Only `reconcile` connects to NATS; the shared config schema requires a value.
 const config = loadConfig({ ...env, NATS_URL: env.NATS_URL || 'nats://unused.invalid:4222' });
 const log = createLogger({ name: 'operator', level: 'warn' });
 const pool = createPool(config.databaseUrl, 2, log);
@@ -54,6 +60,26 @@ const deps = {
   sealer: createSealer(config.encryption),
   failureAction: config.asyncFailureAction,
 };
+/** The one command that talks to the agents: it asks them for their inventories over NATS. */
+async function reconcile(): Promise<string> {
+  if (!env.NATS_URL) throw new Error('reconcile asks the agents over NATS: set NATS_URL');
+  const nc = await connectNats(config.nats);
+  try {
+    const reconcileDeps = {
+      ...config.reconcile,
+      pool,
+      nc,
+      log,
+      catalog: loadCatalog(config.catalogPath),
+      deadAfterS: config.agentDeadAfterS,
+      holder: `operator-${process.pid}`,
+    };
+    return await reconcileNow(reconcileDeps, flags);
+  } finally {
+    await nc.close();
+  }
+}
+
 try {
   if (command === 'stuck') process.stdout.write(await stuck(pool, flags));
   else if (command === 'regions') {
@@ -61,7 +87,12 @@ try {
     process.stdout.write(await regions(pool, names, config.agentDeadAfterS, flags));
   } else if (command === 'retry') process.stdout.write(await retry(deps, uuid, flags));
   else if (command === 'fail') process.stdout.write(await fail(deps, uuid, flags));
-  else if (command === 'rotate-credentials') {
+  else if (command === 'drift') process.stdout.write(await drift(pool, flags));
+  else if (command === 'reconcile') process.stdout.write(await reconcile());
+  else if (command === 'remove-unknown') {
+    const catalog = loadCatalog(config.catalogPath);
+    process.stdout.write(await removeUnknownInstance(pool, catalog, uuid, flags));
+  } else if (command === 'rotate-credentials') {
     const { operationId } = await startRotation(pool, deps.sealer, uuid!, 'operator');
     process.stdout.write(
       `rotation started: operation ${operationId}; the old credentials are revoked ${config.rotationGraceS}s after the new ones are live\n`,
