@@ -17,6 +17,8 @@ export interface DriverHarness {
   reach(host: string, port: number): { host: string; port: number };
   /** Running server processes of one instance. */
   processes(uuid: string, engine: string): Promise<number> | number;
+  /** Breaks the instance behind the driver's back (local: kill and delete; kubernetes: delete the StatefulSet). */
+  destroy(uuid: string, engine: string): Promise<void>;
 }
 
 const progress = async (): Promise<void> => {};
@@ -83,12 +85,9 @@ export function driverContract(name: string, engine: Engine, harness: () => Driv
       const out = await h.driver().changePlan(job('change_plan', uuid, engine, 2), progress);
       expect(out.config.MYREDIS_URL).toBe(first.config.MYREDIS_URL);
       expect(await engine.ready(clientTarget(h, out))).toBe(true);
-      expect(await h.driver().inventory()).toContainEqual({
-        uuid,
-        generation: 2,
-        plan: 'big',
-        ready: true,
-      });
+      expect(await h.driver().inventory()).toContainEqual(
+        expect.objectContaining({ uuid, generation: 2, plan: 'big', ready: true }),
+      );
     });
 
     it('rotates credentials: both work until the old user is revoked', async () => {
@@ -118,16 +117,35 @@ export function driverContract(name: string, engine: Engine, harness: () => Driv
       ).rejects.toMatchObject({ code: 'instance_not_found' });
     });
 
+    it('repairs an instance broken behind its back: it answers again, at the job plan', async () => {
+      await h.destroy(uuid, engine.name);
+      const seen = (await h.driver().inventory()).find((i) => i.uuid === uuid);
+      expect(seen?.ready ?? false).toBe(false);
+      const repaired = await h.driver().repair(job('repair', uuid, engine, 5), progress);
+      expect(await engine.ready(clientTarget(h, repaired))).toBe(true);
+      expect(await h.processes(uuid, engine.name)).toBe(1);
+      expect(await h.driver().inventory()).toContainEqual(
+        expect.objectContaining({ uuid, generation: 5, plan: 'big', ready: true }),
+      );
+      // A repair of a healthy instance changes nothing a client holds.
+      const again = await h.driver().repair(job('repair', uuid, engine, 5), progress);
+      expect(again.config).toEqual(repaired.config);
+      first = repaired;
+    });
+
     it('deprovisions: no process, endpoint closed, idempotent, and it stays gone', async () => {
       const url = new URL(first.config.MYREDIS_URL ?? '');
-      await h.driver().deprovision(job('deprovision', uuid, engine, 5), progress);
+      await h.driver().deprovision(job('deprovision', uuid, engine, 6), progress);
       expect(await h.processes(uuid, engine.name)).toBe(0);
       const at = h.reach(url.hostname, Number(url.port));
       expect(await isPortOpen(at.port, at.host)).toBe(false);
       expect((await h.driver().inventory()).map((i) => i.uuid)).not.toContain(uuid);
-      await h.driver().deprovision(job('deprovision', uuid, engine, 5), progress);
+      await h.driver().deprovision(job('deprovision', uuid, engine, 6), progress);
       await expect(
         h.driver().provision(job('provision', uuid, engine, 1), progress),
+      ).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+      await expect(
+        h.driver().repair(job('repair', uuid, engine, 7), progress),
       ).rejects.toMatchObject({ code: 'instance_deprovisioned' });
       expect(await h.processes(uuid, engine.name)).toBe(0);
     });

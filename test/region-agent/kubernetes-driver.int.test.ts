@@ -113,6 +113,11 @@ const harness = (): DriverHarness => ({
     await kubelet.idle();
     return kubelet.running().filter((n) => n === `${engine}-${uuid}`).length;
   },
+  destroy: async (uuid, engine) => {
+    // As `kubectl delete statefulset` would: the pod goes, the Secret stays.
+    await kube().remove('apps/v1', 'StatefulSet', NS, `${engine}-${uuid}`);
+    await kubelet.idle();
+  },
 });
 
 driverContract('kubernetes', redis, harness);

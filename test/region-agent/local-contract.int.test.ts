@@ -41,6 +41,11 @@ const harness = (): DriverHarness => ({
   reach: (host, port) => ({ host: host === 'localhost' ? '127.0.0.1' : host, port }),
   processes: (uuid) =>
     recordedPids(join(dataDir, 'instances', uuid)).filter((pid) => isServerAlive(pid)).length,
+  destroy: async (uuid) => {
+    const dir = join(dataDir, 'instances', uuid);
+    for (const pid of recordedPids(dir)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  },
 });
 
 driverContract('local', redis, harness);
