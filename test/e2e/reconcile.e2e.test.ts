@@ -27,14 +27,20 @@ let second: ControlPlane;
 let agent: ChildProcess;
 let dataDir: string;
 
-const ENV = { SYNC_BUDGET_MS: '0', RECONCILE_INTERVAL_S: '1', ORPHAN_GRACE_S: '0' };
+const ENV = {
+  SYNC_BUDGET_MS: '0',
+  RECONCILE_INTERVAL_S: '1',
+  ORPHAN_GRACE_S: '0',
+  RECONCILE_INVENTORY_TIMEOUT_MS: '500',
+};
 
 beforeAll(async () => {
   ({ sim, stack, stop } = await startStackWithSim(ENV));
   second = await createControlPlane(stack.config, createLogger({ name: 'cp2', level: 'silent' }));
   await second.start();
   dataDir = mkdtempSync(join(tmpdir(), 'cp-reconcile-agent-'));
-  agent = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'region-agent/src/main.ts'], {
+  // One process (not tsx's CLI and its child), so SIGSTOP silences the agent itself.
+  agent = spawn(process.execPath, ['--import', 'tsx', 'region-agent/src/main.ts'], {
     env: {
       ...process.env,
       NATS_URL: stack.nats.url,
@@ -240,4 +246,32 @@ it('an instance nobody knows is reported, kept, and removed only by the operator
   expect(removed.code).toBe(0);
   await waitFor(() => !existsSync(stateFile(uuid)), 'unknown instance removed', 30_000, 200);
   await waitFor(async () => (await finding(uuid)) === undefined, 'finding cleared', 10_000, 200);
+});
+
+it('a region whose agent does not answer is skipped and reported, not read as all missing', async () => {
+  const uuid = await provisioned();
+  const repairsBefore = (await ops(uuid, 'repair')).length;
+  agent.kill('SIGSTOP'); // alive to the heartbeat table for a while, but silent
+  try {
+    await waitFor(
+      async () =>
+        (
+          await stack.plane.pool.query<{ last_error: string | null }>(
+            `select last_error from reconcile_runs where agent_region = 'eu-west'`,
+          )
+        ).rows[0]?.last_error?.includes('0 of 1 live agents answered') ?? false,
+      'pass skipped and reported',
+      15_000,
+      200,
+    );
+    const regions = await operator('regions', '--json');
+    const eu = (JSON.parse(regions.stdout) as Array<{ region: string; findings: string }>).find(
+      (r) => r.region === 'eu-west',
+    );
+    expect(eu?.findings).toContain('not reconciled');
+    expect(await ops(uuid, 'repair')).toHaveLength(repairsBefore);
+    expect(await finding(uuid)).toBeUndefined();
+  } finally {
+    agent.kill('SIGCONT');
+  }
 });
