@@ -21,6 +21,7 @@ Open its dashboard as a Heroku user (prints a link for the browser):
   npm run heroku-sim -- sso $UUID
 
 More: npm run operator -- show $UUID | npm run operator -- rotate-credentials $UUID
+      npm run operator -- regions | drift | reconcile --dry-run   (drift shows within 30 s)
       curl -s -X POST ${front}/change-plan -d '{"uuid":"'$UUID'","plan":"premium"}'
       curl -s -X POST ${front}/deprovision -d '{"uuid":"'$UUID'"}'
 `;

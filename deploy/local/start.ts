@@ -130,6 +130,9 @@ async function startControlPlane(env: Record<string, string>): Promise<void> {
     HOST: process.env.HOST ?? '127.0.0.1',
     PRIVATE_SPACE_LOOKUP:
       process.env.PRIVATE_SPACE_LOOKUP ?? (front ? 'platform-api' : 'assume-common-runtime'),
+    // Locally, drift shows within half a minute and orphans go after one (production: 300 / 3600).
+    RECONCILE_INTERVAL_S: process.env.RECONCILE_INTERVAL_S ?? '30',
+    ORPHAN_GRACE_S: process.env.ORPHAN_GRACE_S ?? '60',
   });
   await waitFor(
     async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
