@@ -99,7 +99,7 @@ const EnvSchema = z.object({
   RECONCILE_INTERVAL_S: envInt(300, 1, 86_400),
   ORPHAN_GRACE_S: envInt(3600, 0, 30 * 86_400),
   RECONCILE_MAX_REPAIRS: envInt(3, 0, 100),
-  RECONCILE_INVENTORY_TIMEOUT_MS: envInt(5000, 100, 120_000),
+  RECONCILE_INVENTORY_TIMEOUT_MS: envInt(30_000, 100, 120_000),
   MAX_BODY_BYTES: envInt(64 * 1024, 1024, 10 * 1024 * 1024),
   TRUST_PROXY: envFlag(false),
   /** Links on the customer dashboard: the add-on's documentation and where to get support. */

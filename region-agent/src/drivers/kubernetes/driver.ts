@@ -21,6 +21,7 @@ import type { KubeApi } from './client.js';
 import { LABELS, MANAGED_SELECTOR } from './labels.js';
 import { instanceObjects, type KubeObject } from './objects.js';
 import {
+  answers,
   waitReady,
   type Applied,
   type Probe,
@@ -268,15 +269,30 @@ async function inventory(ctx: Ctx): Promise<InstanceSummary[]> {
     ctx.deps.namespace,
     MANAGED_SELECTOR,
   )) as StatefulSetObject[];
-  return items.map((sts) => {
-    const labels = sts.metadata?.labels ?? {};
-    return {
-      uuid: labels[LABELS.uuid] ?? '',
-      generation: Number(labels[LABELS.generation] ?? 0),
-      plan: labels[LABELS.plan] ?? '',
-      ready: (sts.status?.readyReplicas ?? 0) >= 1,
-    };
-  });
+  const summaries: InstanceSummary[] = [];
+  // A few probes at a time: each is a TLS handshake and one engine command.
+  for (let i = 0; i < items.length; i += INVENTORY_PROBES) {
+    const batch = items.slice(i, i + INVENTORY_PROBES);
+    summaries.push(...(await Promise.all(batch.map((sts) => summarize(ctx, sts)))));
+  }
+  return summaries;
+}
+
+const INVENTORY_PROBES = 16;
+
+/** One StatefulSet as the inventory reports it: ready only when its pod answers over verified TLS. */
+async function summarize(ctx: Ctx, sts: StatefulSetObject): Promise<InstanceSummary> {
+  const labels = sts.metadata?.labels ?? {};
+  const uuid = labels[LABELS.uuid] ?? '';
+  const podReady = (sts.status?.readyReplicas ?? 0) >= 1;
+  const spec = podReady ? await find(ctx, uuid) : undefined;
+  return {
+    uuid,
+    generation: Number(labels[LABELS.generation] ?? 0),
+    plan: labels[LABELS.plan] ?? '',
+    ready: spec ? await answers(ctx.readiness, spec) : false,
+    ...(spec ? { engine: spec.engine.name } : {}),
+  };
 }
 
 export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {

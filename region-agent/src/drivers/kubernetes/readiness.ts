@@ -90,6 +90,26 @@ async function notReadyBecause(
   }
 }
 
+/**
+ * Through the in-cluster Service (no hairpin through the load balancer, no wait for DNS),
+ * still verifying the certificate against the name clients use.
+ */
+function probeTarget(deps: ReadinessDeps, spec: InstanceSpec): ServerTarget {
+  return {
+    host: clusterHost(instanceName(spec.engine, spec.uuid), deps.namespace),
+    port: spec.engine.port,
+    servername: spec.publicHost,
+    ca: spec.tls.caPem || undefined,
+    user: spec.currentUser,
+    password: spec.users[spec.currentUser] ?? '',
+  };
+}
+
+/** Whether the instance answers its engine's check over verified TLS now (the inventory's `ready`). */
+export async function answers(deps: ReadinessDeps, spec: InstanceSpec): Promise<boolean> {
+  return deps.probe(probeTarget(deps, spec), spec.engine).catch(() => false);
+}
+
 export async function waitReady(
   deps: ReadinessDeps,
   spec: InstanceSpec,
@@ -98,16 +118,7 @@ export async function waitReady(
 ): Promise<void> {
   await progress('waiting for TLS readiness');
   const deadline = deps.now() + deps.readyTimeoutMs;
-  // Through the in-cluster Service (no hairpin through the load balancer, no wait for DNS),
-  // still verifying the certificate against the name clients use.
-  const target: ServerTarget = {
-    host: clusterHost(instanceName(spec.engine, spec.uuid), deps.namespace),
-    port: spec.engine.port,
-    servername: spec.publicHost,
-    ca: spec.tls.caPem || undefined,
-    user: spec.currentUser,
-    password: spec.users[spec.currentUser] ?? '',
-  };
+  const target = probeTarget(deps, spec);
   // The first check reads the objects as the apply answered (the state right after it);
   // later ones ask the apiserver again.
   for (let known = applied; ; known = undefined) {
