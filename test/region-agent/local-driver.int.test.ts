@@ -96,7 +96,9 @@ describe('local redis driver', () => {
     await driver().adopt();
     expect(recordedPids(dataDir)).toEqual([pid]);
     const inventory = await driver().inventory();
-    expect(inventory).toEqual([{ uuid, generation: 1, plan: 'mini', ready: true }]);
+    expect(inventory).toEqual([
+      { uuid, generation: 1, plan: 'mini', ready: true, engine: 'redis' },
+    ]);
   });
 
   it('changes maxmemory live and keeps the data', async () => {

@@ -103,7 +103,7 @@ export interface ReconcileRun {
 }
 
 /**
- * Take the region's pass: nobody holds it, and (unless `force`) the last one started at
+ * Take the region's pass (resolves with the previous pass's error), or undefined: nobody holds it, and (unless `force`) the last one started at
  * least `intervalS` ago, so N replicas run one pass per interval between them.
  */
 export async function claimReconcile(
@@ -113,7 +113,7 @@ export async function claimReconcile(
   leaseMs: number,
   intervalS: number,
   force: boolean,
-): Promise<boolean> {
+): Promise<{ lastError: string | null } | undefined> {
   await db.query('insert into reconcile_runs (agent_region) values ($1) on conflict do nothing', [
     region,
   ]);
@@ -121,10 +121,12 @@ export async function claimReconcile(
     `update reconcile_runs set leased_by = $2, leased_until = now() + $3 * interval '1 millisecond',
             last_started_at = now()
       where agent_region = $1 and (leased_until is null or leased_until < now())
-        and ($5 or last_started_at is null or last_started_at <= now() - $4 * interval '1 second')`,
+        and ($5 or last_started_at is null or last_started_at <= now() - $4 * interval '1 second')
+      returning last_error`,
     [region, holder, leaseMs, intervalS * 0.9, force],
   );
-  return res.rowCount === 1;
+  const row = res.rows[0] as { last_error: string | null } | undefined;
+  return row ? { lastError: row.last_error } : undefined;
 }
 
 export async function finishReconcile(

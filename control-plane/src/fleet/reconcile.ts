@@ -174,15 +174,18 @@ export async function reconcileRegion(
   if (dryRun) return pass(deps, region, true).catch((err: unknown) => failed(region, err));
   const leaseMs = Math.max(60_000, deps.inventoryTimeoutMs * 4);
   const { pool, holder } = deps;
-  if (!(await claimReconcile(pool, region, holder, leaseMs, deps.intervalS, opts.force ?? false)))
-    return { region, status: 'busy', findings: [] };
+  const claim = await claimReconcile(pool, region, holder, leaseMs, deps.intervalS, !!opts.force);
+  if (!claim) return { region, status: 'busy', findings: [] };
   const report = await pass(deps, region, false).catch((err: unknown) => failed(region, err));
   await finishReconcile(pool, region, holder, {
     summary: report.status === 'reconciled' ? summarize(report) : undefined,
     error: report.error,
   });
-  if (report.error)
+  // Said once when it starts (a region without agents would say it every interval), and when it ends.
+  if (report.error && report.error !== claim.lastError)
     deps.log.warn({ agentRegion: region, error: report.error }, 'region not reconciled');
+  if (!report.error && claim.lastError)
+    deps.log.info({ agentRegion: region }, 'region reconciled again');
   return report;
 }
 
