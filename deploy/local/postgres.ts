@@ -3,7 +3,7 @@
  * trust auth. Used by `npm start` and by the tests; never touches the system service.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { requireBinary, isRoot } from '../../shared/src/binaries.js';
 import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
@@ -25,7 +25,11 @@ function owner(): { uid?: number; gid?: number } {
 
 function prepareDir(dir: string): void {
   // Parents must be traversable by the postgres user; the data dir itself is private.
-  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  // .local may already exist private (0700, made by the dev secrets of a test run): the
+  // postgres user still needs to pass through it, not to list it.
+  if (isRoot()) chmodSync(parent, (statSync(parent).mode & 0o777) | 0o011);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { uid, gid } = owner();
   if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
