@@ -3,7 +3,14 @@
  * answers the same fleet-wide value (alert on max(), not sum()), and no replica runs a timer.
  */
 import type { Logger } from '../../../shared/src/logger.js';
-import { cached, counter, scrapeGauge, type Registry } from '../../../shared/src/metrics.js';
+import { OperationKindSchema } from '../../../shared/src/messages.js';
+import {
+  cached,
+  counter,
+  scrapeGauge,
+  type Registry,
+  type Sample,
+} from '../../../shared/src/metrics.js';
 import { regionLiveness, type RegionLiveness } from '../db/agents.js';
 import { queueSnapshot, type QueueSnapshot } from '../db/metrics.js';
 import type { Pool } from '../db/pool.js';
@@ -15,6 +22,20 @@ export interface ScrapeGaugeDeps {
   deadAfterS: number;
   /** How long one read serves every scrape (default 5 s). */
   cacheMs?: number;
+}
+
+const OPEN_STATES = ['pending', 'scheduled', 'dispatched'] as const;
+
+/** Every kind × state, zeros included, so a dashboard shows 0 rather than no data. */
+function openSeries(snapshot: QueueSnapshot | undefined): Sample<'kind' | 'state'>[] {
+  if (!snapshot) return [];
+  const open = new Map(snapshot.operations.map((o) => [`${o.kind}/${o.state}`, o.open]));
+  return OperationKindSchema.options.flatMap((kind) =>
+    OPEN_STATES.map((state) => ({
+      labels: { kind, state },
+      value: open.get(`${kind}/${state}`) ?? 0,
+    })),
+  );
 }
 
 export function registerScrapeGauges(registry: Registry, deps: ScrapeGaugeDeps): void {
@@ -42,10 +63,7 @@ export function registerScrapeGauges(registry: Registry, deps: ScrapeGaugeDeps):
   );
 
   scrapeGauge(registry, 'addon_operations_open', 'Open operations', ['kind', 'state'], async () =>
-    ((await queues())?.operations ?? []).map((o) => ({
-      labels: { kind: o.kind, state: o.state },
-      value: o.open,
-    })),
+    openSeries(await queues()),
   );
   scrapeGauge(
     registry,
