@@ -216,6 +216,15 @@ function buildMetrics(config: ControlPlaneConfig, pool: Pool, log: Logger): Cont
   return metrics;
 }
 
+function buildParts(p: Pick<Parts, 'config' | 'log' | 'options' | 'pool' | 'catalog'>): Parts {
+  return {
+    ...p,
+    sealer: createSealer(p.config.encryption),
+    http: createHttpClient(),
+    metrics: buildMetrics(p.config, p.pool, p.log),
+  };
+}
+
 /** Builds every part (pool, NATS, dispatcher, result consumer, waiter, call worker, app). */
 export async function createControlPlane(
   config: ControlPlaneConfig,
@@ -229,16 +238,7 @@ export async function createControlPlane(
   const nc = await connectNats(config.nats);
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm);
-  const parts: Parts = {
-    config,
-    log,
-    options,
-    pool,
-    catalog,
-    sealer: createSealer(config.encryption),
-    http: createHttpClient(),
-    metrics: buildMetrics(config, pool, log),
-  };
+  const parts = buildParts({ config, log, options, pool, catalog });
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);
