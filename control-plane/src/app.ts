@@ -9,6 +9,8 @@ import type { Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
 import type { Service } from './ops/usecases/service.js';
+import type { ControlPlaneMetrics } from './metrics/metrics.js';
+import { routeOf } from './metrics/routes.js';
 
 export interface AppDeps {
   service: Service;
@@ -19,6 +21,7 @@ export interface AppDeps {
   ready: () => Promise<boolean>;
   trustProxy?: boolean;
   extraRouters?: Router[];
+  metrics?: ControlPlaneMetrics;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -31,6 +34,7 @@ export function createApp(deps: AppDeps): Koa {
     const started = process.hrtime.bigint();
     await next();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    deps.metrics?.httpRequest(routeOf(ctx), ctx.method, ctx.status, ms / 1000);
     if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
       deps.log.info(
         {

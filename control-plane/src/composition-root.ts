@@ -36,6 +36,9 @@ import { createHttpClient, type HttpClient } from './heroku/http-client.js';
 import type { OAuthSettings } from './heroku/oauth.js';
 import { createOperationWaiter, type OperationWaiter } from './ops/usecases/waiter.js';
 import { ssoRoutes, type RotateCredentials } from './sso/routes.js';
+import { createControlPlaneMetrics, type ControlPlaneMetrics } from './metrics/metrics.js';
+import { metricsRoutes } from './metrics/routes.js';
+import { registerScrapeGauges } from './metrics/scrape-gauges.js';
 
 export interface ControlPlane {
   pool: Pool;
@@ -68,6 +71,7 @@ interface Parts {
   sealer: Sealer;
   /** Keep-alive connections to Heroku, shared by the lookup and the call worker. */
   http: HttpClient;
+  metrics: ControlPlaneMetrics;
 }
 
 function oauthSettings(p: Parts, timeoutMs: number): OAuthSettings {
@@ -139,6 +143,7 @@ function buildMessaging(
     operationTimeoutMs: config.operationTimeoutMs,
     maxAttempts: config.operationMaxAttempts,
     afterPublish: p.options.afterPublish,
+    metrics: p.metrics,
   });
   const results = createResultConsumer({
     pool,
@@ -153,6 +158,7 @@ function buildMessaging(
       baseDelayMs: config.deprovisionRetryBaseMs,
     },
     retry: p.options.resultRetry,
+    metrics: p.metrics,
   });
   return { dispatcher, results };
 }
@@ -169,6 +175,7 @@ function buildCallWorker(p: Parts): CallWorker {
     oauth: oauthSettings(p, 10_000),
     concurrency: config.herokuCallConcurrency,
     userAgent: `${config.addon.id}-control-plane`,
+    metrics: p.metrics,
   });
 }
 
@@ -186,6 +193,7 @@ function buildApp(p: Parts, service: Service, ready: () => Promise<boolean>): Ko
     rotationGraceS: config.rotationGraceS,
     plans: p.catalog.plans,
     links: config.dashboardLinks,
+    metrics: p.metrics,
     rotateCredentials:
       p.options.rotateCredentials ??
       (async (uuid, actor) => void (await startRotation(pool, sealer, uuid, actor))),
@@ -196,9 +204,25 @@ function buildApp(p: Parts, service: Service, ready: () => Promise<boolean>): Ko
     addon: { id: config.addon.id, password: config.addon.password },
     maxBodyBytes: config.maxBodyBytes,
     trustProxy: config.trustProxy,
-    extraRouters: [sso],
+    extraRouters: [sso, metricsRoutes(p.metrics, config.metricsToken)],
     ready,
+    metrics: p.metrics,
   });
+}
+
+function buildMetrics(config: ControlPlaneConfig, pool: Pool, log: Logger): ControlPlaneMetrics {
+  const metrics = createControlPlaneMetrics();
+  registerScrapeGauges(metrics.registry, { pool, log, deadAfterS: config.agentDeadAfterS });
+  return metrics;
+}
+
+function buildParts(p: Pick<Parts, 'config' | 'log' | 'options' | 'pool' | 'catalog'>): Parts {
+  return {
+    ...p,
+    sealer: createSealer(p.config.encryption),
+    http: createHttpClient(),
+    metrics: buildMetrics(p.config, p.pool, p.log),
+  };
 }
 
 /** Builds every part (pool, NATS, dispatcher, result consumer, waiter, call worker, app). */
@@ -214,15 +238,7 @@ export async function createControlPlane(
   const nc = await connectNats(config.nats);
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm);
-  const parts: Parts = {
-    config,
-    log,
-    options,
-    pool,
-    catalog,
-    sealer: createSealer(config.encryption),
-    http: createHttpClient(),
-  };
+  const parts = buildParts({ config, log, options, pool, catalog });
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);

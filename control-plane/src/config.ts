@@ -112,6 +112,8 @@ const EnvSchema = z.object({
   SSO_MAX_SKEW_S: envInt(60, 0, 3600),
   /** HMAC key of dashboard session cookies. */
   SESSION_SECRET: z.string().min(32).optional(),
+  /** When set, GET /metrics wants `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: z.string().min(16).optional(),
 });
 
 function parseKey(spec: string): { keyId: string; key: Buffer } {
@@ -233,6 +235,7 @@ function toConfig(
       inventoryTimeoutMs: e.RECONCILE_INVENTORY_TIMEOUT_MS,
     },
     trustProxy: e.TRUST_PROXY,
+    metricsToken: e.METRICS_TOKEN,
     enabledAgentRegions: e.AGENT_REGIONS_ENABLED
       ? new Set(
           e.AGENT_REGIONS_ENABLED.split(',')

@@ -169,6 +169,8 @@ function startRegionAgent(natsUrl: string): void {
     AGENT_REGION: regions.join(','),
     AGENT_DRIVER: 'local',
     AGENT_DATA_DIR: agentDataDir,
+    // /livez, /readyz and /metrics of the agent (README "The local stack").
+    HEALTH_PORT: String(port + 3),
   });
 }
 
@@ -181,6 +183,7 @@ function writeSettings(env: Record<string, string>): string {
     env: { ...env, CONTROL_PLANE_URL: `http://127.0.0.1:${port}` },
     urls: {
       controlPlane: `http://127.0.0.1:${port}`,
+      regionAgent: `http://127.0.0.1:${port + 3}`,
       ...(front ? { herokuFront: front.url, herokuSim: front.sim.url } : {}),
     },
     pids,

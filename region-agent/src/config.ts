@@ -60,6 +60,8 @@ const base = z.object({
   INVENTORY_MS: envInt(60_000, 1_000, 3_600_000),
   /** Port of GET /livez and /readyz; 0 turns the health server off. */
   HEALTH_PORT: envInt(8080, 0, 65_535),
+  /** When set, GET /metrics on the health port wants `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: z.string().min(16).optional(),
 });
 
 /** Every env var the agent reads; the Helm chart test compares its env list against it. */
@@ -91,6 +93,7 @@ export interface AgentConfig {
   heartbeatMs: number;
   inventoryMs: number;
   healthPort: number;
+  metricsToken: string | undefined;
 }
 
 function checkCombinations(e: z.infer<typeof base>): string[] {
@@ -143,5 +146,6 @@ export function loadConfig(env: Env): AgentConfig {
     heartbeatMs: e.HEARTBEAT_MS,
     inventoryMs: e.INVENTORY_MS,
     healthPort: e.HEALTH_PORT,
+    metricsToken: e.METRICS_TOKEN,
   };
 }

@@ -36,6 +36,8 @@ export interface Driver {
    */
   repair(job: Job, progress: Progress): Promise<InstanceOutcome>;
   inventory(): Promise<InstanceSummary[]>;
+  /** The notAfter (ISO) of every instance's leaf, for agent_certificates_expiring_soon. */
+  certificateExpiries?(): Promise<string[]>;
   /**
    * Periodic upkeep of one instance, run in its FIFO turn: re-issue a leaf that is close to
    * expiry or signed by an older CA (and get the server onto it), restart a process that

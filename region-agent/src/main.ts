@@ -5,6 +5,7 @@ import { createAgent, type Agent } from './agent/agent.js';
 import { loadConfig } from './config.js';
 import { createDriver } from './drivers/create.js';
 import { createHealthServer } from './health.js';
+import { createAgentMetrics, registerAgentGauges } from './metrics.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const SECOND_SIGNAL_GRACE_MS = 1_000;
@@ -23,12 +24,16 @@ async function main(): Promise<void> {
     'connected to NATS',
   );
 
-  const agents: Agent[] = config.regions.map((region) =>
+  const metrics = createAgentMetrics();
+  const drivers = config.regions.map((region) => createDriver(config, region, log, metrics));
+  registerAgentGauges(metrics.registry, { nc, drivers });
+  const agents: Agent[] = config.regions.map((region, i) =>
     createAgent({
       nc,
       region,
       agentId: config.agentId,
-      driver: createDriver(config, region, log),
+      driver: drivers[i]!,
+      metrics,
       log,
       concurrency: config.concurrency,
       maxDeliver: config.maxDeliver,
@@ -40,7 +45,10 @@ async function main(): Promise<void> {
   let ready = false;
   let stopping = false;
   let firstSignalAt = 0;
-  const health = createHealthServer(() => ready && !stopping && !nc.isClosed());
+  const health = createHealthServer(() => ready && !stopping && !nc.isClosed(), {
+    registry: metrics.registry,
+    token: config.metricsToken,
+  });
   if (config.healthPort > 0) {
     // A busy port must not stop job processing (several local agents on one machine);
     // in a cluster the failing probes make it visible.

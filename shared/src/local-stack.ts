@@ -21,6 +21,8 @@ export const LocalStackSchema = z.object({
   env: z.record(z.string(), z.string()),
   urls: z.object({
     controlPlane: z.string(),
+    /** The local agent's health port: /livez, /readyz, /metrics. */
+    regionAgent: z.string().optional(),
     herokuFront: z.string().optional(),
     herokuSim: z.string().optional(),
   }),

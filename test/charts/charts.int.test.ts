@@ -210,6 +210,37 @@ describe.each(CHARTS)('chart %s', (chart) => {
     expect(a).not.toBe(b);
   });
 
+  it('renders no monitoring CRD object unless asked, and a monitor of the workload pods when asked', () => {
+    for (const { opts } of cases(chart))
+      expect(render(chart, opts).filter((o) => o.apiVersion.startsWith('monitoring.coreos.com'))).toEqual([]);
+    const monitor = chart === 'control-plane' ? 'serviceMonitor' : 'podMonitor';
+    const objects = render(chart, {
+      set: {
+        [`metrics.${monitor}.enabled`]: 'true',
+        'metrics.prometheusRule.enabled': 'true',
+        [`metrics.${monitor}.labels.release`]: 'kube-prometheus-stack',
+      },
+    });
+    const kind = chart === 'control-plane' ? 'ServiceMonitor' : 'PodMonitor';
+    const m = one(objects, kind);
+    expect(m.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(m.metadata.labels?.release).toBe('kube-prometheus-stack');
+    const s = spec<{
+      selector: { matchLabels: Record<string, string> };
+      endpoints?: Array<{ port: string; path: string }>;
+      podMetricsEndpoints?: Array<{ port: string; path: string }>;
+    }>(m);
+    const endpoint = (s.endpoints ?? s.podMetricsEndpoints)![0]!;
+    expect(endpoint).toMatchObject({
+      port: chart === 'control-plane' ? 'http' : 'health',
+      path: '/metrics',
+    });
+    expect(deploymentTemplate(objects).metadata?.labels).toMatchObject(s.selector.matchLabels);
+    if (chart === 'control-plane')
+      expect(one(objects, 'Service').metadata.labels).toMatchObject(s.selector.matchLabels);
+    expect(ofKind(objects, 'PrometheusRule')).toHaveLength(1);
+  });
+
   it('rejects values the schema does not know', () => {
     const res = templateChart(chart, { set: { 'no.suchValue': 'x' } });
     expect(res.status).not.toBe(0);

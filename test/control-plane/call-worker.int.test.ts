@@ -25,6 +25,7 @@ import {
   type CallWorkerDeps,
 } from '../../control-plane/src/heroku/call-worker.js';
 import { createHttpClient } from '../../control-plane/src/heroku/http-client.js';
+import { createControlPlaneMetrics } from '../../control-plane/src/metrics/metrics.js';
 import { createHerokuSim, type HerokuSim, type ProvisionBody } from '../heroku-sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -80,6 +81,14 @@ function worker(overrides: Partial<CallWorkerDeps> = {}): CallWorker {
   });
   workers.push(w);
   return w;
+}
+
+/** addon_heroku_calls_total by `call outcome` from a worker's own metrics. */
+async function callCounts(
+  metrics: ReturnType<typeof createControlPlaneMetrics>,
+): Promise<Record<string, number>> {
+  const { values } = await metrics.instruments.herokuCalls.get();
+  return Object.fromEntries(values.map((v) => [`${v.labels.call} ${v.labels.outcome}`, v.value]));
 }
 
 async function drain(w: CallWorker): Promise<void> {
@@ -143,7 +152,8 @@ describe('rate limits', () => {
     const b = await addonWithTokens();
     sim.setRateLimitRemaining(a.uuid, 0);
     await enqueueConfig(a.uuid, 'rediss://a');
-    const w = worker();
+    const metrics = createControlPlaneMetrics();
+    const w = worker({ metrics });
     expect(await w.runOnce()).toBe(true);
     expect(patches(a.uuid).map((c) => c.status)).toEqual([429]);
     const limitedAt = Date.now();
@@ -161,6 +171,10 @@ describe('rate limits', () => {
       RETRY_AFTER_S * 1000,
     );
     expect(logs.join('')).toContain('heroku rate limit: calls with this add-on token paused');
+    expect(await callCounts(metrics)).toEqual({
+      'config_update rate_limited': 1,
+      'config_update ok': 2,
+    });
   });
 
   it("a 429 that also says RateLimit-Remaining: 0, as Heroku's do, holds the add-on for its Retry-After, not a minute", async () => {
@@ -362,9 +376,11 @@ describe('refusals that are final', () => {
       sealer.seal('not-a-grant-heroku-issued'),
     ]);
     await enqueueCall(pool, { uuid: a.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
-    await drain(worker());
+    const metrics = createControlPlaneMetrics();
+    await drain(worker({ metrics }));
     const row = await callRow(a.uuid, 'exchange_grant');
     expect(row).toMatchObject({ state: 'failed', attempts: 1, last_status: 401 });
+    expect(await callCounts(metrics)).toEqual({ 'exchange_grant failed': 1 });
     expect(row.last_error).toMatch(/answered 401: .*already used authorization code/);
     expect(logs.some((l) => l.includes('heroku call failed for good') && l.includes(a.uuid))).toBe(
       true,
@@ -375,9 +391,11 @@ describe('refusals that are final', () => {
     const a = await addon();
     sim.inject({ method: 'POST', path: /^\/oauth\/token$/, status: 503 });
     await enqueueCall(pool, { uuid: a.uuid, kind: 'exchange_grant', dedupeKey: 'grant' });
-    await worker().runOnce();
+    const metrics = createControlPlaneMetrics();
+    await worker({ metrics }).runOnce();
     const row = await callRow(a.uuid, 'exchange_grant');
     expect(row).toMatchObject({ state: 'pending', attempts: 1, last_status: 503 });
+    expect(await callCounts(metrics)).toEqual({ 'exchange_grant retry': 1 });
     const warning = logs.find(
       (l) => l.includes('heroku call will be retried') && l.includes(a.uuid),
     );

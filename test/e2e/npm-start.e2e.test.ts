@@ -24,7 +24,8 @@ let output = '';
 async function freeTriple(): Promise<number> {
   for (;;) {
     const p = await freePort();
-    if (p < 65000 && !(await canConnect(p + 1)) && !(await canConnect(p + 2))) return p;
+    const taken = await Promise.all([1, 2, 3].map((i) => canConnect(p + i)));
+    if (p < 65000 && !taken.some(Boolean)) return p; // PORT+3: the agent's health port
   }
 }
 
@@ -145,6 +146,13 @@ it('starts, provisions, opens the dashboard, stops cleanly and comes back', asyn
   const ca = addon.config!.TLSREDIS_TLS_CA!;
   expect(await ping(url, ca)).toBe('PONG');
   expect(output).not.toContain(decodeURIComponent(new URL(url).password));
+
+  const planeMetrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(planeMetrics).toMatch(
+    /^addon_operations_total\{kind="provision",result="succeeded"\} 1$/m,
+  );
+  const agentMetrics = await (await fetch(`http://127.0.0.1:${port + 3}/metrics`)).text();
+  expect(agentMetrics).toMatch(/^agent_instances\{state="ready"\} 1$/m);
 
   const show = await npm(['operator', '--', 'show', uuid]);
   expect(show.code).toBe(0);

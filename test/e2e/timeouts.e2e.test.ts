@@ -59,6 +59,9 @@ it('an async provision no agent answers is failed, deprovisioned at Heroku once,
     [body.uuid],
   );
   expect(audit.rows).toEqual([{ reported: 'true' }]);
+  // Counted once, although the dispatcher swept it every 100 ms while it was open.
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+  expect(metrics).toMatch(/^addon_operations_total\{kind="provision",result="timed_out"\} 1$/m);
   await new Promise((r) => setTimeout(r, 1000));
   expect(sim.addon(body.uuid)?.deprovisionActionCalls).toBe(1);
   expect(sim.provisionActionCount(body.uuid)).toBe(0);

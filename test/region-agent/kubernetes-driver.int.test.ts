@@ -260,6 +260,14 @@ describe('kubernetes driver', () => {
     );
   });
 
+  it('reports when each instance leaf expires, and not the region CA', async () => {
+    const expiries = await driver().certificateExpiries!();
+    const leaf = new X509Certificate(secretText(name, 'tls.crt'));
+    expect(expiries).toContain(new Date(leaf.validTo).toISOString());
+    const leafDays = expiries.map((at) => (Date.parse(at) - Date.now()) / 86_400_000);
+    expect(leafDays.filter((d) => d > 91)).toEqual([]); // the CA lives for years
+  });
+
   it('upkeep renews a leaf due for renewal without a job, and the pod serves it', async () => {
     const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
     await driver().maintain(uuid);

@@ -152,8 +152,10 @@ describe('local redis driver', () => {
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as {
       certificate: { notAfter: string };
     };
+    expect(await d.certificateExpiries!()).toEqual([state.certificate.notAfter]);
     state.certificate.notAfter = new Date(Date.now() + 86_400_000).toISOString();
     writeFileSync(stateFile, JSON.stringify(state));
+    expect(await d.certificateExpiries!()).toEqual([state.certificate.notAfter]);
     const [pid] = recordedPids(dataDir);
     await driver().adopt();
     expect(recordedPids(dataDir)).toEqual([pid]);

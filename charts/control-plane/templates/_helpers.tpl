@@ -114,7 +114,7 @@ shows exactly which key feeds which variable). Optional keys may be absent from 
       name: {{ $secret }}
       key: {{ $name }}
 {{- end }}
-{{- range $name := list "ENCRYPTION_KEYS_OLD" "NATS_USER" "NATS_PASSWORD" }}
+{{- range $name := list "ENCRYPTION_KEYS_OLD" "NATS_USER" "NATS_PASSWORD" "METRICS_TOKEN" }}
 - name: {{ $name }}
   valueFrom:
     secretKeyRef:

@@ -8,12 +8,14 @@ import { finishCall, retryCall, type CallRow } from '../db/calls.js';
 import type { Queryable } from '../db/pool.js';
 import { OAuthRateLimitedError, OAuthRefusedError } from './oauth.js';
 import { HttpError } from './send-call.js';
+import type { ControlPlaneMetrics } from '../metrics/metrics.js';
 
 export interface AttemptContext {
   log: Logger;
   maxAttempts: number;
   /** A limit not about one add-on (the OAuth endpoint): pause the whole replica. */
   pauseReplica(call: CallRow, pauseMs: number): void;
+  metrics?: ControlPlaneMetrics;
 }
 
 export function backoffMs(attempt: number, random = Math.random): number {
@@ -58,6 +60,7 @@ function permanent(ctx: AttemptContext, call: CallRow, err: unknown): boolean {
 
 /** A call that succeeded was finished and audited (db/calls.ts finishSentCalls); say so. */
 export function logSuccess(ctx: AttemptContext, call: CallRow): void {
+  ctx.metrics?.herokuCall(call.kind, 'ok');
   ctx.log.info(
     { resourceId: call.resource_uuid, call: call.kind, attempts: call.attempts + 1 },
     'heroku call succeeded',
@@ -74,6 +77,7 @@ export async function recordFailure(
   const message = describe(err);
   if (permanent(ctx, call, err)) {
     await finishCall(client, call.id, 'failed', status, message);
+    ctx.metrics?.herokuCall(call.kind, 'failed');
     await audit(client, {
       uuid: call.resource_uuid,
       actor: 'system',
@@ -91,6 +95,7 @@ export async function recordFailure(
     ctx.pauseReplica(call, pauseMs);
   const delay = Math.max(pauseMs ?? 0, backoffMs(call.attempts));
   await retryCall(client, call.id, delay, status, message);
+  ctx.metrics?.herokuCall(call.kind, pauseMs === undefined ? 'retry' : 'rate_limited');
   ctx.log.warn(
     {
       resourceId: call.resource_uuid,

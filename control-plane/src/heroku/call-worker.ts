@@ -58,6 +58,7 @@ export interface CallWorkerDeps {
   exhaustedPauseMs?: number;
   /** Between sweeps for tokens of removed add-ons (gone-addons.ts; default 10 minutes). */
   goneSweepMs?: number;
+  metrics?: AttemptContext['metrics'];
 }
 
 export interface CallWorker {
@@ -120,7 +121,12 @@ function attempter(deps: CallWorkerDeps, pauseReplica: AttemptContext['pauseRepl
     pool: deps.pool,
     sendCall: createCallSender({ ...deps, pauses }),
     finished: createBatcher((calls: ClaimedCall[]) => finishSentCalls(deps.pool, calls)),
-    attempt: { log: deps.log, maxAttempts: deps.maxAttempts ?? 25, pauseReplica },
+    attempt: {
+      log: deps.log,
+      maxAttempts: deps.maxAttempts ?? 25,
+      pauseReplica,
+      metrics: deps.metrics,
+    },
     gone: createGoneAddons({ pool: deps.pool, log: deps.log, sweepMs: deps.goneSweepMs }),
   };
 }

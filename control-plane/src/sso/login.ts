@@ -14,6 +14,7 @@ import { verifySsoForm, type SsoLogin } from './tokens.js';
 
 function refuse(sso: SsoSetup, ctx: Context, why: { resourceId?: string; reason: string }): void {
   sso.log.info({ requestId: ctx.state.requestId, ...why }, 'sso login refused');
+  sso.metrics?.ssoLogin(why.reason);
   forbid(ctx, why.reason);
 }
 
@@ -35,7 +36,7 @@ function startSession(sso: SsoSetup, ctx: Context, login: SsoLogin): void {
 
 export async function logIn(sso: SsoSetup, ctx: Context): Promise<void> {
   const form = await readFormOrForbid(ctx);
-  if (!form) return;
+  if (!form) return sso.metrics?.ssoLogin('malformed_form');
   const policy = { salt: sso.salt, windowS: sso.windowS, maxSkewS: sso.maxSkewS };
   const check = verifySsoForm(form, policy, sso.now());
   if (!check.ok) return refuse(sso, ctx, { reason: check.reason });
@@ -56,5 +57,6 @@ export async function logIn(sso: SsoSetup, ctx: Context): Promise<void> {
     detail: { userId: login.userId, app: form.app ?? null },
     requestId: ctx.state.requestId as string,
   });
+  sso.metrics?.ssoLogin('ok');
   startSession(sso, ctx, login);
 }

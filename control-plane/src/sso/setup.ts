@@ -6,6 +6,7 @@ import type { Logger } from '../../../shared/src/logger.js';
 import type { Sealer } from '../crypto.js';
 import type { Plan } from '../catalog/schema.js';
 import type { Pool } from '../db/pool.js';
+import type { ControlPlaneMetrics } from '../metrics/metrics.js';
 import { createSessionCodec, type SessionCodec } from './session.js';
 
 export type RotateCredentials = (uuid: string, actor: `sso:${string}`) => Promise<void>;
@@ -29,6 +30,7 @@ export interface SsoDeps {
   /** The catalog's plans: the dashboard says what the customer's plan includes. */
   plans?: Plan[];
   links?: DashboardLinks;
+  metrics?: Pick<ControlPlaneMetrics, 'ssoLogin'>;
 }
 
 export interface DashboardLinks {

@@ -12,6 +12,7 @@ import { createReporter, type Reporter } from './reporter.js';
 import { createResultPublisher, type ResultPublisher } from './results.js';
 import { isExpired, runJob, type JobContext } from './run-job.js';
 import { ensureAgentStreams, ensureJobsConsumer } from './streams.js';
+import type { AgentMetrics } from '../metrics.js';
 
 export interface AgentDeps {
   nc: NatsConnection;
@@ -28,6 +29,7 @@ export interface AgentDeps {
   backoffMs?: (attempt: number) => number;
   /** How often every instance gets its upkeep (`Driver.maintain`); default 6 h, 0 = never. */
   upkeepMs?: number;
+  metrics?: AgentMetrics;
 }
 
 export interface Agent {
@@ -93,6 +95,7 @@ function jobContext(a: AgentState): JobContext {
     maxDeliver: a.deps.maxDeliver,
     backoff: a.deps.backoffMs ?? defaultBackoff,
     ackWaitMs: a.ackWaitMs,
+    metrics: a.deps.metrics,
   };
 }
 

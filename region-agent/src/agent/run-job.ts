@@ -9,6 +9,7 @@ import type { Job } from '../../../shared/src/messages.js';
 import { PermanentError, applyJob, type Driver } from '../driver.js';
 import type { KeyedQueue } from './fifo.js';
 import type { ResultPublisher } from './results.js';
+import type { AgentMetrics, JobResult } from '../metrics.js';
 
 export interface JobContext {
   region: string;
@@ -19,6 +20,7 @@ export interface JobContext {
   /** Delay before a failed attempt is redelivered; attempt starts at 1. */
   backoff: (attempt: number) => number;
   ackWaitMs: number;
+  metrics?: AgentMetrics;
 }
 
 /**
@@ -41,23 +43,25 @@ async function fail(
   job: Job,
   err: unknown,
   jlog: Logger,
-): Promise<void> {
+): Promise<JobResult> {
   const attempt = m.info.redeliveryCount;
   const permanent = err instanceof PermanentError;
   const message = err instanceof Error ? err.message : String(err);
   if (!permanent && attempt < ctx.maxDeliver) {
     jlog.warn({ attempt, err }, 'job attempt failed, will retry');
     m.nak(ctx.backoff(attempt));
-    return;
+    return 'retried';
   }
   const code = err instanceof PermanentError ? err.code : 'agent_error';
   try {
     await ctx.results?.final(job, 'failed', { code, message, retryable: false });
     m.term();
     jlog.error({ attempt, code, err }, 'job failed');
+    return 'failed';
   } catch (publishErr) {
     jlog.error({ err: publishErr }, 'failed result not published');
     m.nak(ctx.backoff(attempt));
+    return 'retried';
   }
 }
 
@@ -96,12 +100,15 @@ export async function runJob(ctx: JobContext, m: JsMsg, job: Job, log: Logger): 
     traceId: job.traceId,
   });
   // Keeps the message from being redelivered while it waits in the FIFO or runs long.
+  const started = performance.now();
+  const finished = (result: JobResult): void =>
+    ctx.metrics?.jobFinished(job.kind, result, (performance.now() - started) / 1000);
   const keepAlive = setInterval(() => m.working(), Math.max(1_000, ctx.ackWaitMs / 3));
   let expired: boolean;
   try {
     expired = await inTurn(ctx, m, job, jlog);
   } catch (err) {
-    await fail(ctx, m, job, err, jlog);
+    finished(await fail(ctx, m, job, err, jlog));
     return;
   } finally {
     clearInterval(keepAlive);
@@ -113,8 +120,10 @@ export async function runJob(ctx: JobContext, m: JsMsg, job: Job, log: Logger): 
       'job skipped: its deadline passed before it started (the control plane re-sends or has given up)',
     );
     m.term();
+    finished('expired');
     return;
   }
+  finished('succeeded');
   // The result is stored: a lost ack only means a redelivery, answered idempotently.
   await m.ackAck().then(
     () => jlog.info('job succeeded'),

@@ -10,9 +10,18 @@ import { createCertManagerCertificates } from './kubernetes/certificates.js';
 import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
 import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
 import { createLocalDriver } from './local/driver.js';
+import { countingProbeFailures, type AgentMetrics } from '../metrics.js';
 
-export function createDriver(config: AgentConfig, region: string, log: Logger): Driver {
-  const engines = createAgentEngines({ localProcesses: config.driver === 'local', log });
+export function createDriver(
+  config: AgentConfig,
+  region: string,
+  log: Logger,
+  metrics?: AgentMetrics,
+): Driver {
+  const engines = countingProbeFailures(
+    createAgentEngines({ localProcesses: config.driver === 'local', log }),
+    metrics,
+  );
   // One subtree per region so several regions can share a process and a data dir.
   const dataDir = join(config.dataDir, region);
   if (config.driver === 'kubernetes') {

@@ -37,6 +37,7 @@ import {
   tellOutcome,
   type AsyncFailureAction,
 } from '../completion/completion.js';
+import type { ControlPlaneMetrics } from '../../metrics/metrics.js';
 
 export interface DeprovisionRetry {
   /** Agent attempts before a failed deprovision is given up (OPERATION_MAX_ATTEMPTS). */
@@ -52,6 +53,7 @@ export interface ApplyDeps {
   failureAction: AsyncFailureAction;
   rotationGraceS: number;
   deprovisionRetry: DeprovisionRetry;
+  metrics?: ControlPlaneMetrics;
 }
 
 export type ApplyOutcome =
@@ -158,7 +160,8 @@ async function applyFinal(
   subject: string,
   result: Result,
 ): Promise<ApplyOutcome> {
-  return withTransaction(deps.pool, async (client) => {
+  let finished: OperationRow | undefined;
+  const outcome = await withTransaction(deps.pool, async (client): Promise<ApplyOutcome> => {
     const target = await lockTarget(client, origin, result);
     if ('refused' in target) return reject(client, deps.log, subject, result, target.refused);
     const { op, resource } = target;
@@ -176,8 +179,12 @@ async function applyFinal(
     const applied = await applyResult(client, resourceUpdate(deps, op, resource, result));
     await enqueueFollowUps(client, deps, changed, resource, result);
     await recordFinish(client, deps.log, op, result, { applied, error });
+    finished = changed;
     return 'applied';
   });
+  if (finished)
+    deps.metrics?.operationFinished(finished, result.status === 'failed' ? 'failed' : 'succeeded');
+  return outcome;
 }
 
 /**

@@ -24,6 +24,7 @@ import { buildJob } from './job.js';
 import { failAndReport } from '../completion/failure.js';
 import type { AsyncFailureAction } from '../completion/completion.js';
 import type { Sealer } from '../../crypto.js';
+import type { ControlPlaneMetrics } from '../../metrics/metrics.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -41,6 +42,7 @@ export interface DispatcherDeps {
   batchSize?: number;
   /** Test hook: called after publishing, before commit (crash simulation). */
   afterPublish?: (ops: OperationRow[]) => void;
+  metrics?: ControlPlaneMetrics;
 }
 
 type DispatchRow = OperationRow & { r: ResourceRow };
@@ -59,13 +61,19 @@ export interface Dispatcher {
  * plan), and it is reported like any failure: to Heroku when we answered 202 (an async
  * provision follows ASYNC_FAILURE_ACTION) and in the app's log.
  */
-async function giveUp(client: PoolClient, deps: DispatcherDeps, op: DispatchRow): Promise<void> {
+async function giveUp(
+  client: PoolClient,
+  deps: DispatcherDeps,
+  op: DispatchRow,
+  done: Batch,
+): Promise<void> {
   const error = {
     code: 'timeout',
     message: `no result from the region agent after ${op.attempts} attempts`,
   };
   const failed = await failAndReport(client, deps, op, op.r, error);
   if (!failed) return; // a result finished it meanwhile
+  done.timedOut.push(op);
   await audit(client, {
     uuid: op.resource_uuid,
     actor: 'system',
@@ -91,18 +99,25 @@ async function publish(deps: DispatcherDeps, op: DispatchRow): Promise<void> {
   await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
 }
 
+/** What a batch did, counted once its transaction committed. */
+interface Batch {
+  published: OperationRow[];
+  timedOut: OperationRow[];
+}
+
 /** One claimed batch, in the caller's transaction; resolves with the number claimed. */
 async function dispatchBatch(
   client: PoolClient,
   deps: DispatcherDeps,
   batch: number,
+  done: Batch,
 ): Promise<number> {
   const ops = await claimDispatchable(client, batch);
   if (ops.length === 0) return 0;
   const toPublish: DispatchRow[] = [];
   for (const op of ops) {
     if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts)
-      await giveUp(client, deps, op);
+      await giveUp(client, deps, op, done);
     else toPublish.push(op);
   }
   await Promise.all(toPublish.map((op) => publish(deps, op)));
@@ -112,11 +127,17 @@ async function dispatchBatch(
     toPublish.map((o) => o.id),
     deps.operationTimeoutMs,
   );
+  done.published.push(...toPublish);
   for (const op of toPublish) {
     const fields = { operationId: op.id, resourceId: op.resource_uuid, kind: op.kind };
     deps.log.info({ ...fields, attempt: op.attempts + 1 }, 'operation dispatched');
   }
   return ops.length;
+}
+
+function countBatch(metrics: ControlPlaneMetrics | undefined, done: Batch): void {
+  metrics?.dispatched(done.published);
+  for (const op of done.timedOut) metrics?.operationFinished(op, 'timed_out');
 }
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
@@ -126,7 +147,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function runOnce(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await withTransaction(deps.pool, (client) => dispatchBatch(client, deps, batch));
+      const done: Batch = { published: [], timedOut: [] };
+      const n = await withTransaction(deps.pool, (c) => dispatchBatch(c, deps, batch, done));
+      countBatch(deps.metrics, done);
       total += n;
       if (n < batch) return total;
     }

@@ -54,10 +54,12 @@ export interface ResultConsumer {
   counts(): ResultCounts;
 }
 
-function count(counts: ResultCounts, outcome: ApplyOutcome): void {
-  if (typeof outcome === 'object')
+function count(h: Handling, outcome: ApplyOutcome): void {
+  const { counts } = h;
+  if (typeof outcome === 'object') {
     counts.rejected[outcome.rejected] = (counts.rejected[outcome.rejected] ?? 0) + 1;
-  else if (outcome === 'retry_scheduled') counts.retryScheduled += 1;
+    h.deps.metrics?.resultRejected(outcome.rejected);
+  } else if (outcome === 'retry_scheduled') counts.retryScheduled += 1;
   else counts[outcome] += 1;
 }
 
@@ -98,14 +100,17 @@ async function handle(h: Handling, msg: JsMsg): Promise<void> {
   } catch (err) {
     const detail = { error: (err as MessageError).message };
     await terminate(h.deps, msg, 'result_malformed', detail, null).then(
-      () => void (h.counts.malformed += 1),
+      () => {
+        h.counts.malformed += 1;
+        h.deps.metrics?.resultRejected('malformed');
+      },
       () => msg.nak(NAK_MAX_MS), // not on record yet: keep it
     );
     return;
   }
   try {
     const outcome = await applyAgentResult(h.deps, msg.subject, result);
-    count(h.counts, outcome);
+    count(h, outcome);
     if (typeof outcome === 'object') msg.term();
     else msg.ack();
   } catch (err) {
@@ -126,6 +131,7 @@ async function failedToApply(h: Handling, msg: JsMsg, result: Result, err: unkno
     );
     if (recorded) {
       h.counts.deadLettered += 1;
+      h.deps.metrics?.resultRejected('dead_lettered');
       return;
     }
   }

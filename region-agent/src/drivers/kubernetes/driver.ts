@@ -38,6 +38,7 @@ import {
   type SpecContext,
 } from './spec.js';
 import { describeCert, ensureTls, type InstanceTls } from './tls.js';
+import { certificateExpiries } from './expiries.js';
 import { pruneTombstones, tombstoneName, tombstoneObject } from './tombstones.js';
 
 export type { InstanceTls };
@@ -328,5 +329,6 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
     repair: (job, progress) => repair(ctx, job, progress),
     maintain: (uuid) => maintain(ctx, uuid),
     inventory: () => inventory(ctx),
+    certificateExpiries: () => certificateExpiries(deps.kube, deps.namespace),
   };
 }

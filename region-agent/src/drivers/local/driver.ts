@@ -230,6 +230,15 @@ async function inventory(ctx: Ctx): Promise<InstanceSummary[]> {
   return summaries;
 }
 
+async function certificateExpiries(ctx: Ctx): Promise<string[]> {
+  const expiries: string[] = [];
+  for (const uuid of await listInstanceIds(ctx.root)) {
+    const state = await readState(ctx.root, uuid);
+    if (state?.certificate) expiries.push(state.certificate.notAfter);
+  }
+  return expiries;
+}
+
 export function createLocalDriver(deps: LocalDriverDeps): Driver {
   const log = deps.log.child({ driver: 'local' });
   const ctx: Ctx = {
@@ -253,5 +262,6 @@ export function createLocalDriver(deps: LocalDriverDeps): Driver {
       if (i) await ctx.runner.ensureRunning(i, noProgress);
     },
     inventory: () => inventory(ctx),
+    certificateExpiries: () => certificateExpiries(ctx),
   };
 }
