@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../shared/src/logger.js';
+import { withLogFields, type Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
 import type { Service } from './ops/usecases/service.js';
@@ -29,7 +29,8 @@ export function createApp(deps: AppDeps): Koa {
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
-    await next();
+    // Every line logged while the request runs names it, whichever logger writes it.
+    await withLogFields({ requestId }, next);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
       deps.log.info(

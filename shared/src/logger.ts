@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { trace } from '@opentelemetry/api';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
 /**
@@ -66,6 +68,25 @@ export interface LoggerSettings {
   destination?: DestinationStream;
 }
 
+/** Fields every line logged inside withLogFields carries (a request's `requestId`). */
+const scoped = new AsyncLocalStorage<Record<string, unknown>>();
+
+/**
+ * Runs `fn` with `fields` on every log line written while it runs, by any logger: a request's
+ * use cases and db code log through the loggers they were built with, and still name it.
+ */
+export function withLogFields<T>(fields: Record<string, unknown>, fn: () => T): T {
+  return scoped.run({ ...scoped.getStore(), ...fields }, fn);
+}
+
+/** The scoped fields, and `trace_id`/`span_id` while a span is being recorded. */
+function logMixin(): Record<string, unknown> {
+  const fields = scoped.getStore();
+  const sc = trace.getActiveSpan()?.spanContext();
+  if (!sc || !trace.isSpanContextValid(sc)) return fields ?? {};
+  return { ...fields, trace_id: sc.traceId, span_id: sc.spanId };
+}
+
 export function createLogger(settings: LoggerSettings): Logger {
   const options: LoggerOptions = {
     name: settings.name,
@@ -74,6 +95,7 @@ export function createLogger(settings: LoggerSettings): Logger {
     serializers: { err: serializeError, error: serializeError },
     base: { service: settings.name },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: logMixin,
   };
   return settings.destination ? pino(options, settings.destination) : pino(options);
 }
