@@ -2,6 +2,7 @@
 import { createLogger } from '../../shared/src/logger.js';
 import { loadConfig } from './config.js';
 import { createControlPlane } from './composition-root.js';
+import { stopTracing } from '../../shared/src/tracing/start.js';
 
 const config = loadConfig(process.env);
 const log = createLogger({ name: 'control-plane', level: config.logLevel });
@@ -25,6 +26,7 @@ async function shutdown(signal: string): Promise<void> {
   const force = setTimeout(() => process.exit(1), 15_000);
   force.unref();
   await plane.stop();
+  await stopTracing(); // the last spans are flushed before exit
   log.info('stopped');
   process.exit(0);
 }

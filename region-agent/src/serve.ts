@@ -5,6 +5,7 @@ import { createAgent, type Agent } from './agent/agent.js';
 import { loadConfig } from './config.js';
 import { createDriver } from './drivers/create.js';
 import { createHealthServer } from './health.js';
+import { stopTracing } from '../../shared/src/tracing/start.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const SECOND_SIGNAL_GRACE_MS = 1_000;
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     Promise.all(agents.map((a) => a.stop()))
       .then(() => nc.drain())
       .then(() => health.close())
+      .then(() => stopTracing()) // the last spans are flushed before exit
       .then(() => {
         log.info('shutdown complete');
         process.exit(0);
