@@ -82,3 +82,15 @@ export async function stopTracing(): Promise<void> {
   running = undefined;
   await sdk?.shutdown().catch(() => undefined);
 }
+
+/**
+ * The standard variables the charts set for tracing (all read by the SDK itself, none by
+ * loadConfig); the other OTEL_* variables work too, through `extraEnv`.
+ */
+export const TRACING_ENV_VARS: readonly string[] = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_SERVICE_NAME',
+];
