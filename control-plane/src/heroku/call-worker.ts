@@ -13,7 +13,11 @@
  */
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../../../shared/src/logger.js';
-import { contextFromTraceparent, inSpan } from '../../../shared/src/tracing/context.js';
+import {
+  contextFromTraceparent,
+  failActiveSpan,
+  inSpan,
+} from '../../../shared/src/tracing/context.js';
 import type { Sealer } from '../crypto.js';
 import {
   CALL_KINDS,
@@ -92,6 +96,7 @@ async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
     await a.sendCall(pool, call);
     sent = true;
   } catch (err) {
+    failActiveSpan(err);
     await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, err));
   }
   // After a failure afterCall reads whether the add-on is gone; a success's finish read it.

@@ -6,10 +6,10 @@
 import type { JsMsg } from 'nats';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Job } from '../../../shared/src/messages.js';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { SpanKind } from '@opentelemetry/api';
 import {
   contextFromHeaders,
-  failSpan,
+  failActiveSpan,
   inSpan,
   stepSpans,
 } from '../../../shared/src/tracing/context.js';
@@ -49,6 +49,7 @@ async function fail(
   err: unknown,
   jlog: Logger,
 ): Promise<void> {
+  failActiveSpan(err); // this attempt's span, whether it is retried or reported
   const attempt = m.info.redeliveryCount;
   const permanent = err instanceof PermanentError;
   const message = err instanceof Error ? err.message : String(err);
@@ -58,8 +59,6 @@ async function fail(
     return;
   }
   const code = err instanceof PermanentError ? err.code : 'agent_error';
-  const span = trace.getActiveSpan();
-  if (span) failSpan(span, err);
   try {
     await ctx.results?.final(job, 'failed', { code, message, retryable: false });
     m.term();

@@ -86,6 +86,12 @@ export function failSpan(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
 }
 
+/** Marks the active span failed (work that handles its own errors, then carries on). */
+export function failActiveSpan(err: unknown): void {
+  const span = trace.getActiveSpan();
+  if (span) failSpan(span, err);
+}
+
 /**
  * Sequential step spans under one parent, for work that only reports its steps by name (a
  * driver's `progress`): each step ends the one before it.
