@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { withLogFields, type Logger } from '../../shared/src/logger.js';
+import type { Logger } from '../../shared/src/logger.js';
 import { errorMiddleware } from './http/errors.js';
 import { herokuRoutes } from './http/heroku-routes.js';
 import type { Service } from './ops/usecases/service.js';
@@ -27,15 +27,16 @@ export function createApp(deps: AppDeps): Koa {
     const incoming = ctx.get('x-request-id');
     const requestId = /^[A-Za-z0-9._-]{1,128}$/.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
+    // The request's logger: every line it writes names the request (routes hand it on).
+    const log = deps.log.child({ requestId });
+    ctx.state.log = log;
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
-    // Every line logged while the request runs names it, whichever logger writes it.
-    await withLogFields({ requestId }, next);
+    await next();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
-      deps.log.info(
+      log.info(
         {
-          requestId,
           method: ctx.method,
           path: ctx.path,
           status: ctx.status,
@@ -76,7 +77,11 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.on(
     'error',
-    (err: unknown) => deps.log.error({ err }, 'unhandled request error'), // the logger's err serializer strips raw bytes
+    (err: unknown, ctx?: Koa.Context) =>
+      ((ctx?.state.log as Logger | undefined) ?? deps.log).error(
+        { err },
+        'unhandled request error',
+      ), // the logger's err serializer strips raw bytes
   );
   return app;
 }

@@ -3,8 +3,7 @@
  * reconnect): at most one runs at a time, and asks that arrive while it runs fold into one
  * more run after it. `run` must not throw (log inside it).
  * A pass belongs to no request: it runs in the async context the coalescing was created in,
- * not in that of whoever kicked it (no request id in its log lines, no request span as the
- * parent of its queries).
+ * not in that of whoever kicked it (no request span as the parent of its queries).
  */
 import { AsyncResource } from 'node:async_hooks';
 

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { trace } from '@opentelemetry/api';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
@@ -68,23 +67,16 @@ export interface LoggerSettings {
   destination?: DestinationStream;
 }
 
-/** Fields every line logged inside withLogFields carries (a request's `requestId`). */
-const scoped = new AsyncLocalStorage<Record<string, unknown>>();
+const NO_FIELDS = {};
 
 /**
- * Runs `fn` with `fields` on every log line written while it runs, by any logger: a request's
- * use cases and db code log through the loggers they were built with, and still name it.
+ * `trace_id`/`span_id` while a span is being recorded. With tracing off the active span is
+ * always undefined (the API's no-op context manager): one cheap call per line.
  */
-export function withLogFields<T>(fields: Record<string, unknown>, fn: () => T): T {
-  return scoped.run({ ...scoped.getStore(), ...fields }, fn);
-}
-
-/** The scoped fields, and `trace_id`/`span_id` while a span is being recorded. */
 function logMixin(): Record<string, unknown> {
-  const fields = scoped.getStore();
   const sc = trace.getActiveSpan()?.spanContext();
-  if (!sc || !trace.isSpanContextValid(sc)) return fields ?? {};
-  return { ...fields, trace_id: sc.traceId, span_id: sc.spanId };
+  if (!sc || !trace.isSpanContextValid(sc)) return NO_FIELDS;
+  return { trace_id: sc.traceId, span_id: sc.spanId };
 }
 
 export function createLogger(settings: LoggerSettings): Logger {
