@@ -30,15 +30,17 @@ export function createApp(deps: AppDeps): Koa {
     const incoming = ctx.get('x-request-id');
     const requestId = /^[A-Za-z0-9._-]{1,128}$/.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
+    // The request's logger: every line it writes names the request (routes hand it on).
+    const log = deps.log.child({ requestId });
+    ctx.state.log = log;
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     await next();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     deps.metrics?.httpRequest(routeOf(ctx), ctx.method, ctx.status, ms / 1000);
     if (ctx.path !== '/livez' && ctx.path !== '/readyz') {
-      deps.log.info(
+      log.info(
         {
-          requestId,
           method: ctx.method,
           path: ctx.path,
           status: ctx.status,
@@ -79,7 +81,11 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.on(
     'error',
-    (err: unknown) => deps.log.error({ err }, 'unhandled request error'), // the logger's err serializer strips raw bytes
+    (err: unknown, ctx?: Koa.Context) =>
+      ((ctx?.state.log as Logger | undefined) ?? deps.log).error(
+        { err },
+        'unhandled request error',
+      ), // the logger's err serializer strips raw bytes
   );
   return app;
 }

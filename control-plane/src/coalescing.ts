@@ -2,7 +2,11 @@
  * A background pass that many events may ask for at once (a NOTIFY, a sweep timer, a
  * reconnect): at most one runs at a time, and asks that arrive while it runs fold into one
  * more run after it. `run` must not throw (log inside it).
+ * A pass belongs to no request: it runs in the async context the coalescing was created in,
+ * not in that of whoever kicked it (no request span as the parent of its queries).
  */
+import { AsyncResource } from 'node:async_hooks';
+
 export interface Coalescing {
   kick(): void;
   /** No new runs; resolves when the current one has finished. */
@@ -14,7 +18,7 @@ export function coalescing(run: () => Promise<void>): Coalescing {
   let again = false;
   let stopped = false;
 
-  const kick = (): void => {
+  const kick = AsyncResource.bind((): void => {
     if (stopped) return;
     if (running) {
       again = true;
@@ -28,7 +32,7 @@ export function coalescing(run: () => Promise<void>): Coalescing {
     })().finally(() => {
       running = undefined;
     });
-  };
+  });
 
   return {
     kick,

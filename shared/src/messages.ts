@@ -58,6 +58,10 @@ export const JobSchema = z.object({
   /** Kind-specific parameters (e.g. `{ revokeUser }` for revoke_credentials). */
   params: z.record(z.string(), z.unknown()).default({}),
   deadline: z.iso.datetime({ offset: true }),
+  /**
+   * The W3C trace id of the dispatch when it is traced (a random id otherwise), so a job can be
+   * found in the traces from its log lines. The parent span travels in the `traceparent` header.
+   */
   traceId: z.string(),
 });
 export type Job = z.infer<typeof JobSchema>;

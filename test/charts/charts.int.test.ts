@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_PLANE_ENV_VARS } from '../../control-plane/src/config.js';
 import { AGENT_ENV_VARS } from '../../region-agent/src/config.js';
+import { TRACING_ENV_VARS } from '../../shared/src/tracing/start.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import {
   CHARTS_DIR,
@@ -250,7 +251,7 @@ describe.each(CHARTS)('chart %s', (chart) => {
 
 describe('control-plane chart', () => {
   it('sets exactly the env vars control-plane/src/config.ts reads', () => {
-    const known = new Set(CONTROL_PLANE_ENV_VARS);
+    const known = new Set([...CONTROL_PLANE_ENV_VARS, ...TRACING_ENV_VARS]);
     const seen = new Set<string>();
     for (const { opts } of cases('control-plane')) {
       const objects = render('control-plane', opts);
@@ -359,7 +360,7 @@ function permissions(rules: RoleRule[]): Set<string> {
 
 describe('region-agent chart', () => {
   it('sets exactly the env vars region-agent/src/config.ts reads', () => {
-    const known = new Set(AGENT_ENV_VARS);
+    const known = new Set([...AGENT_ENV_VARS, ...TRACING_ENV_VARS]);
     const seen = new Set<string>();
     for (const { opts } of cases('region-agent')) {
       const objects = render('region-agent', opts);

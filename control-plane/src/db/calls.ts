@@ -1,4 +1,5 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
+import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import type { Queryable } from './pool.js';
 
 export const CALL_KINDS = [
@@ -51,6 +52,8 @@ export interface CallRow {
   state: 'pending' | 'succeeded' | 'failed' | 'dropped';
   attempts: number;
   last_status: number | null;
+  /** W3C trace context the call was enqueued in: its attempts continue that trace. */
+  traceparent: string | null;
 }
 
 /** A claimed call, with what sending it needs to know about its add-on (read by the claim). */
@@ -70,9 +73,9 @@ export async function enqueueCall(
   c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null },
 ): Promise<void> {
   await db.query(
-    `insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc) values ($1, $2, $3, $4)
-     on conflict (resource_uuid, kind, dedupe_key) do nothing`,
-    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null],
+    `insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc, traceparent)
+     values ($1, $2, $3, $4, $5) on conflict (resource_uuid, kind, dedupe_key) do nothing`,
+    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null, currentTraceparent()],
   );
   await db.query('select pg_notify($1, $2)', [HEROKU_CALLS_CHANNEL, c.uuid]);
 }
@@ -166,7 +169,7 @@ const CLAIM_PAGE_SQL = `
            leased_until = clock_timestamp() + ($7::int * interval '1 millisecond')
       from picked where c.id = picked.id
     returning c.id, c.resource_uuid, c.kind, c.dedupe_key, c.payload_enc, c.state, c.attempts,
-              c.last_status, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
+              c.last_status, c.traceparent, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
               picked.has_tokens),
   page_end as (
     select next_attempt_at, id, (select count(*) from page)::int as n
@@ -273,7 +276,7 @@ export async function retryCall(
 }
 
 /** A call as an operator sees it: no payload (it may hold secrets). */
-export type TroubledCall = Omit<CallRow, 'payload_enc'> & {
+export type TroubledCall = Omit<CallRow, 'payload_enc' | 'traceparent'> & {
   last_error: string | null;
   updated_at: Date;
 };

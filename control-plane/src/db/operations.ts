@@ -1,5 +1,6 @@
 /** SQL for operations: the outbox. */
 import type { OperationKind } from '../../../shared/src/messages.js';
+import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import type { Queryable } from './pool.js';
 import type { ResourceRow } from './resources.js';
 
@@ -22,6 +23,8 @@ export interface OperationRow {
   /** A scheduled operation (the revocation after a rotation) is not run before this. */
   not_before: Date | null;
   answer_async: boolean;
+  /** W3C trace context the operation was created in (null: untraced). */
+  traceparent: string | null;
   created_at: Date;
 }
 
@@ -42,8 +45,8 @@ export async function insertOperation(
   },
 ): Promise<void> {
   await db.query(
-    `insert into operations (id, resource_uuid, kind, generation, state, plan, params, not_before, answer_async)
-     values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)`,
+    `insert into operations (id, resource_uuid, kind, generation, state, plan, params, not_before, answer_async, traceparent)
+     values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)`,
     [
       op.id,
       op.uuid,
@@ -53,6 +56,7 @@ export async function insertOperation(
       JSON.stringify(op.params ?? {}),
       op.notBefore ?? null,
       op.answerAsync ?? false,
+      currentTraceparent(),
     ],
   );
   await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, op.id]);

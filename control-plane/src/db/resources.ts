@@ -1,4 +1,5 @@
 /** SQL for the resources table. */
+import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import type { Queryable } from './pool.js';
 
 export type ResourceState =
@@ -117,18 +118,18 @@ export async function insertProvision(db: Queryable, p: NewProvision): Promise<P
   const res = await db.query(
     `with r as (${INSERT_RESOURCE} returning uuid, plan),
      o as (
-       insert into operations (id, resource_uuid, kind, generation, state, plan, params, answer_async)
-       select $13, uuid, 'provision', 1, 'pending', plan, '{}', $17 from r returning id),
+       insert into operations (id, resource_uuid, kind, generation, state, plan, params, answer_async, traceparent)
+       select $13, uuid, 'provision', 1, 'pending', plan, '{}', $17, $19 from r returning id),
      a as (
        insert into audit_events (resource_uuid, actor, action, detail, request_id)
        select uuid, 'heroku', 'provision_requested', $14, $15 from r),
      h as (
-       insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc)
-       select uuid, 'exchange_grant', 'grant', null from r where $16::boolean
+       insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc, traceparent)
+       select uuid, 'exchange_grant', 'grant', null, $19 from r where $16::boolean
          -- belt and braces: tokens an earlier lookup stored mean the grant is spent
          and not exists (select 1 from heroku_tokens t where t.resource_uuid = r.uuid)
        union all
-       select uuid, 'app_log', 'started', $18 from r where $17 and $18::text is not null)
+       select uuid, 'app_log', 'started', $18, $19 from r where $17 and $18::text is not null)
      select id from o`,
     [
       ...resourceParams(p.resource),
@@ -138,6 +139,7 @@ export async function insertProvision(db: Queryable, p: NewProvision): Promise<P
       p.exchangeGrant,
       p.answerAsync,
       p.startedLogEnc,
+      currentTraceparent(), // the request's trace goes on with the dispatch and the calls
     ],
   );
   if (res.rowCount !== 1) return { created: false };

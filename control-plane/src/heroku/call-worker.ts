@@ -11,7 +11,13 @@
  * about one add-on, pauses every call on this replica. Calls of an add-on Heroku has removed
  * are dropped, not sent, and its tokens deleted (gone-addons.ts).
  */
+import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../../../shared/src/logger.js';
+import {
+  contextFromTraceparent,
+  failActiveSpan,
+  inSpan,
+} from '../../../shared/src/tracing/context.js';
 import type { Sealer } from '../crypto.js';
 import {
   CALL_KINDS,
@@ -91,6 +97,7 @@ async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
     await a.sendCall(pool, call);
     sent = true;
   } catch (err) {
+    failActiveSpan(err);
     await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, err));
   }
   // After a failure afterCall reads whether the add-on is gone; a success's finish read it.
@@ -100,10 +107,23 @@ async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
     await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, goneNow));
 }
 
+/** attemptCall in the trace the call was enqueued in (its HTTP request is a child span). */
+function attemptTraced(a: Attempter, call: ClaimedCall): Promise<void> {
+  const attributes = {
+    'addon.resource.id': call.resource_uuid,
+    'addon.heroku_call.kind': call.kind,
+    'addon.heroku_call.attempt': call.attempts + 1,
+  };
+  const parent = contextFromTraceparent(call.traceparent);
+  return inSpan(`heroku ${call.kind}`, { kind: SpanKind.INTERNAL, attributes, parent }, () =>
+    attemptCall(a, call),
+  );
+}
+
 /** attemptCall, never rejecting: what it could not record is due again when its lease ends. */
 async function attemptLogged(a: Attempter, log: Logger, call: ClaimedCall): Promise<void> {
   try {
-    await attemptCall(a, call);
+    await attemptTraced(a, call);
   } catch (err) {
     log.error(
       { err, resourceId: call.resource_uuid, call: call.kind },

@@ -10,7 +10,7 @@ import type { Driver } from '../driver.js';
 import { createKeyedQueue, type KeyedQueue } from './fifo.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { createResultPublisher, type ResultPublisher } from './results.js';
-import { isExpired, runJob, type JobContext } from './run-job.js';
+import { isExpired, runJobTraced, type JobContext } from './run-job.js';
 import { ensureAgentStreams, ensureJobsConsumer } from './streams.js';
 import type { AgentMetrics } from '../metrics.js';
 
@@ -108,7 +108,7 @@ function handle(a: AgentState, m: JsMsg): void {
     m.term();
     return;
   }
-  const task: Promise<void> = runJob(jobContext(a), m, job, a.log).finally(() =>
+  const task: Promise<void> = runJobTraced(jobContext(a), m, job, a.log).finally(() =>
     a.running.delete(task),
   );
   a.running.add(task);

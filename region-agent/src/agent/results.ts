@@ -9,6 +9,7 @@ import {
   type ResultStatus,
 } from '../../../shared/src/messages.js';
 import { resultSubject } from '../../../shared/src/subjects.js';
+import { headersWithTrace } from '../../../shared/src/tracing/context.js';
 import type { InstanceOutcome } from '../driver.js';
 
 export interface ResultPublisher {
@@ -56,9 +57,11 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
   }
 
   async function publish(result: Result, msgID: string): Promise<void> {
-    // Awaiting the PubAck is what lets the caller ack the job afterwards.
+    // Awaiting the PubAck is what lets the caller ack the job afterwards. The headers carry
+    // the job's trace on to the control plane's handling of the result.
     await deps.js.publish(resultSubject(deps.region, result.uuid), encodeMessage(result), {
       msgID,
+      headers: headersWithTrace(),
     });
   }
 

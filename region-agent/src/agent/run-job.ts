@@ -6,6 +6,13 @@
 import type { JsMsg } from 'nats';
 import type { Logger } from '../../../shared/src/logger.js';
 import type { Job } from '../../../shared/src/messages.js';
+import { SpanKind } from '@opentelemetry/api';
+import {
+  contextFromHeaders,
+  failActiveSpan,
+  inSpan,
+  stepSpans,
+} from '../../../shared/src/tracing/context.js';
 import { PermanentError, applyJob, type Driver } from '../driver.js';
 import type { KeyedQueue } from './fifo.js';
 import type { ResultPublisher } from './results.js';
@@ -44,6 +51,7 @@ async function fail(
   err: unknown,
   jlog: Logger,
 ): Promise<JobResult> {
+  failActiveSpan(err); // this attempt's span, whether it is retried or reported
   const attempt = m.info.redeliveryCount;
   const permanent = err instanceof PermanentError;
   const message = err instanceof Error ? err.message : String(err);
@@ -81,14 +89,37 @@ async function inTurn(ctx: JobContext, m: JsMsg, job: Job, jlog: Logger): Promis
       return;
     }
     jlog.info({ attempt: m.info.redeliveryCount }, 'job started');
-    const outcome = await applyJob(
-      ctx.driver,
-      job,
-      (step) => ctx.results?.progress(job, step) ?? Promise.resolve(),
+    // Each step the driver reports ("issuing certificate", "applying objects", "waiting for
+    // TLS readiness"…) is a span of the job's trace, until the next step or the end.
+    const steps = stepSpans('agent');
+    const outcome = await applyJob(ctx.driver, job, (step) => {
+      steps.step(step);
+      return ctx.results?.progress(job, step) ?? Promise.resolve();
+    }).then(
+      (done) => (steps.end(), done),
+      (err: unknown) => {
+        steps.end(err);
+        throw err;
+      },
     );
     await ctx.results?.final(job, 'succeeded', outcome);
   });
   return expired;
+}
+
+/** runJob in the trace the job's headers carry (the control plane's dispatch). */
+export function runJobTraced(ctx: JobContext, m: JsMsg, job: Job, log: Logger): Promise<void> {
+  const attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': m.subject,
+    'addon.operation.id': job.operationId,
+    'addon.resource.id': job.resource.uuid,
+    'addon.operation.attempt': m.info.redeliveryCount,
+  };
+  const parent = contextFromHeaders(m.headers);
+  return inSpan(`job ${job.kind}`, { kind: SpanKind.CONSUMER, attributes, parent }, () =>
+    runJob(ctx, m, job, log),
+  );
 }
 
 export async function runJob(ctx: JobContext, m: JsMsg, job: Job, log: Logger): Promise<void> {

@@ -4,10 +4,17 @@
  * A crash between publish and commit re-publishes the same id, which JetStream's
  * duplicate window drops. Woken by LISTEN/NOTIFY, with a periodic sweep as a backstop.
  */
+import { SpanKind } from '@opentelemetry/api';
 import type { JetStreamClient } from 'nats';
 import type { Logger } from '../../../../shared/src/logger.js';
 import { encodeMessage } from '../../../../shared/src/messages.js';
 import { jobSubject } from '../../../../shared/src/subjects.js';
+import {
+  activeTraceId,
+  contextFromTraceparent,
+  headersWithTrace,
+  inSpan,
+} from '../../../../shared/src/tracing/context.js';
 import type { Catalog } from '../../catalog/schema.js';
 import { audit } from '../../db/audit.js';
 import { wakeups, type Listener } from '../../db/listen.js';
@@ -91,12 +98,24 @@ async function giveUp(
   );
 }
 
+/** Publishes the job in the trace of the request that created the operation (its traceparent). */
 async function publish(deps: DispatcherDeps, op: DispatchRow): Promise<void> {
-  const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
-  // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
-  // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
-  const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
-  await deps.js.publish(jobSubject(op.r.agent_region, op.kind), encodeMessage(job), { msgID });
+  const subject = jobSubject(op.r.agent_region, op.kind);
+  const attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': subject,
+    'addon.operation.id': op.id,
+    'addon.operation.attempt': op.attempts + 1,
+  };
+  const parent = contextFromTraceparent(op.traceparent);
+  await inSpan(`publish ${subject}`, { kind: SpanKind.PRODUCER, attributes, parent }, async () => {
+    const job = buildJob(deps.catalog, deps.configVarsPrefix, op, op.r, deps.operationTimeoutMs);
+    job.traceId = activeTraceId() ?? job.traceId;
+    // First dispatch: msgID = operation id. A redispatch (after a deadline, or a retry of a
+    // failed deprovision) must not be deduplicated; a crash before the commit repeats the id.
+    const msgID = op.attempts === 0 ? op.id : `${op.id}:${op.attempts + 1}`;
+    await deps.js.publish(subject, encodeMessage(job), { msgID, headers: headersWithTrace() });
+  });
 }
 
 /** What a batch did, counted once its transaction committed. */

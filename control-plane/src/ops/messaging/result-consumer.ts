@@ -3,6 +3,7 @@
  * and acked only after that commits; one that can never apply (malformed, refused, or failing
  * past its delivery budget) is terminated once it is on record.
  */
+import { SpanKind } from '@opentelemetry/api';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -14,6 +15,7 @@ import {
 import type { MessageError } from '../../../../shared/src/messages.js';
 import { decodeMessage, ResultSchema, type Result } from '../../../../shared/src/messages.js';
 import { RESULTS_STREAM } from '../../../../shared/src/subjects.js';
+import { contextFromHeaders, inSpan } from '../../../../shared/src/tracing/context.js';
 import { audit } from '../../db/audit.js';
 import { applyAgentResult, type ApplyDeps, type ApplyOutcome } from './apply-result.js';
 import type { RejectReason } from './result-trust.js';
@@ -109,13 +111,32 @@ async function handle(h: Handling, msg: JsMsg): Promise<void> {
     return;
   }
   try {
-    const outcome = await applyAgentResult(h.deps, msg.subject, result);
+    const outcome = await applyTraced(h, msg, result);
     count(h, outcome);
     if (typeof outcome === 'object') msg.term();
     else msg.ack();
   } catch (err) {
     await failedToApply(h, msg, result, err);
   }
+}
+
+/**
+ * Applied in the trace the agent's headers carry: what the result enqueues (the config PATCH,
+ * the provision action) stores this span's context and continues the same trace.
+ */
+function applyTraced(h: Handling, msg: JsMsg, result: Result): Promise<ApplyOutcome> {
+  const attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': msg.subject,
+    'addon.operation.id': result.operationId,
+    'addon.result.status': result.status,
+  };
+  const parent = contextFromHeaders(msg.headers);
+  return inSpan(
+    `process results ${result.status}`,
+    { kind: SpanKind.CONSUMER, attributes, parent },
+    () => applyAgentResult(h.deps, msg.subject, result),
+  );
 }
 
 /** Redelivered with backoff; past the delivery budget, dead-lettered once on record. */

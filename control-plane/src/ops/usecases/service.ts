@@ -18,9 +18,15 @@ export interface Service {
 }
 
 export function createService(deps: UseCaseDeps): Service {
+  // A request's use case logs through a child logger naming the request.
+  const scoped = (requestId: string | undefined): UseCaseDeps =>
+    requestId ? { ...deps, log: deps.log.child({ requestId }) } : deps;
   return {
-    provision: (input, requestId) => outcomeOf(() => provision(deps, input, requestId)),
-    changePlan: (uuid, plan, requestId) => outcomeOf(() => changePlan(deps, uuid, plan, requestId)),
-    deprovision: (uuid, requestId) => outcomeOf(() => deprovision(deps, uuid, requestId)),
+    provision: (input, requestId) =>
+      outcomeOf(() => provision(scoped(requestId), input, requestId)),
+    changePlan: (uuid, plan, requestId) =>
+      outcomeOf(() => changePlan(scoped(requestId), uuid, plan, requestId)),
+    deprovision: (uuid, requestId) =>
+      outcomeOf(() => deprovision(scoped(requestId), uuid, requestId)),
   };
 }
