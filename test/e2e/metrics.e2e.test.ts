@@ -173,6 +173,10 @@ describe('a stack after one provision', () => {
     expect(sample(plane, 'addon_agent_heartbeat_age_seconds', { region: 'eu-west' })).toBeLessThan(
       5,
     );
+    // The reconciler ran once at start-up: every region has its series, nothing drifts.
+    for (const finding of ['missing', 'stale', 'orphan', 'unknown'])
+      expect(sample(plane, 'addon_drift_instances', { region: 'eu-west', finding })).toBe(0);
+    expect(sample(plane, 'addon_reconcile_skipped', { region: 'ap-northeast' })).toBe(1);
   });
 
   it('counts Heroku calls, refused results and SSO logins by outcome', () => {
@@ -229,9 +233,7 @@ describe('a stack after one provision', () => {
     ) as { panels: Array<{ targets: Array<{ expr: string }> }> };
     const read = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => metricsIn(t.expr)));
     const scraped = new Set([...plane, ...agentSeries].map((s) => s.name));
-    // Registered by the fleet reconciler (issue 11), which this build may not have yet.
-    const later = new Set(scraped.has('addon_drift_instances') ? [] : ['addon_drift_instances']);
-    expect([...new Set(read)].filter((n) => !scraped.has(n) && !later.has(n))).toEqual([]);
+    expect([...new Set(read)].filter((n) => !scraped.has(n))).toEqual([]);
     expect(read).toEqual(expect.arrayContaining(['addon_oldest_open_operation_age_seconds']));
   });
 });

@@ -151,3 +151,19 @@ export async function finishReconcile(
 export async function reconcileRuns(db: Queryable): Promise<ReconcileRun[]> {
   return (await db.query<ReconcileRun>('select * from reconcile_runs order by agent_region')).rows;
 }
+
+/** Findings per region and kind, and whether each region's last pass was skipped (metrics). */
+export async function driftCounts(db: Queryable): Promise<{
+  findings: Array<{ agent_region: string; finding: FindingKind; n: number }>;
+  runs: Array<{ agent_region: string; skipped: boolean; age_s: number | null }>;
+}> {
+  const findings = await db.query<{ agent_region: string; finding: FindingKind; n: number }>(
+    'select agent_region, finding, count(*)::int as n from drift_findings group by 1, 2',
+  );
+  const runs = await db.query<{ agent_region: string; skipped: boolean; age_s: number | null }>(
+    `select agent_region, last_error is not null as skipped,
+            extract(epoch from now() - last_finished_at)::int as age_s
+       from reconcile_runs`,
+  );
+  return { findings: findings.rows, runs: runs.rows };
+}

@@ -14,6 +14,7 @@ import {
 import { regionLiveness, type RegionLiveness } from '../db/agents.js';
 import { queueSnapshot, type QueueSnapshot } from '../db/metrics.js';
 import type { Pool } from '../db/pool.js';
+import { driftCounts } from '../db/drift.js';
 
 export interface ScrapeGaugeDeps {
   pool: Pool;
@@ -38,6 +39,50 @@ function openSeries(snapshot: QueueSnapshot | undefined): Sample<'kind' | 'state
   );
 }
 
+const FINDINGS = ['missing', 'stale', 'orphan', 'unknown'] as const;
+
+type Guard = <T>(empty: T, load: () => Promise<T>) => () => Promise<T>;
+
+/**
+ * The reconciler's findings per region (every region it has run for, zeros included) and
+ * whether its last pass there was skipped (agents silent or not all answering).
+ */
+function registerDriftGauges(registry: Registry, deps: ScrapeGaugeDeps, guard: Guard): void {
+  const ttl = deps.cacheMs ?? 5000;
+  const drift = guard(
+    undefined,
+    cached(() => driftCounts(deps.pool), ttl),
+  );
+  scrapeGauge(
+    registry,
+    'addon_drift_instances',
+    'Instances whose region and database disagree, by finding, at the last reconcile pass',
+    ['region', 'finding'],
+    async () => {
+      const d = await drift();
+      if (!d) return [];
+      const n = new Map(d.findings.map((f) => [`${f.agent_region}/${f.finding}`, f.n]));
+      return d.runs.flatMap((r) =>
+        FINDINGS.map((finding) => ({
+          labels: { region: r.agent_region, finding },
+          value: n.get(`${r.agent_region}/${finding}`) ?? 0,
+        })),
+      );
+    },
+  );
+  scrapeGauge(
+    registry,
+    'addon_reconcile_skipped',
+    "The region's last reconcile pass was skipped (0/1)",
+    ['region'],
+    async () =>
+      ((await drift())?.runs ?? []).map((r) => ({
+        labels: { region: r.agent_region },
+        value: r.skipped ? 1 : 0,
+      })),
+  );
+}
+
 export function registerScrapeGauges(registry: Registry, deps: ScrapeGaugeDeps): void {
   const ttl = deps.cacheMs ?? 5000;
   const failures = counter(
@@ -53,6 +98,7 @@ export function registerScrapeGauges(registry: Registry, deps: ScrapeGaugeDeps):
         deps.log.warn({ err }, 'metrics query failed');
         return empty;
       });
+  registerDriftGauges(registry, deps, guard);
   const queues = guard<QueueSnapshot | undefined>(
     undefined,
     cached(() => queueSnapshot(deps.pool), ttl),
