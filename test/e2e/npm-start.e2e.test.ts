@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
 import { stackFile } from '../../shared/src/local-stack.js';
+import { withTlsRedis } from '../support/local-agent.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
 chmodSync(dataDir, 0o755); // the postgres user must reach the data dir inside
@@ -87,21 +87,7 @@ interface Provisioned {
   dashboard: string;
 }
 
-async function ping(url: string, ca: string): Promise<string> {
-  const client = new Redis(url, {
-    tls: { ca, servername: new URL(url).hostname },
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await client.ping();
-  } finally {
-    client.disconnect();
-  }
-}
+const ping = (url: string, ca: string): Promise<string> => withTlsRedis(url, ca, (c) => c.ping());
 
 async function openDashboard(link: string, uuid: string): Promise<string> {
   const browser = await chromium.launch({

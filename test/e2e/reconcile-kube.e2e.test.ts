@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { Redis } from 'ioredis';
 import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
@@ -24,6 +23,7 @@ import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-
 import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
 import { kubeConfig } from '../region-agent/kube-config.js';
 import type { HerokuSim } from '../heroku-sim/index.js';
+import { withTlsRedis } from '../support/local-agent.js';
 import { startStackWithSim, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 
 const NS = 'addon-instances';
@@ -95,28 +95,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function answers(url: string, ca: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  const at = kubelet.endpoint(hostname);
-  const client = new Redis({
-    host: at.host,
-    port: at.port,
-    username: decodeURIComponent(new URL(url).username),
-    password: decodeURIComponent(new URL(url).password),
-    tls: { ca, servername: hostname },
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    expect(Number(port)).toBe(6379);
-    return await client.ping();
-  } finally {
-    client.disconnect();
-  }
-}
+/** PING over verified TLS, through the kubelet's stand-in for DNS and the load balancer. */
+const answers = (url: string, ca: string): Promise<string> =>
+  withTlsRedis(url, ca, (c) => c.ping(), kubelet.endpoint(new URL(url).hostname));
 
 it('a StatefulSet deleted by hand is re-created under the same credentials', async () => {
   const body = sim.createAddon({ plan: 'standard', region: 'us' });

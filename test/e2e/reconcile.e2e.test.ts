@@ -7,17 +7,17 @@
  * of an add-on the database calls deprovisioned is removed; one the database does not know is
  * reported only, until the operator removes it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import { createControlPlane, type ControlPlane } from '../../control-plane/src/composition-root.js';
 import type { HerokuSim } from '../heroku-sim/index.js';
+import { spawnLocalAgent, withTlsRedis } from '../support/local-agent.js';
 import { startStackWithSim, type TestStack, DEV_ADDON } from '../support/control-plane.js';
 
 let sim: HerokuSim;
@@ -39,20 +39,7 @@ beforeAll(async () => {
   second = await createControlPlane(stack.config, createLogger({ name: 'cp2', level: 'silent' }));
   await second.start();
   dataDir = mkdtempSync(join(tmpdir(), 'cp-reconcile-agent-'));
-  // One process (not tsx's CLI and its child), so SIGSTOP silences the agent itself.
-  agent = spawn(process.execPath, ['--import', 'tsx', 'region-agent/src/main.ts'], {
-    env: {
-      ...process.env,
-      NATS_URL: stack.nats.url,
-      AGENT_REGION: 'eu-west',
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: dataDir,
-      HEALTH_PORT: '0',
-      HEARTBEAT_MS: '500',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
+  agent = spawnLocalAgent(stack.nats.url, dataDir);
 }, 60_000);
 afterAll(async () => {
   await stopChild(agent, 'SIGTERM');
@@ -105,22 +92,11 @@ async function finding(uuid: string): Promise<string | undefined> {
   return r.rows[0]?.finding;
 }
 
-async function connects(url: string, ca: string): Promise<string | null> {
-  const client = new Redis(url, {
-    tls: { ca, servername: new URL(url).hostname },
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
+const connects = (url: string, ca: string): Promise<string | null> =>
+  withTlsRedis(url, ca, async (c) => {
+    await c.set('k', 'v');
+    return c.get('k');
   });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.set('k', 'v');
-    return await client.get('k');
-  } finally {
-    client.disconnect();
-  }
-}
 
 async function operator(
   ...args: string[]

@@ -125,13 +125,17 @@ async function adopt(ctx: Ctx): Promise<void> {
   }
 }
 
-async function provision(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+/** The job's instance as recorded, or a new one (refused if it was deprovisioned). */
+async function findOrAllocate(ctx: Ctx, job: Job, progress: Progress): Promise<Instance> {
   ctx.deps.engines.get(job.resource.engine);
-  let i = await find(ctx, job.resource.uuid);
-  if (!i) {
-    await progress('allocating instance');
-    i = await allocate(ctx, job);
-  }
+  const found = await find(ctx, job.resource.uuid);
+  if (found) return found;
+  await progress('allocating instance');
+  return allocate(ctx, job);
+}
+
+async function provision(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
+  const i = await findOrAllocate(ctx, job, progress);
   await ctx.runner.ensureRunning(i, progress);
   return outcome(ctx, i);
 }
@@ -160,13 +164,7 @@ async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<Insta
 
 /** A dir deleted behind our back comes back with new credentials (the control plane pushes them). */
 async function repair(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
-  ctx.deps.engines.get(job.resource.engine);
-  let i = await find(ctx, job.resource.uuid);
-  if (!i) {
-    await progress('re-creating instance');
-    i = await allocate(ctx, job);
-  }
-  return converge(ctx, i, job, progress);
+  return converge(ctx, await findOrAllocate(ctx, job, progress), job, progress);
 }
 
 async function deprovision(ctx: Ctx, job: Job, progress: Progress): Promise<void> {
