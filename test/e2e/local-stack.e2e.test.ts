@@ -3,7 +3,7 @@
  * TLS Redis, and the Heroku simulator. The config Heroku receives holds a rediss:// URL that
  * verifies (CA + hostname) and answers; after deprovision nothing is left listening.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import { startStack, type TestStack, DEV_ADDON } from '../support/control-plane.js';
+import { spawnLocalAgent } from '../support/local-agent.js';
 
 const auth = DEV_ADDON;
 let sim: HerokuSim;
@@ -28,18 +29,7 @@ beforeAll(async () => {
     SYNC_BUDGET_MS: '0',
   });
   dataDir = mkdtempSync(join(tmpdir(), 'cp-e2e-agent-'));
-  agent = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'region-agent/src/main.ts'], {
-    env: {
-      ...process.env,
-      NATS_URL: stack.nats.url,
-      AGENT_REGION: 'eu-west',
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: dataDir,
-      HEALTH_PORT: '0',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
+  agent = spawnLocalAgent(stack.nats.url, dataDir);
 });
 afterAll(async () => {
   await stopChild(agent, 'SIGTERM');

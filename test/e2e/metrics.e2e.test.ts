@@ -3,7 +3,7 @@
  * process) after a provision: every metric of README "Observing it" is there with sane values,
  * and every metric the charts' alert rules read is one a scrape shows.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import {
   type RuleGroup,
   type Series,
 } from '../support/prometheus.js';
+import { spawnLocalAgent } from '../support/local-agent.js';
 
 const TOKEN = 'metrics-token-for-the-e2e-test';
 let env: Awaited<ReturnType<typeof startStackWithSim>>;
@@ -35,19 +36,9 @@ beforeAll(async () => {
   env = await startStackWithSim({ SYNC_BUDGET_MS: '0', METRICS_TOKEN: TOKEN });
   dataDir = mkdtempSync(join(tmpdir(), 'metrics-e2e-agent-'));
   healthPort = await freePort();
-  agent = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'region-agent/src/main.ts'], {
-    env: {
-      ...process.env,
-      NATS_URL: env.stack.nats.url,
-      AGENT_REGION: 'eu-west',
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: dataDir,
-      HEALTH_PORT: String(healthPort),
-      HEARTBEAT_MS: '500',
-      METRICS_TOKEN: TOKEN,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
+  agent = spawnLocalAgent(env.stack.nats.url, dataDir, {
+    HEALTH_PORT: String(healthPort),
+    METRICS_TOKEN: TOKEN,
   });
   nc = await connect({ servers: env.stack.nats.url });
 });
