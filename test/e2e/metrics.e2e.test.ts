@@ -179,7 +179,7 @@ describe('a stack after one provision', () => {
         call,
         n: 1,
       });
-    const reason = { reason: 'subject_uuid_mismatch' };
+    const reason = { reason: 'subject_uuid_mismatch', class: 'forged' };
     expect(sample(plane, 'addon_results_rejected_total', reason)).toBe(1);
     expect(sample(plane, 'addon_sso_logins_total', { result: 'ok' })).toBe(1);
     expect(sample(plane, 'addon_sso_logins_total', { result: 'replayed' })).toBe(1);

@@ -55,6 +55,7 @@ function instruments(r: Registry) {
     ]),
     resultsRejected: counter(r, 'addon_results_rejected_total', 'Agent results refused', [
       'reason',
+      'class',
     ]),
     ssoLogins: counter(r, 'addon_sso_logins_total', 'SSO logins by result', ['result']),
   };
@@ -101,7 +102,18 @@ export function createControlPlaneMetrics(
         if (op.attempts === 0) m.dispatchLag.observe(since(op.not_before ?? op.created_at, now));
     },
     herokuCall: (call, outcome) => m.herokuCalls.inc({ call, outcome }),
-    resultRejected: (reason) => m.resultsRejected.inc({ reason }),
+    resultRejected: (reason) => m.resultsRejected.inc({ reason, class: rejectionClass(reason) }),
     ssoLogin: (result) => m.ssoLogins.inc({ result }),
   };
+}
+
+/**
+ * The issue's three classes over the fine-grained reasons: `poison` (not a result at all, or
+ * one that never applied), `unknown_operation`, and `forged` (a result that claims what its
+ * sender may not say: another region, resource, kind or generation).
+ */
+export function rejectionClass(reason: ResultRejection): 'forged' | 'unknown_operation' | 'poison' {
+  if (reason === 'malformed' || reason === 'dead_lettered') return 'poison';
+  if (reason === 'unknown_operation') return 'unknown_operation';
+  return 'forged';
 }
