@@ -155,6 +155,22 @@ it('a killed and deleted instance is re-created once, and Heroku gets config tha
   );
 });
 
+it('a killed server (its files kept) is restarted by a repair under the same credentials', async () => {
+  const uuid = await provisioned();
+  const url = sim.addon(uuid)!.config.get('TLSREDIS_URL')!;
+  const ca = sim.addon(uuid)!.config.get('TLSREDIS_TLS_CA')!;
+  process.kill(readState(uuid).pid!, 'SIGKILL');
+  await waitFor(
+    async () => (await ops(uuid, 'repair')).some((o) => o.state === 'succeeded'),
+    'restarted',
+    30_000,
+    200,
+  );
+  remember(readState(uuid).pid);
+  expect(sim.addon(uuid)!.config.get('TLSREDIS_URL')).toBe(url);
+  expect(await connects(url, ca)).toBe('v');
+});
+
 it('an instance running another plan is re-applied at the current one', async () => {
   const uuid = await provisioned();
   const state = JSON.parse(readFileSync(stateFile(uuid), 'utf8')) as Record<string, unknown>;
