@@ -1,8 +1,10 @@
 /** Wiring only: config → logger → NATS → one agent per region → shutdown on signal. */
-import { createLogger } from '../../shared/src/logger.js';
+import type { NatsConnection } from 'nats';
+import { createLogger, type Logger } from '../../shared/src/logger.js';
 import { connectNats } from '../../shared/src/nats.js';
 import { createAgent, type Agent } from './agent/agent.js';
-import { loadConfig } from './config.js';
+import { holdRegion, localHolder } from './agent/ownership.js';
+import { loadConfig, type AgentConfig } from './config.js';
 import { createDriver } from './drivers/create.js';
 import { createHealthServer } from './health.js';
 import { stopTracing } from '../../shared/src/tracing/start.js';
@@ -10,6 +12,12 @@ import { createAgentMetrics, registerAgentGauges } from './metrics.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const SECOND_SIGNAL_GRACE_MS = 1_000;
+
+/** One data dir per region: a local agent refuses to start beside another one of its region. */
+async function holdRegions(nc: NatsConnection, config: AgentConfig, log: Logger): Promise<void> {
+  const me = { holder: localHolder(config.dataDir), agentId: config.agentId };
+  await Promise.all(config.regions.map((region) => holdRegion(nc, region, me, log)));
+}
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -59,6 +67,7 @@ async function main(): Promise<void> {
         log.error({ port: config.healthPort, err }, 'health server not listening'),
       );
   }
+  if (config.driver === 'local') await holdRegions(nc, config, log);
   for (const agent of agents) await agent.start();
   ready = true;
 

@@ -41,6 +41,14 @@ export function inventoryRequestSubject(agentRegion: string): string {
   return `agents.${token(agentRegion, 'region')}.inventory.request`;
 }
 
+/**
+ * Core NATS request subject a local-driver agent answers with the data it holds
+ * (region-agent/src/agent/ownership.ts): one region's instances live in one data dir.
+ */
+export function ownerSubject(agentRegion: string): string {
+  return `agents.${token(agentRegion, 'region')}.owner`;
+}
+
 /** Durable consumer name for one region's agent. */
 export function jobsConsumerName(agentRegion: string): string {
   return `agent-${token(agentRegion, 'region')}`;
