@@ -1,5 +1,5 @@
 /** What the agent loop needs from a driver (`local` processes or `kubernetes` objects). */
-import type { Job } from '../../shared/src/messages.js';
+import type { InstanceStats, Job } from '../../shared/src/messages.js';
 import { DomainError } from '../../shared/src/errors.js';
 
 export interface InstanceOutcome {
@@ -14,6 +14,8 @@ export interface InstanceSummary {
   plan: string;
   ready: boolean;
   engine?: string;
+  /** Absent when the instance did not answer or its engine measures nothing. */
+  stats?: InstanceStats;
 }
 
 /** Reports a human-readable step ("issuing certificate") while a job runs. */

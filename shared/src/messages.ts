@@ -108,6 +108,18 @@ export const HeartbeatSchema = z.object({
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 
+/** What an answering instance reports of itself with the inventory (the dashboard's numbers). */
+export const InstanceStatsSchema = z.object({
+  usedMemoryBytes: z.number().nonnegative(),
+  /** The plan's limit as the server enforces it (redis `maxmemory`); 0 when unlimited. */
+  maxMemoryBytes: z.number().nonnegative(),
+  keys: z.number().nonnegative(),
+  clients: z.number().nonnegative(),
+  opsPerSec: z.number().nonnegative(),
+  uptimeS: z.number().nonnegative(),
+});
+export type InstanceStats = z.infer<typeof InstanceStatsSchema>;
+
 export const InventorySchema = z.object({
   version: z.literal(MESSAGE_VERSION),
   agentRegion: z.string(),
@@ -121,6 +133,8 @@ export const InventorySchema = z.object({
       ready: z.boolean(),
       /** The engine the instance runs; optional so an older agent's inventory still parses. */
       engine: z.string().optional(),
+      /** Measured when the instance answered; optional so an older agent's inventory still parses. */
+      stats: InstanceStatsSchema.optional(),
     }),
   ),
   at: z.iso.datetime({ offset: true }),

@@ -90,6 +90,18 @@ export function driverContract(name: string, engine: Engine, harness: () => Driv
       );
     });
 
+    it('reports the numbers of an answering instance when its engine measures them', async () => {
+      const seen = (await h.driver().inventory()).find((i) => i.uuid === uuid);
+      if (!engine.stats) return void expect(seen?.stats).toBeUndefined();
+      // Measured on the live server: the new plan's limit, and at least the measuring client.
+      expect(seen?.stats).toEqual(
+        expect.objectContaining({ maxMemoryBytes: 64 * 1024 * 1024, keys: 0 }),
+      );
+      expect(seen?.stats?.usedMemoryBytes).toBeGreaterThan(0);
+      expect(seen?.stats?.clients).toBeGreaterThanOrEqual(1);
+      expect(seen?.stats?.uptimeS).toBeGreaterThanOrEqual(0);
+    });
+
     it('rotates credentials: both work until the old user is revoked', async () => {
       const rotated = await h
         .driver()

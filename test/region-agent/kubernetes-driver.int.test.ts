@@ -73,6 +73,7 @@ function driver(
 ): ReturnType<typeof createKubernetesDriver> {
   return driverOn(fake, {
     probe: (t, engine) => engine.ready({ ...t, ...kubelet.endpoint(t.host) }),
+    measure: async (t, engine) => engine.stats?.({ ...t, ...kubelet.endpoint(t.host) }),
     readyTimeoutMs: 20_000,
     ...overrides,
   });

@@ -5,7 +5,7 @@
  * files, the port and the data live (`ServerLayout`) and how the server runs (a local
  * process, a pod); the engine fills that in. Adding an engine: region-agent/README.md.
  */
-import type { Size } from '../../../shared/src/messages.js';
+import type { InstanceStats, Size } from '../../../shared/src/messages.js';
 
 export interface Credentials {
   user: string;
@@ -82,6 +82,8 @@ export interface Engine {
   ): Record<string, string>;
   /** True when the server answers as `target.user` over verified TLS; throws the reason. */
   ready(target: ServerTarget): Promise<boolean>;
+  /** What the running server says of itself (memory, keys, clients…); optional per engine. */
+  stats?(target: ServerTarget): Promise<InstanceStats>;
   /** Live changes to a running local server, after its config files were rewritten. */
   resize(target: ServerTarget, size: EngineSize): Promise<void>;
   addUser(target: ServerTarget, user: Credentials): Promise<void>;

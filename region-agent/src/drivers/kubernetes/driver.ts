@@ -22,8 +22,11 @@ import { LABELS, MANAGED_SELECTOR } from './labels.js';
 import { instanceObjects, type KubeObject } from './objects.js';
 import {
   answers,
+  engineStats,
+  measure,
   waitReady,
   type Applied,
+  type Measure,
   type Probe,
   type ReadinessDeps,
   type StatefulSetObject,
@@ -55,6 +58,8 @@ export interface KubernetesDriverDeps {
   log: Logger;
   /** Readiness over TLS; default the engine's own check. Injected for tests. */
   probe?: Probe;
+  /** The inventory's stats of an answering instance; default the engine's own. For tests. */
+  measure?: Measure;
   readyTimeoutMs?: number;
   deleteTimeoutMs?: number;
   pollMs?: number;
@@ -287,12 +292,15 @@ async function summarize(ctx: Ctx, sts: StatefulSetObject): Promise<InstanceSumm
   const uuid = labels[LABELS.uuid] ?? '';
   const podReady = (sts.status?.readyReplicas ?? 0) >= 1;
   const spec = podReady ? await find(ctx, uuid) : undefined;
+  const ready = spec ? await answers(ctx.readiness, spec) : false;
+  const stats = spec && ready ? await measure(ctx.readiness, spec) : undefined;
   return {
     uuid,
     generation: Number(labels[LABELS.generation] ?? 0),
     plan: labels[LABELS.plan] ?? '',
-    ready: spec ? await answers(ctx.readiness, spec) : false,
+    ready,
     ...(spec ? { engine: spec.engine.name } : {}),
+    ...(stats ? { stats } : {}),
   };
 }
 
@@ -313,6 +321,7 @@ export function createKubernetesDriver(deps: KubernetesDriverDeps): Driver {
       kube: deps.kube,
       namespace: deps.namespace,
       probe: deps.probe ?? ((target, engine) => engine.ready(target)),
+      measure: deps.measure ?? engineStats,
       now,
       pollMs,
       readyTimeoutMs: deps.readyTimeoutMs ?? 300_000,

@@ -3,6 +3,7 @@
  * engine's own check answers over verified TLS. A timeout says which of these it waited for.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { InstanceStats } from '../../../../shared/src/messages.js';
 import type { Progress } from '../../driver.js';
 import type { Engine, ServerTarget } from '../../engines/engine.js';
 import type { KubeApi } from './client.js';
@@ -16,11 +17,16 @@ export type StatefulSetObject = KubernetesObject & {
 export type Applied = Map<string, KubernetesObject>;
 
 export type Probe = (target: ServerTarget, engine: Engine) => Promise<boolean>;
+/** What the engine measures of a server (undefined: it measures nothing). */
+export type Measure = (target: ServerTarget, engine: Engine) => Promise<InstanceStats | undefined>;
+
+export const engineStats: Measure = async (target, engine) => engine.stats?.(target);
 
 export interface ReadinessDeps {
   kube: KubeApi;
   namespace: string;
   probe: Probe;
+  measure: Measure;
   now: () => number;
   pollMs: number;
   readyTimeoutMs: number;
@@ -108,6 +114,14 @@ function probeTarget(deps: ReadinessDeps, spec: InstanceSpec): ServerTarget {
 /** Whether the instance answers its engine's check over verified TLS now (the inventory's `ready`). */
 export async function answers(deps: ReadinessDeps, spec: InstanceSpec): Promise<boolean> {
   return deps.probe(probeTarget(deps, spec), spec.engine).catch(() => false);
+}
+
+/** The instance's numbers through the same in-cluster target; undefined on any failure. */
+export async function measure(
+  deps: ReadinessDeps,
+  spec: InstanceSpec,
+): Promise<InstanceStats | undefined> {
+  return deps.measure(probeTarget(deps, spec), spec.engine).catch(() => undefined);
 }
 
 export async function waitReady(

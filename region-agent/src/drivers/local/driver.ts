@@ -223,7 +223,8 @@ async function inventory(ctx: Ctx): Promise<InstanceSummary[]> {
     const alive = isInstanceProcess(i.state.pid, i.paths.dir, serverBin(i));
     const ready = alive && (await ctx.runner.probe(i));
     const { generation, plan, engine } = i.state;
-    summaries.push({ uuid, generation, plan, ready, engine });
+    const stats = ready ? await ctx.runner.stats(i) : undefined;
+    summaries.push({ uuid, generation, plan, ready, engine, ...(stats ? { stats } : {}) });
   }
   return summaries;
 }

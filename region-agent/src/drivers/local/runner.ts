@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../../../../shared/src/logger.js';
+import type { InstanceStats } from '../../../../shared/src/messages.js';
 import { connect as tlsConnect } from 'node:tls';
 import { freePort } from '../../../../shared/src/ports.js';
 import type { Progress } from '../../driver.js';
@@ -45,6 +46,8 @@ export interface Runner {
   target(i: Instance, ca?: string[]): Promise<ServerTarget>;
   /** Honest readiness through the engine; false on any failure. */
   probe(i: Instance): Promise<boolean>;
+  /** What the engine measures of the running server; undefined on any failure or none. */
+  stats(i: Instance): Promise<InstanceStats | undefined>;
   /** The live process's pid (recorded, or adopted from the server's pid file). */
   livePid(i: Instance): Promise<number | undefined>;
   writeConfig(i: Instance): Promise<void>;
@@ -71,6 +74,16 @@ async function probe(deps: RunnerDeps, i: Instance): Promise<boolean> {
     return await i.engine.ready(await target(deps, i));
   } catch {
     return false;
+  }
+}
+
+async function stats(deps: RunnerDeps, i: Instance): Promise<InstanceStats | undefined> {
+  if (!i.engine.stats) return undefined;
+  try {
+    return await i.engine.stats(await target(deps, i));
+  } catch (err) {
+    deps.log.debug({ err, resourceId: i.state.uuid }, 'instance stats unavailable');
+    return undefined;
   }
 }
 
@@ -200,6 +213,7 @@ export function createRunner(deps: RunnerDeps): Runner {
   return {
     target: (i, ca) => target(deps, i, ca),
     probe: (i) => probe(deps, i),
+    stats: (i) => stats(deps, i),
     livePid: (i) => livePid(deps, i),
     writeConfig,
     ensureRunning: (i, progress) => ensureRunning(deps, i, progress),
