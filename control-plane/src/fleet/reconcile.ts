@@ -25,6 +25,7 @@ import type { Pool } from '../db/pool.js';
 import { decide, findDrift, type Decision, type Finding } from './drift.js';
 import { requestInventory } from './inventory.js';
 import { requestRemoval, requestRepair } from './actions.js';
+import { recordSamples } from './samples.js';
 
 export interface ReconcileDeps {
   pool: Pool;
@@ -154,6 +155,7 @@ async function pass(deps: ReconcileDeps, region: string, dryRun: boolean): Promi
       })),
     );
     await auditChanges(deps, region, prior, reports);
+    await recordSamples(deps.pool, region, inv.instances, rows);
   }
   return { region, status: 'reconciled', instances: inv.instances.length, findings: reports };
 }

@@ -21,9 +21,8 @@ import type { KubeApi } from './client.js';
 import { LABELS, MANAGED_SELECTOR } from './labels.js';
 import { instanceObjects, type KubeObject } from './objects.js';
 import {
-  answers,
   engineStats,
-  measure,
+  observe,
   waitReady,
   type Applied,
   type Measure,
@@ -292,15 +291,12 @@ async function summarize(ctx: Ctx, sts: StatefulSetObject): Promise<InstanceSumm
   const uuid = labels[LABELS.uuid] ?? '';
   const podReady = (sts.status?.readyReplicas ?? 0) >= 1;
   const spec = podReady ? await find(ctx, uuid) : undefined;
-  const ready = spec ? await answers(ctx.readiness, spec) : false;
-  const stats = spec && ready ? await measure(ctx.readiness, spec) : undefined;
   return {
     uuid,
     generation: Number(labels[LABELS.generation] ?? 0),
     plan: labels[LABELS.plan] ?? '',
-    ready,
+    ...(spec ? await observe(ctx.readiness, spec) : { ready: false }),
     ...(spec ? { engine: spec.engine.name } : {}),
-    ...(stats ? { stats } : {}),
   };
 }
 

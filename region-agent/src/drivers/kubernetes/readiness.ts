@@ -116,12 +116,17 @@ export async function answers(deps: ReadinessDeps, spec: InstanceSpec): Promise<
   return deps.probe(probeTarget(deps, spec), spec.engine).catch(() => false);
 }
 
-/** The instance's numbers through the same in-cluster target; undefined on any failure. */
-export async function measure(
+/**
+ * The inventory's view: whether it answers and, when it does, its numbers through the same
+ * target; a failed measurement leaves them out, it never fails the inventory.
+ */
+export async function observe(
   deps: ReadinessDeps,
   spec: InstanceSpec,
-): Promise<InstanceStats | undefined> {
-  return deps.measure(probeTarget(deps, spec), spec.engine).catch(() => undefined);
+): Promise<{ ready: boolean; stats?: InstanceStats }> {
+  if (!(await answers(deps, spec))) return { ready: false };
+  const stats = await deps.measure(probeTarget(deps, spec), spec.engine).catch(() => undefined);
+  return stats ? { ready: true, stats } : { ready: true };
 }
 
 export async function waitReady(
