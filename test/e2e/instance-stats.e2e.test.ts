@@ -1,7 +1,7 @@
 /**
  * The dashboard's numbers end to end: a local-driver agent process measures its real TLS
  * Redis instances, answers the reconciler's inventory with them, and every pass stores one
- * sample per instance of a resource of the region (none for an instance it does not know).
+ * sample per instance and prunes old ones (which instances: test/control-plane/samples.int.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
