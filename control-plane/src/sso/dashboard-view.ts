@@ -7,6 +7,7 @@ import type { Plan } from '../catalog/schema.js';
 import { duration, readableDate, relativeTime } from './dates.js';
 import type { DashboardLinks } from './setup.js';
 import { COPY_SCRIPT_PATH } from './copy-script.js';
+import { healthCard, type HealthSample } from './health-view.js';
 import { snippetsHtml } from './snippets.js';
 import { esc, layout, maskUrl } from './view.js';
 
@@ -35,6 +36,8 @@ export interface DashboardView {
   revokesAt?: Date | null;
   planInfo?: Plan;
   links?: DashboardLinks;
+  /** What the region agent measured at reconcile passes, the last 24 hours, oldest first. */
+  samples?: HealthSample[];
 }
 
 const KIND_WORDS: Record<string, string> = {
@@ -147,6 +150,7 @@ ${instanceCard(v)}
 ${connectionCard(v, now)}
 ${credentialsCard(v, now)}
 ${planCard(v)}
+${healthCard(v.samples ?? [], now)}
 <section class="card wide"><h2>How to connect</h2>
 <p class="muted">Your app has <code>${esc(v.configVarsPrefix ?? 'TLSREDIS')}_URL</code> and <code>${esc(v.configVarsPrefix ?? 'TLSREDIS')}_TLS_CA</code>. Always verify the server against the CA:</p>
 ${snippetsHtml(v.configVarsPrefix ?? 'TLSREDIS')}</section>

@@ -5,6 +5,7 @@
 import type { Context } from 'koa';
 import { listOperations, type OperationRow } from '../db/operations.js';
 import type { ResourceRow } from '../db/resources.js';
+import { recentSamples, type SampleRow } from '../db/samples.js';
 import { requireSession } from './access.js';
 import { html } from './respond.js';
 import { messagePage } from './view.js';
@@ -33,7 +34,11 @@ function dashboardView(
   sso: SsoSetup,
   session: Session,
   r: ResourceRow,
-  { vars, ops }: { vars: Record<string, string>; ops: OperationRow[] },
+  {
+    vars,
+    ops,
+    samples,
+  }: { vars: Record<string, string>; ops: OperationRow[]; samples: SampleRow[] },
 ): DashboardView {
   return {
     uuid: r.uuid,
@@ -61,6 +66,7 @@ function dashboardView(
     revokesAt: revokesAt(ops),
     planInfo: sso.plans?.find((p) => p.name === r.plan),
     links: sso.links,
+    samples,
   };
 }
 
@@ -70,7 +76,8 @@ export async function showDashboard(sso: SsoSetup, ctx: Context, uuid: string): 
   const { session, resource } = ok;
   const vars = configVars(sso, resource);
   const ops = await listOperations(sso.pool, resource.uuid);
-  html(ctx, 200, dashboardPage(dashboardView(sso, session, resource, { vars, ops })));
+  const samples = await recentSamples(sso.pool, resource.uuid);
+  html(ctx, 200, dashboardPage(dashboardView(sso, session, resource, { vars, ops, samples })));
 }
 
 export async function downloadCa(sso: SsoSetup, ctx: Context, uuid: string): Promise<void> {

@@ -24,6 +24,7 @@ table{width:100%;border-collapse:collapse;font-size:.92rem}th,td{text-align:left
 .s-provisioned,.s-succeeded{background:#dff3e4}.s-failed{background:#fbe0e0}
 button{font:inherit;padding:.45rem .9rem;border-radius:6px;border:1px solid #7a3ce0;background:#7a3ce0;color:#fff;cursor:pointer}
 details summary{cursor:pointer;color:#5b2fb0}details{margin-bottom:.9rem}td,th{white-space:nowrap}
+.chart{margin:.9rem 0 0}.spark{display:block;width:100%;max-width:600px;height:auto}meter{width:8rem;vertical-align:middle}
 .notice{max-width:560px;margin:10vh auto;text-align:center}
 @media (max-width:600px){main{padding:1rem .6rem}dl{grid-template-columns:1fr}dt{margin-top:.4rem}}
 `;
