@@ -155,6 +155,54 @@ it('SSO through an auto-submitted form lands on the dashboard with the resource 
   await context.close();
 });
 
+it('How it is doing: the plain first message, then the measured numbers and a 24 h chart', async () => {
+  const uuid = await provisioned('mini');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  await signIn(page, uuid);
+  await page.waitForURL(`**/dashboard/${uuid}`);
+  const card = page.locator('#health');
+  expect(await card.innerText()).toContain(
+    'No measurements yet: the first arrives within a few minutes of provisioning',
+  );
+  expect(await card.locator('svg').count()).toBe(0);
+  // As reconcile passes would have stored them (fleet/samples.ts), the newest a minute ago.
+  const MB = 1024 * 1024;
+  const sample = (usedMb: number, keys: number): string =>
+    JSON.stringify({
+      usedMemoryBytes: usedMb * MB,
+      maxMemoryBytes: 25 * MB,
+      keys,
+      clients: 4,
+      opsPerSec: 1250,
+      uptimeS: 2 * 86_400 + 3 * 3_600 + 10,
+    });
+  await stack.plane.pool.query(
+    `insert into instance_samples (resource_uuid, at, ready, stats) values
+       ($1, now() - interval '20 hours', true, $2), ($1, now() - interval '6 hours', true, $3),
+       ($1, now() - interval '1 minute', true, $4)`,
+    [uuid, sample(1, 10), sample(4, 900), sample(5, 12_345)],
+  );
+  await page.reload();
+  const metric = (name: string): Promise<string> =>
+    card.locator(`[data-metric="${name}"]`).innerText();
+  expect(await metric('memory')).toBe('5 MB of 25 MB (20%)');
+  expect(await metric('keys')).toBe('12,345');
+  expect(await metric('clients')).toBe('4');
+  expect(await metric('ops')).toBe('1,250');
+  expect(await metric('uptime')).toBe('2 days, 3 hours');
+  expect(await metric('checked')).toMatch(
+    /^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC \(1 minute ago\): answered over TLS$/,
+  );
+  expect(await card.locator('meter').getAttribute('value')).toBe(String(5 * MB));
+  const chart = card.locator('svg[role="img"]');
+  expect(await chart.getAttribute('aria-label')).toBe('Memory used over the last 24 hours');
+  expect((await chart.locator('polyline').getAttribute('points'))?.split(' ')).toHaveLength(3);
+  expect((await chart.boundingBox())?.width).toBeGreaterThan(100);
+  await card.screenshot({ path: 'artifacts/dashboard-health.png' });
+  await context.close();
+});
+
 it('the rotate button ends with new credentials in Heroku’s config', async () => {
   const uuid = await provisioned();
   const before = sim.addon(uuid)!.config.get('TLSREDIS_URL');

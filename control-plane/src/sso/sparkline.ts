@@ -49,7 +49,7 @@ export function plot(points: Point[], o: SparklineOptions): Array<[number, numbe
 function limitLine(points: Point[], o: SparklineOptions): string {
   if (!o.limit) return '';
   const y = yOf(o.limit, scale(points, o).top);
-  return `<line class="limit" x1="0" x2="${W}" y1="${y}" y2="${y}" stroke="#b54a4a" stroke-dasharray="4 3" stroke-width="1"/>`;
+  return `<line class="limit" x1="0" x2="${W}" y1="${y}" y2="${y}" stroke="#b54a4a" stroke-dasharray="4 3" stroke-width="1" vector-effect="non-scaling-stroke"/>`;
 }
 
 export function sparkline(points: Point[], o: SparklineOptions): string {
@@ -57,6 +57,6 @@ export function sparkline(points: Point[], o: SparklineOptions): string {
   const line =
     xy.length === 1
       ? `<circle cx="${xy[0]![0]}" cy="${xy[0]![1]}" r="2" fill="#7a3ce0"/>`
-      : `<polyline fill="none" stroke="#7a3ce0" stroke-width="1.5" points="${xy.map(([x, y]) => `${x},${y}`).join(' ')}"/>`;
+      : `<polyline fill="none" stroke="#7a3ce0" stroke-width="1.5" vector-effect="non-scaling-stroke" points="${xy.map(([x, y]) => `${x},${y}`).join(' ')}"/>`;
   return `<svg class="spark" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.label)}" xmlns="http://www.w3.org/2000/svg"><title>${esc(o.label)}</title><rect width="${W}" height="${H}" fill="#f0f2f7"/>${limitLine(points, o)}${xy.length ? line : ''}</svg>`;
 }
