@@ -97,7 +97,15 @@ describe('local redis driver', () => {
     expect(recordedPids(dataDir)).toEqual([pid]);
     const inventory = await driver().inventory();
     expect(inventory).toEqual([
-      { uuid, generation: 1, plan: 'mini', ready: true, engine: 'redis' },
+      {
+        uuid,
+        generation: 1,
+        plan: 'mini',
+        ready: true,
+        engine: 'redis',
+        // Measured on the adopted process: it still runs with the plan's maxmemory.
+        stats: expect.objectContaining({ maxMemoryBytes: 32 * 1024 * 1024 }),
+      },
     ]);
   });
 
