@@ -195,6 +195,11 @@ export function redisContract(name: string, harness: () => DriverHarness): void 
         .changePlan(makeJob('change_plan', uuid, { generation: 2, memoryMb: 64 }), progress);
       expect(await run(bigger, (c) => c.get('k'))).toBe('v');
       expect(await maxmemory(bigger)).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+      // The inventory's numbers come from the live server: its new limit and the one key.
+      const seen = (await h.driver().inventory()).find((i) => i.uuid === uuid);
+      expect(seen?.stats).toEqual(
+        expect.objectContaining({ maxMemoryBytes: 64 * 1024 * 1024, keys: 1 }),
+      );
     });
 
     it('a revoked ACL user gets WRONGPASS; the rotated one still reads the data', async () => {
