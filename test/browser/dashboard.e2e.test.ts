@@ -200,6 +200,17 @@ it('How it is doing: the plain first message, then the measured numbers and a 24
   expect((await chart.locator('polyline').getAttribute('points'))?.split(' ')).toHaveLength(3);
   expect((await chart.boundingBox())?.width).toBeGreaterThan(100);
   await card.screenshot({ path: 'artifacts/dashboard-health.png' });
+  // At phone width the card and its chart fit the screen.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const phonePage = await phone.newPage();
+  await phonePage.context().addCookies(await context.cookies());
+  await phonePage.goto(`${stack.url}/dashboard/${uuid}`);
+  expect(await phonePage.locator('#health svg').count()).toBe(1);
+  expect(
+    await phonePage.evaluate('document.documentElement.scrollWidth > window.innerWidth + 1'),
+  ).toBe(false);
+  await phonePage.locator('#health').screenshot({ path: 'artifacts/dashboard-health-phone.png' });
+  await phone.close();
   await context.close();
 });
 

