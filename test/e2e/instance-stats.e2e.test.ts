@@ -3,16 +3,16 @@
  * Redis instances, answers the reconciler's inventory with them, and every pass stores one
  * sample per instance and prunes old ones (which instances: test/control-plane/samples.int.test.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { waitFor } from '../../shared/src/ports.js';
 import type { InstanceStats } from '../../shared/src/messages.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import type { HerokuSim } from '../heroku-sim/index.js';
 import { startStackWithSim, type TestStack, DEV_ADDON } from '../support/control-plane.js';
+import { spawnLocalAgent, withTlsRedis } from '../support/local-agent.js';
 
 let sim: HerokuSim;
 let stack: TestStack;
@@ -27,19 +27,7 @@ beforeAll(async () => {
     RECONCILE_INVENTORY_TIMEOUT_MS: '2000',
   }));
   dataDir = mkdtempSync(join(tmpdir(), 'cp-stats-agent-'));
-  agent = spawn(process.execPath, ['--import', 'tsx', 'region-agent/src/main.ts'], {
-    env: {
-      ...process.env,
-      NATS_URL: stack.nats.url,
-      AGENT_REGION: 'eu-west',
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: dataDir,
-      HEALTH_PORT: '0',
-      HEARTBEAT_MS: '500',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
+  agent = spawnLocalAgent(stack.nats.url, dataDir);
 }, 60_000);
 afterAll(async () => {
   await stopChild(agent, 'SIGTERM');
@@ -83,24 +71,15 @@ async function samples(uuid: string): Promise<Sample[]> {
 it('each pass stores what the instance measured: the plan limit, its keys, and whether it answered', async () => {
   const uuid = await provisioned('mini');
   const config = sim.addon(uuid)!.config;
-  const url = config.get('TLSREDIS_URL')!;
-  const client = new Redis(url, {
-    tls: { ca: config.get('TLSREDIS_TLS_CA')!, servername: new URL(url).hostname },
-    lazyConnect: true,
-    retryStrategy: () => null,
-  });
-  await client.connect();
-  try {
-    await client.mset('a', '1', 'b', '2', 'c', '3');
-    await waitFor(
-      async () => (await samples(uuid)).some((s) => s.stats?.keys === 3),
-      'a sample with the three keys',
-      30_000,
-      200,
-    );
-  } finally {
-    client.disconnect();
-  }
+  await withTlsRedis(config.get('TLSREDIS_URL')!, config.get('TLSREDIS_TLS_CA')!, (c) =>
+    c.mset('a', '1', 'b', '2', 'c', '3'),
+  );
+  await waitFor(
+    async () => (await samples(uuid)).some((s) => s.stats?.keys === 3),
+    'a sample with the three keys',
+    30_000,
+    200,
+  );
   const last = (await samples(uuid)).at(-1)!;
   expect(last.ready).toBe(true);
   expect(last.stats).toEqual(
