@@ -9,6 +9,7 @@ import type { FleetRow } from '../db/drift.js';
 import type { Queryable } from '../db/pool.js';
 import { insertSamples, pruneSamples } from '../db/samples.js';
 
+/** At least twice what a pass adds, so pruning keeps up with every region's passes. */
 const PRUNE_BATCH = 5_000;
 
 export async function recordSamples(
@@ -20,11 +21,9 @@ export async function recordSamples(
   const ours = new Set(
     rows.filter((r) => r.agent_region === region && r.state !== 'deprovisioned').map((r) => r.uuid),
   );
-  await insertSamples(
-    db,
-    instances
-      .filter((i) => ours.has(i.uuid))
-      .map((i) => ({ uuid: i.uuid, ready: i.ready, ...(i.stats ? { stats: i.stats } : {}) })),
-  );
-  await pruneSamples(db, PRUNE_BATCH);
+  const samples = instances
+    .filter((i) => ours.has(i.uuid))
+    .map((i) => ({ uuid: i.uuid, ready: i.ready, ...(i.stats ? { stats: i.stats } : {}) }));
+  await insertSamples(db, samples);
+  await pruneSamples(db, Math.max(PRUNE_BATCH, 2 * samples.length));
 }
