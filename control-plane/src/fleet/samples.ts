@@ -9,7 +9,7 @@ import type { FleetRow } from '../db/drift.js';
 import type { Queryable } from '../db/pool.js';
 import { insertSamples, pruneSamples } from '../db/samples.js';
 
-/** At least twice what a pass adds, so pruning keeps up with every region's passes. */
+/** The least a pass prunes; twice what it adds when that is more, so pruning keeps up. */
 const PRUNE_BATCH = 5_000;
 
 export async function recordSamples(
