@@ -13,6 +13,7 @@ import {
   CONTROL_PLANE_INBOX_PREFIX,
   natsAuthProblems,
   InboxPrefixSchema,
+  NatsUrlSchema,
   type NatsSettings,
 } from '../../shared/src/nats.js';
 
@@ -47,7 +48,7 @@ const EnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().min(1),
   DATABASE_POOL_MAX: envInt(10, 1, 500),
-  NATS_URL: z.string().min(1),
+  NATS_URL: NatsUrlSchema,
   NATS_CREDS_FILE: z.string().optional(),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),

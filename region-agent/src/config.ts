@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
-import { agentInboxPrefix, natsAuthProblems, type NatsSettings } from '../../shared/src/nats.js';
+import {
+  agentInboxPrefix,
+  natsAuthProblems,
+  NatsUrlSchema,
+  type NatsSettings,
+} from '../../shared/src/nats.js';
 
 const REGION = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -30,7 +35,7 @@ const optionalString = z
 const base = z.object({
   AGENT_REGION: regionList,
   AGENT_ID: optionalString,
-  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  NATS_URL: NatsUrlSchema.default('nats://127.0.0.1:4222'),
   NATS_CREDS_FILE: optionalString,
   NATS_USER: optionalString,
   NATS_PASSWORD: optionalString,
