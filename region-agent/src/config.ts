@@ -43,6 +43,8 @@ const base = z.object({
   NATS_TLS_CA_FILE: optionalString,
   /** The agent's inbox prefix; default `_INBOX_<region>`. Its NATS user may read only this prefix. */
   NATS_INBOX_PREFIX: optionalString,
+  /** Replicas of the JetStream streams (1 on one server, 3 on a production cluster). */
+  NATS_STREAM_REPLICAS: envInt(1, 1, 5),
   AGENT_DRIVER: z.enum(['kubernetes', 'local']).default('local'),
   AGENT_DATA_DIR: optionalString,
   AGENT_CONCURRENCY: envInt(8, 1, 256),
@@ -81,6 +83,7 @@ export interface AgentConfig {
   regions: string[];
   agentId: string;
   nats: NatsSettings;
+  streamReplicas: number;
   driver: 'kubernetes' | 'local';
   dataDir: string;
   concurrency: number;
@@ -133,6 +136,7 @@ export function loadConfig(env: Env): AgentConfig {
       ...(e.NATS_TLS_CA_FILE ? { tlsCaFile: e.NATS_TLS_CA_FILE } : {}),
       inboxPrefix: e.NATS_INBOX_PREFIX ?? agentInboxPrefix(e.AGENT_REGION),
     },
+    streamReplicas: e.NATS_STREAM_REPLICAS,
     driver: e.AGENT_DRIVER,
     dataDir: e.AGENT_DATA_DIR ?? join(tmpdir(), 'region-agent'),
     concurrency: e.AGENT_CONCURRENCY,
