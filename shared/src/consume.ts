@@ -5,7 +5,7 @@
  * cluster that is every failover of a consumer's leader, so we ask for short pulls and
  * heartbeats, and log every stall and every resume.
  */
-import { ConsumerDebugEvents, ConsumerEvents, type ConsumerMessages } from 'nats';
+import { ConsumerEvents, type ConsumerMessages } from 'nats';
 import type { Logger } from './logger.js';
 
 /**
@@ -16,12 +16,15 @@ import type { Logger } from './logger.js';
 export const CONSUME_TIMING = { expires: 5_000, idle_heartbeat: 1_000 } as const;
 
 export interface ConsumeWatch {
+  /** Call for every message taken: the first one after a stall logs the resume. */
+  received(): void;
   /** Resolves when the iterator's status stream ends. */
   done: Promise<void>;
 }
 
 /**
- * Logs the consumer's stalls (missed heartbeats) and resumes (the next pull after a stall),
+ * Logs the consumer's stalls (missed heartbeats, once per stall) and resumes (the first
+ * message after one: a re-issued pull is not proof, it may go to a leader still missing),
  * and closes the iterator when its consumer or stream is gone, so the caller's loop makes it
  * again instead of pulling from nothing.
  */
@@ -31,17 +34,19 @@ export function watchConsume(
   consumer: string,
   now: () => number = Date.now,
 ): ConsumeWatch {
+  let stalledAt: number | undefined;
+  const received = (): void => {
+    if (stalledAt === undefined) return;
+    log.info({ consumer, stalledMs: now() - stalledAt }, 'consumer resumed');
+    stalledAt = undefined;
+  };
   const done = (async () => {
-    let stalledAt: number | undefined;
     for await (const s of await messages.status()) {
       if (s.type === ConsumerEvents.HeartbeatsMissed) {
         if (stalledAt === undefined) {
           stalledAt = now();
           log.warn({ consumer, missed: s.data }, 'consumer stalled: heartbeats missed; re-pulling');
         }
-      } else if (s.type === ConsumerDebugEvents.Next && stalledAt !== undefined) {
-        log.info({ consumer, stalledMs: now() - stalledAt }, 'consumer resumed');
-        stalledAt = undefined;
       } else if (
         s.type === ConsumerEvents.ConsumerNotFound ||
         s.type === ConsumerEvents.StreamNotFound ||
@@ -53,5 +58,5 @@ export function watchConsume(
       }
     }
   })();
-  return { done: done.catch(() => undefined) };
+  return { received, done: done.catch(() => undefined) };
 }

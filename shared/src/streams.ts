@@ -109,6 +109,27 @@ async function setReplicas(
     await jsm.streams.update(name, { num_replicas: have });
     throw refused('is not clustered');
   }
+  await waitForLeader(jsm, name);
+}
+
+const LEADER_WAIT_MS = 30_000;
+
+/**
+ * A stream whose replica set changed elects a leader again; until then publishes get 503 and
+ * info requests time out. Start-up waits for it rather than failing the next caller.
+ */
+async function waitForLeader(jsm: JetStreamManager, name: string): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const info = await jsm.streams.info(name).catch(() => undefined);
+    if (info && (!info.cluster || info.cluster.leader)) return;
+    if (Date.now() > deadline) {
+      throw new StreamConfigError(
+        `stream ${name} has no leader ${LEADER_WAIT_MS} ms after its replica change`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function verifyStream(

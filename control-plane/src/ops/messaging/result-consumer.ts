@@ -205,6 +205,7 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
     const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER);
     const inflight = new Set<Promise<void>>();
     for await (const msg of messages) {
+      watch.received();
       const p = handle(h, msg).finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= 32) await Promise.race(inflight);
