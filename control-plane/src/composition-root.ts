@@ -237,7 +237,7 @@ export async function createControlPlane(
   if (applied.length) log.info({ applied }, 'migrations applied');
   const nc = await connectNats(config.nats);
   const jsm = await nc.jetstreamManager();
-  await ensureStreams(jsm);
+  await ensureStreams(jsm, undefined, { replicas: config.natsStreamReplicas });
   const parts = buildParts({ config, log, options, pool, catalog });
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
   const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);

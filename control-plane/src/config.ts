@@ -13,6 +13,7 @@ import {
   CONTROL_PLANE_INBOX_PREFIX,
   natsAuthProblems,
   InboxPrefixSchema,
+  NatsUrlSchema,
   type NatsSettings,
 } from '../../shared/src/nats.js';
 
@@ -47,7 +48,7 @@ const EnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().min(1),
   DATABASE_POOL_MAX: envInt(10, 1, 500),
-  NATS_URL: z.string().min(1),
+  NATS_URL: NatsUrlSchema,
   NATS_CREDS_FILE: z.string().optional(),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
@@ -55,6 +56,8 @@ const EnvSchema = z.object({
   NATS_TLS_CA_FILE: z.string().optional(),
   /** The control plane's inbox prefix (default `_INBOX_control-plane`, what agents may reply to). */
   NATS_INBOX_PREFIX: InboxPrefixSchema.optional(),
+  /** Replicas of the JetStream streams (1 on one server, 3 on a production cluster). */
+  NATS_STREAM_REPLICAS: envInt(1, 1, 5),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ADDON_ID: z.string().optional(),
   ADDON_PASSWORD: z.string().optional(),
@@ -201,6 +204,7 @@ function toConfig(
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     nats: natsSettings(e),
+    natsStreamReplicas: e.NATS_STREAM_REPLICAS,
     logLevel: e.LOG_LEVEL,
     addon: {
       id: s.id,

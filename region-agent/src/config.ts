@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
-import { agentInboxPrefix, natsAuthProblems, type NatsSettings } from '../../shared/src/nats.js';
+import {
+  agentInboxPrefix,
+  natsAuthProblems,
+  NatsUrlSchema,
+  type NatsSettings,
+} from '../../shared/src/nats.js';
 
 const REGION = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -30,7 +35,7 @@ const optionalString = z
 const base = z.object({
   AGENT_REGION: regionList,
   AGENT_ID: optionalString,
-  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  NATS_URL: NatsUrlSchema.default('nats://127.0.0.1:4222'),
   NATS_CREDS_FILE: optionalString,
   NATS_USER: optionalString,
   NATS_PASSWORD: optionalString,
@@ -38,6 +43,8 @@ const base = z.object({
   NATS_TLS_CA_FILE: optionalString,
   /** The agent's inbox prefix; default `_INBOX_<region>`. Its NATS user may read only this prefix. */
   NATS_INBOX_PREFIX: optionalString,
+  /** Replicas of the JetStream streams (1 on one server, 3 on a production cluster). */
+  NATS_STREAM_REPLICAS: envInt(1, 1, 5),
   AGENT_DRIVER: z.enum(['kubernetes', 'local']).default('local'),
   AGENT_DATA_DIR: optionalString,
   AGENT_CONCURRENCY: envInt(8, 1, 256),
@@ -76,6 +83,7 @@ export interface AgentConfig {
   regions: string[];
   agentId: string;
   nats: NatsSettings;
+  streamReplicas: number;
   driver: 'kubernetes' | 'local';
   dataDir: string;
   concurrency: number;
@@ -128,6 +136,7 @@ export function loadConfig(env: Env): AgentConfig {
       ...(e.NATS_TLS_CA_FILE ? { tlsCaFile: e.NATS_TLS_CA_FILE } : {}),
       inboxPrefix: e.NATS_INBOX_PREFIX ?? agentInboxPrefix(e.AGENT_REGION),
     },
+    streamReplicas: e.NATS_STREAM_REPLICAS,
     driver: e.AGENT_DRIVER,
     dataDir: e.AGENT_DATA_DIR ?? join(tmpdir(), 'region-agent'),
     concurrency: e.AGENT_CONCURRENCY,

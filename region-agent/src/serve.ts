@@ -46,6 +46,7 @@ async function main(): Promise<void> {
       log,
       concurrency: config.concurrency,
       maxDeliver: config.maxDeliver,
+      streamReplicas: config.streamReplicas,
       ackWaitMs: config.ackWaitMs,
       heartbeatMs: config.heartbeatMs,
       inventoryMs: config.inventoryMs,

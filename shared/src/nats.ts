@@ -53,14 +53,34 @@ export function natsAuthProblems(e: {
   return problems;
 }
 
+const SERVER = /^((nats|tls|ws|wss):\/\/)?[^\s/,]+(:\d+)?\/?$/;
+
+/**
+ * The servers of a `NATS_URL`: one URL or a comma-separated list (a cluster's nodes). nats.js
+ * given the whole list as one string keeps only its last server, so every connection goes
+ * through this, and both configs validate with NatsUrlSchema.
+ */
+export function parseNatsServers(url: string): string[] {
+  return url
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+}
+
+/** NATS_URL: one or more servers, comma-separated (`nats://a:4222,nats://b:4222`). */
+export const NatsUrlSchema = z
+  .string()
+  .refine((v) => parseNatsServers(v).length > 0, 'must name at least one server')
+  .refine(
+    (v) => parseNatsServers(v).every((s) => SERVER.test(s)),
+    'must be NATS server URLs separated by commas, e.g. nats://nats-0:4222,nats://nats-1:4222',
+  );
+
 export function natsConnectionOptions(s: NatsSettings): ConnectionOptions {
   if (s.credsFile && s.user)
     throw new Error('set either a NATS creds file or a NATS user, not both');
   const options: ConnectionOptions = {
-    servers: s.url
-      .split(',')
-      .map((u) => u.trim())
-      .filter(Boolean),
+    servers: parseNatsServers(s.url),
     name: s.name,
     maxReconnectAttempts: -1,
   };

@@ -63,8 +63,8 @@ const ALL_STREAMS: readonly StreamName[] = [JOBS_STREAM, RESULTS_STREAM, AGENTS_
 
 /** An existing stream cannot be made to fit ours in place (retention is immutable). */
 export class StreamConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'StreamConfigError';
   }
 }
@@ -84,6 +84,54 @@ async function findStream(jsm: JetStreamManager, name: string): Promise<StreamCo
   }
 }
 
+/**
+ * Brings an existing stream to our replica count, or says why it cannot: a refused update,
+ * or one a single server accepts and ignores (it stores the count, keeps one copy).
+ */
+async function setReplicas(
+  jsm: JetStreamManager,
+  name: string,
+  have: number,
+  want: number,
+): Promise<void> {
+  const refused = (why: string, cause?: unknown): StreamConfigError =>
+    new StreamConfigError(
+      `stream ${name} has ${have} replica(s) and NATS_STREAM_REPLICAS asks for ${want}, but the ` +
+        `server ${why}; a replica count needs a JetStream cluster of at least that many servers: ` +
+        'fix NATS_STREAM_REPLICAS or the cluster',
+      { cause },
+    );
+  const info = await jsm.streams.update(name, { num_replicas: want }).catch((err: unknown) => {
+    throw refused(`refused the change (${(err as Error).message})`, err);
+  });
+  if (want > 1 && !info.cluster) {
+    // A lone server stores the count without holding the replicas: put the config back.
+    await jsm.streams.update(name, { num_replicas: have });
+    throw refused('is not clustered');
+  }
+  await waitForLeader(jsm, name);
+}
+
+const LEADER_WAIT_MS = 30_000;
+
+/**
+ * A stream whose replica set changed elects a leader again; until then publishes get 503 and
+ * info requests time out. Start-up waits for it rather than failing the next caller.
+ */
+async function waitForLeader(jsm: JetStreamManager, name: string): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const info = await jsm.streams.info(name).catch(() => undefined);
+    if (info && (!info.cluster || info.cluster.leader)) return;
+    if (Date.now() > deadline) {
+      throw new StreamConfigError(
+        `stream ${name} has no leader ${LEADER_WAIT_MS} ms after its replica change`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function verifyStream(
   jsm: JetStreamManager,
   want: StreamSettings,
@@ -99,6 +147,10 @@ async function verifyStream(
   if (window !== undefined && (have.duplicate_window ?? 0) < window) {
     await jsm.streams.update(want.name, { duplicate_window: window });
   }
+  const replicas = want.num_replicas ?? 1;
+  if ((have.num_replicas || 1) !== replicas) {
+    await setReplicas(jsm, want.name, have.num_replicas || 1, replicas);
+  }
 }
 
 async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promise<void> {
@@ -110,18 +162,33 @@ async function ensureStream(jsm: JetStreamManager, want: StreamSettings): Promis
   } catch (err) {
     // Another creator may have won the race between our info and add: verify theirs.
     const raced = await findStream(jsm, want.name);
+    if (!raced && (want.num_replicas ?? 1) > 1) {
+      throw new StreamConfigError(
+        `stream ${want.name} cannot be created with ${want.num_replicas} replicas ` +
+          `(${(err as Error).message}): NATS_STREAM_REPLICAS needs a JetStream cluster of at least that many servers`,
+        { cause: err },
+      );
+    }
     if (!raced) throw err;
     await verifyStream(jsm, want, raced);
   }
 }
 
+export interface EnsureOptions {
+  /** NATS_STREAM_REPLICAS: 1 for one server, 3 on a production cluster. */
+  replicas?: number;
+}
+
 /**
  * Create the named streams, or verify existing ones: a wrong retention is refused, a smaller
- * duplicate window is raised to ours, anything else is left alone.
+ * duplicate window is raised to ours, a different replica count is changed to ours (refused
+ * with a StreamConfigError when the server cannot), anything else is left alone.
  */
 export async function ensureStreams(
   jsm: JetStreamManager,
   names: readonly StreamName[] = ALL_STREAMS,
+  options: EnsureOptions = {},
 ): Promise<void> {
-  for (const name of names) await ensureStream(jsm, STREAMS[name]);
+  const num_replicas = options.replicas ?? 1;
+  for (const name of names) await ensureStream(jsm, { ...STREAMS[name], num_replicas });
 }

@@ -120,3 +120,19 @@ it('refuses a stream with the wrong retention, saying which and why', async () =
   );
   expect((await jsm.streams.info(JOBS_STREAM)).config.retention).toBe(RetentionPolicy.Limits);
 });
+
+it('refuses a replica count one server cannot hold, new stream or existing, saying what to fix', async () => {
+  const create = await ensureStreams(jsm, undefined, { replicas: 3 }).catch((e: unknown) => e);
+  expect(create).toBeInstanceOf(StreamConfigError);
+  expect((create as Error).message).toMatch(
+    /stream JOBS cannot be created with 3 replicas .*NATS_STREAM_REPLICAS needs a JetStream cluster/,
+  );
+
+  await ensureControlPlaneStreams(jsm);
+  const update = await ensureStreams(jsm, undefined, { replicas: 3 }).catch((e: unknown) => e);
+  expect(update).toBeInstanceOf(StreamConfigError);
+  expect((update as Error).message).toMatch(
+    /stream JOBS has 1 replica\(s\) and NATS_STREAM_REPLICAS asks for 3, but the server (refused|is not clustered)/,
+  );
+  expect((await jsm.streams.info(JOBS_STREAM)).config.num_replicas).toBe(1);
+});

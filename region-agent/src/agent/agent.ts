@@ -25,6 +25,8 @@ export interface AgentDeps {
   heartbeatMs: number;
   inventoryMs: number;
   ackWaitMs?: number;
+  /** NATS_STREAM_REPLICAS for the streams the agent creates or verifies; default 1. */
+  streamReplicas?: number;
   /** Delay before a failed attempt is redelivered; attempt starts at 1. */
   backoffMs?: (attempt: number) => number;
   /** How often every instance gets its upkeep (`Driver.maintain`); default 6 h, 0 = never. */
@@ -143,7 +145,7 @@ async function pull(a: AgentState, consumerName: string): Promise<void> {
 async function start(a: AgentState): Promise<void> {
   const { deps } = a;
   const jsm: JetStreamManager = await deps.nc.jetstreamManager();
-  await ensureAgentStreams(jsm);
+  await ensureAgentStreams(jsm, { replicas: deps.streamReplicas });
   const consumerName = await ensureJobsConsumer(jsm, {
     region: deps.region,
     ackWaitMs: a.ackWaitMs,

@@ -3,7 +3,11 @@
  * The stream settings are shared/src/streams.ts's, the same the control plane creates.
  */
 import { AckPolicy, DeliverPolicy, nanos, type JetStreamManager } from 'nats';
-import { ensureStreams, isJetStreamNotFound } from '../../../shared/src/streams.js';
+import {
+  ensureStreams,
+  isJetStreamNotFound,
+  type EnsureOptions,
+} from '../../../shared/src/streams.js';
 import {
   JOBS_STREAM,
   RESULTS_STREAM,
@@ -12,8 +16,11 @@ import {
 } from '../../../shared/src/subjects.js';
 
 /** The agent consumes JOBS and publishes to RESULTS; heartbeats go over core NATS. */
-export async function ensureAgentStreams(jsm: JetStreamManager): Promise<void> {
-  await ensureStreams(jsm, [JOBS_STREAM, RESULTS_STREAM]);
+export async function ensureAgentStreams(
+  jsm: JetStreamManager,
+  options: EnsureOptions = {},
+): Promise<void> {
+  await ensureStreams(jsm, [JOBS_STREAM, RESULTS_STREAM], options);
 }
 
 export interface ConsumerSettings {

@@ -14,6 +14,7 @@ import {
 } from 'nats';
 import type { MessageError } from '../../../../shared/src/messages.js';
 import { decodeMessage, ResultSchema, type Result } from '../../../../shared/src/messages.js';
+import { CONSUME_TIMING, watchConsume } from '../../../../shared/src/consume.js';
 import { RESULTS_STREAM } from '../../../../shared/src/subjects.js';
 import { contextFromHeaders, inSpan } from '../../../../shared/src/tracing/context.js';
 import { audit } from '../../db/audit.js';
@@ -199,30 +200,45 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
   };
 
   async function consumeOnce(consumer: Consumer): Promise<void> {
-    const messages = await consumer.consume({ max_messages: 256 });
+    const messages = await consumer.consume({ max_messages: 256, ...CONSUME_TIMING });
     stopIter = () => void messages.close();
+    const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER);
     const inflight = new Set<Promise<void>>();
     for await (const msg of messages) {
+      watch.received();
       const p = handle(h, msg).finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= 32) await Promise.race(inflight);
       if (stopped) break;
     }
     await Promise.all(inflight);
+    await watch.done;
+  }
+
+  /** The consumer again, made again when it was lost (a stream recreated, a node's store lost). */
+  async function reopen(): Promise<Consumer> {
+    await ensureConsumer(deps.jsm);
+    return deps.js.consumers.get(RESULTS_STREAM, RESULTS_CONSUMER);
   }
 
   return {
     async start() {
       await ensureConsumer(deps.jsm);
-      const consumer = await deps.js.consumers.get(RESULTS_STREAM, RESULTS_CONSUMER);
+      let consumer: Consumer | undefined = await deps.js.consumers.get(
+        RESULTS_STREAM,
+        RESULTS_CONSUMER,
+      );
       loop = (async () => {
         while (!stopped) {
           try {
+            consumer ??= await reopen();
             await consumeOnce(consumer);
+            consumer = undefined;
           } catch (err) {
+            consumer = undefined;
             if (!stopped) deps.log.warn({ err }, 'result consumer interrupted; resuming');
-            await new Promise((r) => setTimeout(r, 500));
           }
+          if (!stopped) await new Promise((r) => setTimeout(r, 500));
         }
       })();
     },
