@@ -106,6 +106,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
   process.exit(1);
 });

@@ -12,6 +12,7 @@ import { createReporter, type Reporter } from './reporter.js';
 import { createResultPublisher, type ResultPublisher } from './results.js';
 import { isExpired, runJobTraced, type JobContext } from './run-job.js';
 import { ensureAgentStreams, ensureJobsConsumer } from './streams.js';
+import { StreamConfigError } from '../../../shared/src/streams.js';
 import type { AgentMetrics } from '../metrics.js';
 
 export interface AgentDeps {
@@ -142,15 +143,36 @@ async function pull(a: AgentState, consumerName: string): Promise<void> {
   }
 }
 
+const SETUP_ATTEMPTS = 12;
+
+/**
+ * Streams and the region's consumer, retried while JetStream cannot answer yet (a stream
+ * electing a leader after a node restart times out for a few seconds); a configuration the
+ * server refuses (StreamConfigError) fails at once.
+ */
+async function setUp(a: AgentState): Promise<string> {
+  const { deps } = a;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const jsm: JetStreamManager = await deps.nc.jetstreamManager();
+      await ensureAgentStreams(jsm, { replicas: deps.streamReplicas });
+      return await ensureJobsConsumer(jsm, {
+        region: deps.region,
+        ackWaitMs: a.ackWaitMs,
+        maxDeliver: deps.maxDeliver,
+      });
+    } catch (err) {
+      if (err instanceof StreamConfigError || attempt >= SETUP_ATTEMPTS) throw err;
+      const delayMs = Math.min(500 * 2 ** (attempt - 1), 5_000);
+      a.log.warn({ err, attempt, delayMs }, 'JetStream not ready for the agent yet; retrying');
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+}
+
 async function start(a: AgentState): Promise<void> {
   const { deps } = a;
-  const jsm: JetStreamManager = await deps.nc.jetstreamManager();
-  await ensureAgentStreams(jsm, { replicas: deps.streamReplicas });
-  const consumerName = await ensureJobsConsumer(jsm, {
-    region: deps.region,
-    ackWaitMs: a.ackWaitMs,
-    maxDeliver: deps.maxDeliver,
-  });
+  const consumerName = await setUp(a);
   a.js = deps.nc.jetstream();
   a.results = createResultPublisher({ js: a.js, region: deps.region, agentId: deps.agentId });
   await deps.driver.adopt();
