@@ -2,6 +2,7 @@
  * GET /dashboard/:uuid: the resource of the session, its operations, its masked URL, its plan;
  * GET /dashboard/:uuid/ca.pem: the CA its clients verify the server against.
  */
+import type { Logger } from '../../../shared/src/logger.js';
 import type { Context } from 'koa';
 import { listOperations, type OperationRow } from '../db/operations.js';
 import type { ResourceRow } from '../db/resources.js';
@@ -14,12 +15,14 @@ import type { SsoSetup } from './setup.js';
 import { dashboardPage, type DashboardView } from './dashboard-view.js';
 
 /** The sealed config vars, or {} when there are none or they cannot be opened. */
-function configVars(sso: SsoSetup, r: ResourceRow): Record<string, string> {
+function configVars(sso: SsoSetup, ctx: Context, r: ResourceRow): Record<string, string> {
   if (!r.config_enc) return {};
   try {
     return sso.sealer.openJson<Record<string, string>>(r.config_enc);
   } catch (err) {
-    sso.log.warn({ err, resourceId: r.uuid }, 'cannot open resource config');
+    // The request's logger (its lines carry the request id), else the SSO one.
+    const log = (ctx.state.log as Logger | undefined) ?? sso.log;
+    log.warn({ err, resourceId: r.uuid }, 'cannot open resource config');
     return {};
   }
 }
@@ -74,7 +77,7 @@ export async function showDashboard(sso: SsoSetup, ctx: Context, uuid: string): 
   const ok = await requireSession(sso, ctx, uuid);
   if (!ok) return;
   const { session, resource } = ok;
-  const vars = configVars(sso, resource);
+  const vars = configVars(sso, ctx, resource);
   const ops = await listOperations(sso.pool, resource.uuid);
   const samples = await recentSamples(sso.pool, resource.uuid);
   html(ctx, 200, dashboardPage(dashboardView(sso, session, resource, { vars, ops, samples })));
@@ -83,7 +86,7 @@ export async function showDashboard(sso: SsoSetup, ctx: Context, uuid: string): 
 export async function downloadCa(sso: SsoSetup, ctx: Context, uuid: string): Promise<void> {
   const ok = await requireSession(sso, ctx, uuid);
   if (!ok) return;
-  const ca = configVars(sso, ok.resource)[`${sso.configVarsPrefix}_TLS_CA`];
+  const ca = configVars(sso, ctx, ok.resource)[`${sso.configVarsPrefix}_TLS_CA`];
   if (!ca)
     return void html(ctx, 404, messagePage('Not available yet', 'The CA is not issued yet.'));
   ctx.set('Cache-Control', 'no-store');
