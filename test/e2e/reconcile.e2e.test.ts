@@ -208,11 +208,10 @@ it('the instance of an add-on the database calls deprovisioned is removed', asyn
 it('an instance nobody knows is reported, kept, and removed only by the operator', async () => {
   const uuid = await provisioned();
   const { pool } = stack.plane;
-  await pool.query('begin');
+  // Dependent rows first (foreign keys), then the resource itself.
   for (const table of ['heroku_calls', 'heroku_tokens', 'operations'])
     await pool.query(`delete from ${table} where resource_uuid = $1`, [uuid]);
   await pool.query('delete from resources where uuid = $1', [uuid]);
-  await pool.query('commit');
 
   await waitFor(async () => (await finding(uuid)) === 'unknown', 'reported unknown', 20_000, 200);
   const drift = await operator('drift', '--json');

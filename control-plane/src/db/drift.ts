@@ -58,6 +58,18 @@ export async function regionFindings(db: Queryable, region: string): Promise<Fin
   return res.rows;
 }
 
+export async function getFinding(
+  db: Queryable,
+  region: string,
+  uuid: string,
+): Promise<FindingRow | undefined> {
+  const res = await db.query<FindingRow>(
+    'select * from drift_findings where agent_region = $1 and uuid = $2',
+    [region, uuid],
+  );
+  return res.rows[0];
+}
+
 export async function listFindings(db: Queryable, region?: string): Promise<FindingRow[]> {
   const res = await db.query<FindingRow>(
     `select * from drift_findings where $1::text is null or agent_region = $1
@@ -103,8 +115,9 @@ export interface ReconcileRun {
 }
 
 /**
- * Take the region's pass (resolves with the previous pass's error), or undefined: nobody holds it, and (unless `force`) the last one started at
- * least `intervalS` ago, so N replicas run one pass per interval between them.
+ * Takes the region's pass when nobody holds it and (unless `force`) the last one started at
+ * least `intervalS` ago, so N replicas run one pass per interval between them. Resolves with
+ * the previous pass's error, or undefined when the pass is not this caller's.
  */
 export async function claimReconcile(
   db: Queryable,

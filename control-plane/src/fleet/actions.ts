@@ -11,7 +11,7 @@ import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 import { insertOperation, openOperations } from '../db/operations.js';
 import { bumpGeneration, getResource, insertResource, type ResourceRow } from '../db/resources.js';
 import type { Finding } from './drift.js';
-import { listFindings } from '../db/drift.js';
+import { getFinding } from '../db/drift.js';
 
 interface Target {
   uuid: string;
@@ -107,7 +107,7 @@ export async function removeUnknown(
   uuid: string,
   region: string,
 ): Promise<string> {
-  const finding = (await listFindings(pool, region)).find((f) => f.uuid === uuid);
+  const finding = await getFinding(pool, region, uuid);
   if (finding?.finding !== 'unknown')
     throw new NotFoundError(
       'not_unknown',

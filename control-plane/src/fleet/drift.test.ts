@@ -89,6 +89,8 @@ describe('decide', () => {
       act: 'wait',
       why: 'repair_budget_spent',
     });
+    // The operator's pass (its cause fixed) tries once more.
+    expect(decide(f, prior({ repairs: 3 }), { ...o, pastBudget: true })).toEqual({ act: 'repair' });
     // Another kind of finding starts its own budget.
     expect(decide(f, prior({ repairs: 3, finding: 'stale' }), o)).toEqual({ act: 'repair' });
   });

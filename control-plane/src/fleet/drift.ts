@@ -28,6 +28,8 @@ export interface DecideOptions {
   orphanGraceS: number;
   maxRepairs: number;
   now: Date;
+  /** The operator's `reconcile`: one more repair even past the budget (the cause was fixed). */
+  pastBudget?: boolean;
 }
 
 function againstDatabase(row: FleetRow, inst: InstanceSummary | undefined): Finding | undefined {
@@ -91,7 +93,7 @@ export function decide(f: Finding, prior: FindingRow | undefined, o: DecideOptio
     case 'missing':
     case 'stale': {
       const repairs = prior?.finding === f.finding ? prior.repairs : 0;
-      return repairs < o.maxRepairs
+      return repairs < o.maxRepairs || o.pastBudget
         ? { act: 'repair' }
         : { act: 'wait', why: 'repair_budget_spent' };
     }

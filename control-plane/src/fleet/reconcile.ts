@@ -62,13 +62,6 @@ export interface PassOptions {
   dryRun?: boolean;
 }
 
-const ACTION_OF: Record<Decision['act'], string> = {
-  repair: 'repair_requested',
-  remove: 'removal_requested',
-  wait: 'waiting',
-  report: 'reported',
-};
-
 async function act(
   deps: ReconcileDeps,
   region: string,
@@ -76,13 +69,14 @@ async function act(
   d: Decision,
 ): Promise<FindingReport> {
   if (d.act === 'wait') return { ...f, action: d.why };
-  if (d.act === 'report') return { ...f, action: ACTION_OF.report };
-  const request = d.act === 'repair' ? requestRepair : requestRemoval;
+  if (d.act === 'report') return { ...f, action: 'reported' };
+  const [request, action] =
+    d.act === 'repair'
+      ? [requestRepair, 'repair_requested']
+      : [requestRemoval, 'removal_requested'];
   const operationId = await request(deps.pool, { uuid: f.uuid, region, finding: f });
   // Undefined: something else took the resource meanwhile; the next pass looks again.
-  return operationId
-    ? { ...f, action: ACTION_OF[d.act], operationId }
-    : { ...f, action: 'left_to_newer_work' };
+  return operationId ? { ...f, action, operationId } : { ...f, action: 'left_to_newer_work' };
 }
 
 async function auditChanges(
@@ -112,7 +106,12 @@ function repairsAfter(r: FindingReport, prior: FindingRow | undefined): number {
 }
 
 /** Inventory, comparison and (unless a dry run) actions for one region the caller leased. */
-async function pass(deps: ReconcileDeps, region: string, dryRun: boolean): Promise<RegionReport> {
+async function pass(
+  deps: ReconcileDeps,
+  region: string,
+  opts: { dryRun: boolean; force: boolean },
+): Promise<RegionReport> {
+  const { dryRun } = opts;
   const live = (await regionLiveness(deps.pool, deps.deadAfterS)).find(
     (l) => l.agent_region === region,
   );
@@ -135,7 +134,12 @@ async function pass(deps: ReconcileDeps, region: string, dryRun: boolean): Promi
     since,
   );
   const prior = new Map((await regionFindings(deps.pool, region)).map((p) => [p.uuid, p]));
-  const options = { orphanGraceS: deps.orphanGraceS, maxRepairs: deps.maxRepairs, now: since };
+  const options = {
+    orphanGraceS: deps.orphanGraceS,
+    maxRepairs: deps.maxRepairs,
+    now: since,
+    pastBudget: opts.force,
+  };
   const reports: FindingReport[] = [];
   for (const f of findDrift(region, inv.instances, rows)) {
     const d = decide(f, prior.get(f.uuid), options);
@@ -172,13 +176,16 @@ export async function reconcileRegion(
   region: string,
   opts: PassOptions = {},
 ): Promise<RegionReport> {
-  const dryRun = opts.dryRun ?? false;
-  if (dryRun) return pass(deps, region, true).catch((err: unknown) => failed(region, err));
+  const force = opts.force ?? false;
+  if (opts.dryRun)
+    return pass(deps, region, { dryRun: true, force }).catch((err: unknown) => failed(region, err));
   const leaseMs = Math.max(60_000, deps.inventoryTimeoutMs * 4);
   const { pool, holder } = deps;
-  const claim = await claimReconcile(pool, region, holder, leaseMs, deps.intervalS, !!opts.force);
+  const claim = await claimReconcile(pool, region, holder, leaseMs, deps.intervalS, force);
   if (!claim) return { region, status: 'busy', findings: [] };
-  const report = await pass(deps, region, false).catch((err: unknown) => failed(region, err));
+  const report = await pass(deps, region, { dryRun: false, force }).catch((err: unknown) =>
+    failed(region, err),
+  );
   await finishReconcile(pool, region, holder, {
     summary: report.status === 'reconciled' ? summarize(report) : undefined,
     error: report.error,
