@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { ConsumerEvents, type ConsumerMessages, type ConsumerStatus } from 'nats';
-import { watchConsume } from './consume.js';
+import { STALL_RESTART_MS, watchConsume } from './consume.js';
 import { createLogger } from './logger.js';
 
 /** A consume() iterator whose status events the test pushes. */
@@ -61,4 +61,19 @@ it('closes the iterator when its consumer is gone, so the loop makes it again', 
   await watchConsume(messages, log, 'c').done;
   expect(messages.closed).toBe(true);
   expect(lines().map((l) => l.msg)).toEqual(['consumer lost; recreating it']);
+});
+
+it('restarts the iterator when heartbeats stay missing past STALL_RESTART_MS', async () => {
+  const { log, lines } = capture();
+  let t = 0;
+  const missed = { type: ConsumerEvents.HeartbeatsMissed, data: 2 };
+  const messages = fakeMessages([missed, missed, missed, missed]);
+  // Each status event reads the clock; the third is past the restart bound.
+  const clock = (): number => (t += STALL_RESTART_MS / 2);
+  await watchConsume(messages, log, 'c', clock).done;
+  expect(messages.closed).toBe(true);
+  expect(lines().map((l) => l.msg)).toEqual([
+    'consumer stalled: heartbeats missed; re-pulling',
+    'consumer still stalled; restarting it',
+  ]);
 });

@@ -15,6 +15,9 @@ import type { Logger } from './logger.js';
  */
 export const CONSUME_TIMING = { expires: 5_000, idle_heartbeat: 1_000 } as const;
 
+/** Heartbeats still missing this long after a stall began: the iterator is closed and made again. */
+export const STALL_RESTART_MS = 2 * CONSUME_TIMING.expires;
+
 export interface ConsumeWatch {
   /** Call for every message taken: the first one after a stall logs the resume. */
   received(): void;
@@ -46,6 +49,15 @@ export function watchConsume(
         if (stalledAt === undefined) {
           stalledAt = now();
           log.warn({ consumer, missed: s.data }, 'consumer stalled: heartbeats missed; re-pulling');
+        } else if (now() - stalledAt >= STALL_RESTART_MS) {
+          // nats.js's own re-pull has not brought anything back (seen after a leader's node
+          // was killed): start over with a new consumer iterator.
+          log.error(
+            { consumer, stalledMs: now() - stalledAt },
+            'consumer still stalled; restarting it',
+          );
+          await messages.close();
+          break;
         }
       } else if (
         s.type === ConsumerEvents.ConsumerNotFound ||
