@@ -77,3 +77,13 @@ it('restarts the iterator when heartbeats stay missing past STALL_RESTART_MS', a
     'consumer still stalled; restarting it',
   ]);
 });
+
+it('logs the resume of a stall the previous iterator left open', async () => {
+  const { log, lines } = capture();
+  const watch = watchConsume(fakeMessages([]), log, 'c', () => 9_000, 1_000);
+  await watch.done;
+  expect(watch.stalledSince()).toBe(1_000);
+  watch.received();
+  expect(watch.stalledSince()).toBeUndefined();
+  expect(lines().map((l) => [l.msg, l.stalledMs])).toEqual([['consumer resumed', 8_000]]);
+});

@@ -23,6 +23,8 @@ export interface ConsumeWatch {
   received(): void;
   /** Resolves when the iterator's status stream ends. */
   done: Promise<void>;
+  /** When the stall still open began: handed to the next iterator's watch after a restart. */
+  stalledSince(): number | undefined;
 }
 
 /**
@@ -36,8 +38,10 @@ export function watchConsume(
   log: Logger,
   consumer: string,
   now: () => number = Date.now,
+  /** A stall the previous iterator left open (its resume is logged by this watch). */
+  stalledBefore?: number,
 ): ConsumeWatch {
-  let stalledAt: number | undefined;
+  let stalledAt: number | undefined = stalledBefore;
   const received = (): void => {
     if (stalledAt === undefined) return;
     log.info({ consumer, stalledMs: now() - stalledAt }, 'consumer resumed');
@@ -70,5 +74,5 @@ export function watchConsume(
       }
     }
   })();
-  return { received, done: done.catch(() => undefined) };
+  return { received, done: done.catch(() => undefined), stalledSince: () => stalledAt };
 }

@@ -23,7 +23,11 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-cluster.js';
 
 const STREAMS = [JOBS_STREAM, RESULTS_STREAM, AGENTS_STREAM];
 // A stalled results consumer (nats.js's default: ~30 s) would pass this deadline and redispatch.
-const OPERATION_TIMEOUT_MS = 20_000;
+// Long enough that a result held up by the failover is recovered by the results consumer, not
+// by a redispatch at the deadline: the attempts check below is about that recovery. A cluster
+// run under load once saw a result held ~17 s after the leader's node was killed (see the
+// closing note of stop 12): with a 20 s deadline that became a second attempt.
+const OPERATION_TIMEOUT_MS = 60_000;
 
 let cluster: NatsCluster;
 let sim: HerokuSim;
@@ -74,7 +78,7 @@ beforeAll(async () => {
   const ready = async (): Promise<boolean> =>
     (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
   await waitFor(ready, 'agent ready', 30_000, 200);
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   if (agent) await stopChild(agent, 'SIGTERM');
@@ -151,7 +155,7 @@ it('streams come out R3 and provisions finish once while a node is killed and re
   for (let i = 7; i < 10; i++) uuids.push(await provision(i));
 
   const done = (): boolean => uuids.every((u) => sim.addon(u)?.state === 'provisioned');
-  await waitFor(done, 'every add-on provisioned', 40_000, 200).catch((err: unknown) => {
+  await waitFor(done, 'every add-on provisioned', 70_000, 200).catch((err: unknown) => {
     const states = uuids.map((u) => sim.addon(u)?.state).join(' ');
     const why = `${(err as Error).message}: ${states}\nagent (exit ${agent.exitCode}):\n${agentLog}`;
     throw new Error(
@@ -183,4 +187,4 @@ it('streams come out R3 and provisions finish once while a node is killed and re
   const dirs = redisDirs();
   expect(dirs).toHaveLength(uuids.length);
   expect(new Set(dirs.map((d) => d.split('/').pop())).size).toBe(uuids.length);
-}, 90_000);
+}, 120_000);

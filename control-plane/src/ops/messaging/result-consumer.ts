@@ -199,10 +199,13 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
     },
   };
 
+  /** A stall an iterator left open when it was restarted: its resume is still to be logged. */
+  let openStall: number | undefined;
+
   async function consumeOnce(consumer: Consumer): Promise<void> {
     const messages = await consumer.consume({ max_messages: 256, ...CONSUME_TIMING });
     stopIter = () => void messages.close();
-    const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER);
+    const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER, Date.now, openStall);
     const inflight = new Set<Promise<void>>();
     for await (const msg of messages) {
       watch.received();
@@ -213,6 +216,7 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
     }
     await Promise.all(inflight);
     await watch.done;
+    openStall = watch.stalledSince();
   }
 
   /** The consumer again, made again when it was lost (a stream recreated, a node's store lost). */
