@@ -88,6 +88,10 @@ export function createLogger(settings: LoggerSettings): Logger {
     base: { service: settings.name },
     timestamp: pino.stdTimeFunctions.isoTime,
     mixin: logMixin,
+    // pino's default merges a line's fields into the mixin's object: into the shared
+    // NO_FIELDS, every line's fields would leak into all the lines after it.
+    mixinMergeStrategy: (fields: object, mixed: object) =>
+      mixed === NO_FIELDS ? fields : Object.assign(mixed, fields),
   };
   return settings.destination ? pino(options, settings.destination) : pino(options);
 }

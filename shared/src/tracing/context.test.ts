@@ -39,6 +39,22 @@ it('with tracing off, there is no traceparent to store or send, and no trace id 
   expect(lines[0]).not.toHaveProperty('trace_id');
 });
 
+it("a line's fields stay on that line (the no-trace mixin object is shared by every line)", () => {
+  const { log, lines } = logLines();
+  log.info({ reason: 'first' }, 'one');
+  log.info({ via: 'second' }, 'two');
+  log.child({ resource: 'r1' }).info({ step: 3 }, 'three');
+  log.info('four');
+  expect(
+    lines.map(({ msg, reason, via, resource, step }) => ({ msg, reason, via, resource, step })),
+  ).toEqual([
+    { msg: 'one', reason: 'first' },
+    { msg: 'two', via: 'second' },
+    { msg: 'three', resource: 'r1', step: 3 },
+    { msg: 'four' },
+  ]);
+});
+
 describe('with a tracer provider', () => {
   beforeAll(() => {
     new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).register();
