@@ -14,7 +14,11 @@ import {
 } from 'nats';
 import type { MessageError } from '../../../../shared/src/messages.js';
 import { decodeMessage, ResultSchema, type Result } from '../../../../shared/src/messages.js';
-import { CONSUME_TIMING, watchConsume } from '../../../../shared/src/consume.js';
+import {
+  CONSUME_TIMING,
+  watchConsume,
+  type ConsumerStanding,
+} from '../../../../shared/src/consume.js';
 import { RESULTS_STREAM } from '../../../../shared/src/subjects.js';
 import { contextFromHeaders, inSpan } from '../../../../shared/src/tracing/context.js';
 import { audit } from '../../db/audit.js';
@@ -181,6 +185,16 @@ async function ensureConsumer(jsm: JetStreamManager): Promise<void> {
     });
 }
 
+/** The consumer's standing on the server, for the stall watchdog. */
+async function standing(consumer: Consumer): Promise<ConsumerStanding> {
+  const info = await consumer.info();
+  return {
+    pending: info.num_pending,
+    waiting: info.num_waiting,
+    atAckLimit: info.num_ack_pending >= (info.config.max_ack_pending ?? Infinity),
+  };
+}
+
 export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
   let stopped = false;
   let loop: Promise<void> | undefined;
@@ -205,13 +219,16 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
   async function consumeOnce(consumer: Consumer): Promise<void> {
     const messages = await consumer.consume({ max_messages: 256, ...CONSUME_TIMING });
     stopIter = () => void messages.close();
-    const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER, Date.now, openStall);
+    const watch = watchConsume(messages, deps.log, RESULTS_CONSUMER, {
+      stalledBefore: openStall,
+      probe: () => standing(consumer),
+    });
     const inflight = new Set<Promise<void>>();
     for await (const msg of messages) {
       watch.received();
       const p = handle(h, msg).finally(() => inflight.delete(p));
       inflight.add(p);
-      if (inflight.size >= 32) await Promise.race(inflight);
+      if (inflight.size >= 32) await watch.busy(Promise.race(inflight));
       if (stopped) break;
     }
     await Promise.all(inflight);
