@@ -4,7 +4,7 @@
  * buffers the real claim queries touch (EXPLAIN ANALYZE of db/'s own SQL), which does not
  * depend on the machine's speed: a per-candidate scan of the backlog touches millions.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { CALL_KINDS, claimDueCalls } from '../../control-plane/src/db/calls.js';
 import { claimDispatchable } from '../../control-plane/src/db/operations.js';
 import type { Queryable } from '../../control-plane/src/db/pool.js';
@@ -17,7 +17,7 @@ let db: TestDatabase;
 let pool: pg.Pool;
 beforeAll(async () => {
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool = db.pool(2);
   await pool.query(
     `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
      select md5('r' || i)::uuid, 'r' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'

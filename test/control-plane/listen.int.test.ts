@@ -1,5 +1,5 @@
 /** The one LISTEN helper: notifications arrive, and a killed connection comes back by itself. */
-import pg from 'pg';
+import type pg from 'pg';
 import { createLogger } from '../../shared/src/logger.js';
 import { listen, type Listener } from '../../control-plane/src/db/listen.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -9,7 +9,7 @@ let db: TestDatabase;
 let pool: pg.Pool;
 beforeAll(async () => {
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url });
+  pool = db.pool();
 });
 afterAll(async () => {
   await pool.end();

@@ -50,7 +50,7 @@ describe('dispatch', () => {
   let pool: pg.Pool;
   beforeAll(async () => {
     db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 10 });
+    pool = db.pool(10);
   });
   afterAll(async () => {
     await pool.end();

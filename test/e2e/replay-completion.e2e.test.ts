@@ -4,7 +4,7 @@
  * PATCH and the provision action once the agent finishes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
 import { freePort, waitFor } from '../../shared/src/ports.js';
 import { stopChild } from '../../deploy/local/postgres.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
@@ -23,7 +23,7 @@ let pool: pg.Pool;
 beforeAll(async () => {
   [db, nats, sim] = await Promise.all([createTestDatabase(), startTestNats(), createHerokuSim()]);
   port = await freePort();
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool = db.pool(2);
 });
 afterAll(async () => {
   if (plane) await stopChild(plane, 'SIGTERM');

@@ -7,6 +7,12 @@ const TEMPLATE_DB = 'cp_template';
 export interface TestDatabase {
   url: string;
   name: string;
+  /**
+   * A pool on this database. pool.end() can resolve before an idle client's socket has
+   * closed; drop()'s forced termination (57P01) of that client is then ignored, not an
+   * unhandled error that fails the file (it failed CI).
+   */
+  pool(max?: number): pg.Pool;
   drop(): Promise<void>;
 }
 
@@ -37,9 +43,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
+  const url = `postgres://postgres@127.0.0.1:${port}/${name}`;
   return {
     name,
-    url: `postgres://postgres@127.0.0.1:${port}/${name}`,
+    url,
+    pool: (max = 10) => {
+      const pool = new pg.Pool({ connectionString: url, max });
+      pool.on('error', () => undefined);
+      return pool;
+    },
     drop: async () => {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
