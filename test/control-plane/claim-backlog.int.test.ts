@@ -11,7 +11,7 @@ import type { Queryable } from '../../control-plane/src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
 const RESOURCES = 1000;
-const PER_RESOURCE = 100; // 100,000 open items of each kind
+const PER_RESOURCE = 100; // 100,000 open items of each kind (and 100,000 operations in flight)
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -33,6 +33,22 @@ beforeAll(async () => {
        from generate_series(1, $1) r, generate_series(1, $2) g`,
     [RESOURCES, PER_RESOURCE],
   );
+  // 100,000 operations in flight on other resources (dispatched, deadline ahead: a region's
+  // agents are slow), all older than the pending chains: the claim must not step over them.
+  await pool.query(
+    `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
+     select md5('f' || i)::uuid, 'f' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
+       from generate_series(1, $1) i`,
+    [RESOURCES],
+  );
+  await pool.query(
+    `insert into operations (id, resource_uuid, kind, generation, state, plan, created_at, deadline)
+     select md5('d' || r || '.' || g)::uuid, md5('f' || r)::uuid, 'change_plan', g, 'dispatched',
+            'standard', now() - interval '2 hours' + (g * $1 + r) * interval '1 ms',
+            now() + interval '1 hour'
+       from generate_series(1, $1) r, generate_series(1, $2) g`,
+    [RESOURCES, PER_RESOURCE],
+  );
   await pool.query(
     `insert into heroku_calls (resource_uuid, kind, dedupe_key, next_attempt_at)
      select md5('r' || r)::uuid, 'config_update', 'gen-' || g,
@@ -49,15 +65,14 @@ afterAll(async () => {
 interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
+  'Actual Rows'?: number;
   'Shared Hit Blocks'?: number;
   'Shared Read Blocks'?: number;
   Plans?: PlanNode[];
 }
 
 /** Runs a db/ claim function with EXPLAIN ANALYZE in front of its SQL, in a rolled-back transaction. */
-async function explain(
-  claim: (db: Queryable) => Promise<unknown>,
-): Promise<{ plan: PlanNode; rows: number }> {
+async function explain(claim: (db: Queryable) => Promise<unknown>): Promise<{ plan: PlanNode }> {
   const client = await pool.connect();
   let plan: PlanNode | undefined;
   try {
@@ -77,7 +92,7 @@ async function explain(
     await client.query('rollback');
     client.release();
   }
-  return { plan: plan!, rows: 0 };
+  return { plan: plan! };
 }
 
 function buffers(node: PlanNode): number {
@@ -100,4 +115,32 @@ it('leases a batch of due calls touching a bounded number of buffers', async () 
   const { plan } = await explain((q) => claimDueCalls(q, CALL_KINDS, 50, 60_000));
   expect(buffers(plan)).toBeLessThan(5_000);
   expect(seqScans(plan, 'heroku_calls')).toBe(0);
+});
+
+it('pages past pending operations queued behind one in flight to the ones that may go', async () => {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // 500 resources whose oldest pending operation waits on one in flight: the first pages
+    // of the pending walk hold nothing the dispatcher may send.
+    await client.query(
+      `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
+       select md5('b' || i)::uuid, 'b' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
+         from generate_series(1, 500) i`,
+    );
+    await client.query(
+      `insert into operations (id, resource_uuid, kind, generation, state, plan, created_at, deadline)
+       select md5('bo' || i || '.' || g)::uuid, md5('b' || i)::uuid, 'change_plan', g,
+              case g when 1 then 'dispatched' else 'pending' end, 'standard',
+              now() - interval '3 hours' + (g * 500 + i) * interval '1 ms', now() + interval '1 hour'
+         from generate_series(1, 500) i, generate_series(1, 2) g`,
+    );
+    const claimed = await claimDispatchable(client, 10);
+    expect(claimed).toHaveLength(10);
+    for (const op of claimed)
+      expect({ gen: op.generation, state: op.state }).toEqual({ gen: 1, state: 'pending' });
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
 });
