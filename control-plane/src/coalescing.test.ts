@@ -21,3 +21,20 @@ it('a pass kicked from inside a traced request runs outside its trace', async ()
   await pass.stop();
   expect(seen).toBeUndefined();
 });
+
+it('with minGapMs, asks during a run fold into one more run that starts minGapMs after it', async () => {
+  const starts: number[] = [];
+  const pass = coalescing(
+    async () => {
+      starts.push(performance.now());
+      await new Promise((r) => setTimeout(r, 5));
+    },
+    { minGapMs: 60 },
+  );
+  pass.kick(); // a quiet spell before: runs at once
+  for (let i = 0; i < 10; i++) pass.kick(); // fold into one more run
+  await new Promise((r) => setTimeout(r, 200));
+  await pass.stop();
+  expect(starts).toHaveLength(2);
+  expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(59);
+});

@@ -13,10 +13,21 @@ export interface Coalescing {
   stop(): Promise<void>;
 }
 
-export function coalescing(run: () => Promise<void>): Coalescing {
+export interface CoalescingOptions {
+  /**
+   * Runs start at least this far apart: under a stream of asks, each run then finds a batch
+   * instead of the one or two items that arrived during the last (one statement each). An
+   * ask after a quiet spell runs at once.
+   */
+  minGapMs?: number;
+}
+
+export function coalescing(run: () => Promise<void>, options: CoalescingOptions = {}): Coalescing {
+  const minGapMs = options.minGapMs ?? 0;
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  let lastStart = -Infinity;
 
   const kick = AsyncResource.bind((): void => {
     if (stopped) return;
@@ -27,6 +38,10 @@ export function coalescing(run: () => Promise<void>): Coalescing {
     running = (async () => {
       do {
         again = false;
+        const wait = lastStart + minGapMs - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (stopped) break;
+        lastStart = performance.now();
         await run();
       } while (again && !stopped);
     })().finally(() => {

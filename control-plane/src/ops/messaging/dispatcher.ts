@@ -159,6 +159,9 @@ function countBatch(metrics: ControlPlaneMetrics | undefined, done: Batch): void
   for (const op of done.timedOut) metrics?.operationFinished(op, 'timed_out');
 }
 
+/** Dispatch passes start at least this far apart (an accept after a quiet spell goes at once). */
+const DISPATCH_GAP_MS = 5;
+
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const batch = deps.batchSize ?? 100;
   let wake: Listener | undefined;
@@ -174,11 +177,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   }
 
-  const runner = coalescing(async () => {
-    await runOnce().catch((err: unknown) =>
-      deps.log.error({ err }, 'outbox dispatch failed; will retry on the next sweep'),
-    );
-  });
+  // Passes at least DISPATCH_GAP_MS apart: under a stream of accepts each claims a batch.
+  const runner = coalescing(
+    async () => {
+      await runOnce().catch((err: unknown) =>
+        deps.log.error({ err }, 'outbox dispatch failed; will retry on the next sweep'),
+      );
+    },
+    { minGapMs: DISPATCH_GAP_MS },
+  );
 
   return {
     async start() {
