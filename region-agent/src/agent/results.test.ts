@@ -28,6 +28,26 @@ function fakeJs(): {
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('createResultPublisher', () => {
+  it("an abandoned attempt's progress is dropped; a retry's steps are not deduplicated against it", async () => {
+    const { js, sent } = fakeJs();
+    const results = createResultPublisher({ js, region: 'us-east', agentId: 'a' });
+    const job = makeJob('provision', randomUUID());
+    await results.progress(job, 'issuing certificate'); // never confirmed
+    results.abandon(job);
+    await results.progress(job, 'issuing certificate'); // the retry, on this agent
+    expect(new Set(sent.map((s) => s.msgID)).size).toBe(2);
+    const final = results.final(job, 'succeeded', undefined);
+    sent[1]!.settle(true);
+    await tick();
+    // Only the retry's step was waited for: the final went out with the first still unsettled.
+    expect(sent.map((s) => s.status)).toEqual(['progress', 'progress', 'succeeded']);
+    sent[2]!.settle(true);
+    await final;
+    const other = createResultPublisher({ js, region: 'us-east', agentId: 'a' });
+    await other.progress(job, 'issuing certificate');
+    expect(sent[3]!.msgID).not.toBe(sent[1]!.msgID); // another agent process: its own ids
+  });
+
   it('sends progress without waiting for its PubAck; the final waits for every one, re-sending a failed one', async () => {
     const { js, sent } = fakeJs();
     const results = createResultPublisher({ js, region: 'us-east', agentId: 'a' });
@@ -35,8 +55,8 @@ describe('createResultPublisher', () => {
     await results.progress(job, 'issuing certificate');
     await results.progress(job, 'starting instance');
     expect(sent.map((s) => s.msgID)).toEqual([
-      `${job.operationId}:progress:1`,
-      `${job.operationId}:progress:2`,
+      expect.stringMatching(new RegExp(`^${job.operationId}:progress:[0-9a-f]{8}:1$`)),
+      expect.stringMatching(new RegExp(`^${job.operationId}:progress:[0-9a-f]{8}:2$`)),
     ]);
     let finished = false;
     const final = results.final(job, 'succeeded', undefined).then(() => (finished = true));
@@ -45,7 +65,7 @@ describe('createResultPublisher', () => {
     sent[0]!.settle(true);
     sent[1]!.settle(false);
     await tick();
-    expect(sent.map((s) => s.msgID).slice(2)).toEqual([`${job.operationId}:progress:2`]);
+    expect(sent.map((s) => s.msgID).slice(2)).toEqual([sent[1]!.msgID]); // the same msgID
     sent[2]!.settle(true);
     await tick();
     expect(sent[3]).toMatchObject({ msgID: `${job.operationId}:succeeded`, status: 'succeeded' });

@@ -8,6 +8,7 @@ import {
   type ResultError,
   type ResultStatus,
 } from '../../../shared/src/messages.js';
+import { randomUUID } from 'node:crypto';
 import { resultSubject } from '../../../shared/src/subjects.js';
 import { headersWithTrace } from '../../../shared/src/tracing/context.js';
 import type { InstanceOutcome } from '../driver.js';
@@ -18,6 +19,11 @@ export interface ResultPublisher {
    * it travels. Steps leave in order on one connection; `final` waits for their PubAcks first.
    */
   progress(job: Job, step: string): Promise<void>;
+  /**
+   * The attempt ends without a final result here (nak'd for a retry that may run on another
+   * agent): its unconfirmed progress is dropped, so nothing is kept for the operation.
+   */
+  abandon(job: Job): void;
   final(
     job: Job,
     status: Exclude<ResultStatus, 'progress'>,
@@ -38,7 +44,10 @@ function isError(detail: InstanceOutcome | ResultError | undefined): detail is R
 
 export function createResultPublisher(deps: ResultPublisherDeps): ResultPublisher {
   const now = deps.now ?? ((): Date => new Date());
-  const steps = new Map<string, number>();
+  // Progress msgIDs are unique to this publisher: an attempt retried here or elsewhere is not
+  // deduplicated against the steps of an earlier one, and no count is kept per operation.
+  const run = randomUUID().slice(0, 8);
+  let seq = 0;
   /** Per operation: its progress publishes not yet confirmed, in the order they were sent. */
   const inFlight = new Map<string, Array<{ sent: Promise<unknown>; again: () => Promise<void> }>>();
 
@@ -83,10 +92,9 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
 
   return {
     progress(job: Job, step: string): Promise<void> {
-      const n = (steps.get(job.operationId) ?? 0) + 1;
-      steps.set(job.operationId, n);
+      const msgID = `${job.operationId}:progress:${run}:${++seq}`;
       const result = { ...base(job, 'progress'), step };
-      const again = (): Promise<void> => publish(result, `${job.operationId}:progress:${n}`);
+      const again = (): Promise<void> => publish(result, msgID);
       const sent = again();
       sent.catch(() => undefined); // confirmed (and re-sent if need be) by final()
       const list = inFlight.get(job.operationId) ?? [];
@@ -94,8 +102,10 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
       inFlight.set(job.operationId, list);
       return Promise.resolve();
     },
+    abandon(job: Job): void {
+      inFlight.delete(job.operationId);
+    },
     async final(job, status, detail): Promise<void> {
-      steps.delete(job.operationId);
       await confirmProgress(job.operationId);
       const result = base(job, status);
       if (isError(detail)) result.error = detail;

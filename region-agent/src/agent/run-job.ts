@@ -57,6 +57,7 @@ async function fail(
   const message = err instanceof Error ? err.message : String(err);
   if (!permanent && attempt < ctx.maxDeliver) {
     jlog.warn({ attempt, err }, 'job attempt failed, will retry');
+    ctx.results?.abandon(job);
     m.nak(ctx.backoff(attempt));
     return 'retried';
   }
@@ -68,6 +69,7 @@ async function fail(
     return 'failed';
   } catch (publishErr) {
     jlog.error({ err: publishErr }, 'failed result not published');
+    ctx.results?.abandon(job);
     m.nak(ctx.backoff(attempt));
     return 'retried';
   }
