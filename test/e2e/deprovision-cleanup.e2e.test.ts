@@ -4,6 +4,7 @@
  * authorization can never succeed any more and are dropped; its log lines do not hold the
  * tokens.
  */
+import { deleteTokensIfGone } from '../../control-plane/src/db/tokens.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createHerokuSim, type HerokuSim } from '../heroku-sim/index.js';
 import { DEV_ADDON, startStack, type TestStack } from '../support/control-plane.js';
@@ -70,10 +71,14 @@ it('deprovision while the provision action and log lines are still queued: token
   const states = await callStates(body.uuid);
   expect(states.provision_action).toEqual(['dropped']);
   expect(states.app_log).toContain('pending');
-  const resource = await stack.plane.pool.query('select state from resources where uuid = $1', [
-    body.uuid,
-  ]);
-  expect(resource.rows[0].state).toBe('deprovisioned');
+  const secrets = () =>
+    stack.plane.pool.query<{ state: string; grant: boolean; logUrl: boolean }>(
+      `select state, oauth_grant_enc is not null as grant, log_input_url_enc is not null as "logUrl"
+         from resources where uuid = $1`,
+      [body.uuid],
+    );
+  // The grant is forgotten with the tokens; the log URL stays while its lines are pending.
+  expect((await secrets()).rows[0]).toEqual({ state: 'deprovisioned', grant: false, logUrl: true });
   const audit = await stack.plane.pool.query(
     `select count(*)::int as n from audit_events where resource_uuid = $1 and action = 'heroku_provision_action_dropped'`,
     [body.uuid],
@@ -85,4 +90,16 @@ it('deprovision while the provision action and log lines are still queued: token
   const before = sent().length;
   await new Promise((r) => setTimeout(r, 2500));
   expect(sent()).toHaveLength(before);
+
+  // Once no log line is pending (here: given up), the log URL is forgotten too.
+  await stack.plane.pool.query(
+    `update heroku_calls set state = 'failed' where resource_uuid = $1 and kind = 'app_log'`,
+    [body.uuid],
+  );
+  await deleteTokensIfGone(stack.plane.pool, body.uuid);
+  expect((await secrets()).rows[0]).toEqual({
+    state: 'deprovisioned',
+    grant: false,
+    logUrl: false,
+  });
 });

@@ -103,7 +103,24 @@ async function forgetGoneAddons(
       returning t.resource_uuid`,
     [uuid, AUTHORIZED_CALL_KINDS],
   );
+  await forgetGoneSecrets(db, uuid);
   return { dropped, deleted: res.rows.map((r) => r.resource_uuid) };
+}
+
+/**
+ * A gone add-on's sealed secrets are not kept either: the one-time grant at once, the app's
+ * log_input_url (it carries logplex's credentials) once no log line for it is pending.
+ */
+async function forgetGoneSecrets(db: Queryable, uuid: string | null): Promise<void> {
+  const logsPending = `exists (select 1 from heroku_calls c where c.resource_uuid = r.uuid
+                                  and c.state = 'pending' and c.kind = 'app_log')`;
+  await db.query(
+    `update resources r set oauth_grant_enc = null,
+       log_input_url_enc = case when ${logsPending} then r.log_input_url_enc end, updated_at = now()
+      where ($1::uuid is null or r.uuid = $1) and ${ADDON_GONE_SQL}
+        and (r.oauth_grant_enc is not null or (r.log_input_url_enc is not null and not ${logsPending}))`,
+    [uuid],
+  );
 }
 
 /**
