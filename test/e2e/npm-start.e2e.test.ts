@@ -5,11 +5,11 @@
  * stop` leaves nothing running, and after a restart the add-on is still known and answering.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { canConnect, freePort, waitFor } from '../../shared/src/ports.js';
+import { canConnect, waitFor } from '../../shared/src/ports.js';
 import { stackFile } from '../../shared/src/local-stack.js';
 import { withTlsRedis } from '../support/local-agent.js';
 
@@ -20,12 +20,22 @@ let env: NodeJS.ProcessEnv = {};
 let stack: ChildProcess | undefined;
 let output = '';
 
-/** A port p with p+1 and p+2 free too (the simulator and the front door). */
-async function freeTriple(): Promise<number> {
+/**
+ * A port p with p+1..p+3 free too (the simulator, the front door, the agent's health port),
+ * below the kernel's ephemeral range: a parallel suite's listen(0) or outgoing connection can
+ * take a port in that range between this check and npm start's bind (it took PORT+3 once, and
+ * the agent ran without its metrics).
+ */
+async function freeBlock(): Promise<number> {
+  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const top = Math.min(ephemeralLow ?? 32768, 32768) - 4;
   for (;;) {
-    const p = await freePort();
-    const taken = await Promise.all([1, 2, 3].map((i) => canConnect(p + i)));
-    if (p < 65000 && !taken.some(Boolean)) return p; // PORT+3: the agent's health port
+    const p = 10_000 + Math.floor(Math.random() * (top - 10_000));
+    const taken = await Promise.all([0, 1, 2, 3].map((i) => canConnect(p + i)));
+    if (!taken.some(Boolean)) return p;
   }
 }
 
@@ -65,7 +75,7 @@ const exited = (child: ChildProcess): Promise<void> =>
     : new Promise((r) => child.once('exit', () => r()));
 
 beforeAll(async () => {
-  port = await freeTriple();
+  port = await freeBlock();
   env = { ...process.env, PORT: String(port), LOCAL_DATA_DIR: dataDir, LOG_LEVEL: 'info' };
   for (const k of ['DATABASE_URL', 'NATS_URL', 'HEROKU_API_URL', 'HEROKU_ID_URL', 'AGENT_DATA_DIR'])
     delete env[k];
