@@ -248,6 +248,29 @@ describe('kubernetes driver', () => {
     expect(out.config.MYREDIS_URL).toMatch(/^rediss:\/\/u1:/);
   });
 
+  it('does not roll an instance back: a plan change or rotation older than its generation is refused', async () => {
+    const other = randomUUID();
+    const d = driver();
+    await d.provision(makeJob('provision', other), progress);
+    await d.changePlan(makeJob('change_plan', other, { generation: 4, memoryMb: 64 }), progress);
+    const otherName = `redis-${other}`;
+    // Generation 3 (redelivered after its deadline, or run late by another agent) comes after.
+    await expect(
+      d.changePlan(makeJob('change_plan', other, { generation: 3, memoryMb: 48 }), progress),
+    ).rejects.toMatchObject({ code: 'superseded' });
+    await expect(
+      d.rotateCredentials(makeJob('rotate_credentials', other, { generation: 2 }), progress),
+    ).rejects.toMatchObject({ code: 'superseded' });
+    expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 64mb');
+    expect(secretText(otherName, 'current-user')).toBe('u1');
+    // A revocation scheduled hours ago, with its older generation, still runs.
+    await d.revokeCredentials(
+      makeJob('revoke_credentials', other, { generation: 2, params: { revokeUser: 'u0' } }),
+      progress,
+    );
+    expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 64mb');
+  });
+
   it('renews a leaf close to expiry and rolls the pod onto it', async () => {
     const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
     const soon = Date.now() + 80 * 86_400_000; // leaves are 90 days: inside the 30-day window then

@@ -117,13 +117,40 @@ async function outcome(ctx: Ctx, job: Job, spec: InstanceSpec): Promise<Instance
   };
 }
 
-async function existing(ctx: Ctx, job: Job): Promise<InstanceSpec> {
+/**
+ * The job's instance, sized by the job, or (`asStored`) as its Secret records it: a revocation
+ * carries the plan of the rotation it follows, scheduled hours before, and must not undo a plan
+ * change made since.
+ */
+async function existing(ctx: Ctx, job: Job, asStored = false): Promise<InstanceSpec> {
   const engine = ctx.deps.engines.get(job.resource.engine);
-  const spec = await loadSpec(ctx.deps.kube, ctx.spec, engine, job.resource.uuid, job);
-  if (!spec)
+  const { uuid } = job.resource;
+  const spec = await loadSpec(ctx.deps.kube, ctx.spec, engine, uuid, asStored ? undefined : job);
+  if (!spec) throw new PermanentError('instance_not_found', `no instance ${uuid} in this region`);
+  return fenced(spec, job);
+}
+
+/**
+ * Jobs that set what the instance is (its plan, its current credentials) are not applied over
+ * a newer generation: a copy redelivered after its deadline, or one another agent of the region
+ * still ran after a newer job finished, would roll the plan or the credentials back. A
+ * revocation is exempt: it is scheduled with its generation hours ahead of when it runs, and
+ * removing one named user commutes with whatever ran meanwhile. The check reads the Secret
+ * before applying; two agents applying at the same moment are not fenced by it, which is why
+ * the agent chart runs one replica (charts/README.md).
+ */
+const FENCED_KINDS: ReadonlySet<Job['kind']> = new Set([
+  'change_plan',
+  'rotate_credentials',
+  'repair',
+]);
+
+function fenced(spec: InstanceSpec, job: Job): InstanceSpec {
+  if (FENCED_KINDS.has(job.kind) && spec.generation > job.generation)
     throw new PermanentError(
-      'instance_not_found',
-      `no instance ${job.resource.uuid} in this region`,
+      'superseded',
+      `instance ${job.resource.uuid} is at generation ${spec.generation}: this ${job.kind} of ` +
+        `generation ${job.generation} is older and was not applied`,
     );
   return spec;
 }
@@ -216,7 +243,7 @@ async function changePlan(ctx: Ctx, job: Job, progress: Progress): Promise<Insta
 async function repair(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
   const engine = ctx.deps.engines.get(job.resource.engine);
   const current = await loadSpec(ctx.deps.kube, ctx.spec, engine, job.resource.uuid, job);
-  const spec = current ? resized(ctx, current, job) : await fresh(ctx, job, engine);
+  const spec = current ? resized(ctx, fenced(current, job), job) : await fresh(ctx, job, engine);
   return converge(ctx, job, spec, progress);
 }
 
@@ -250,7 +277,7 @@ async function rotateCredentials(ctx: Ctx, job: Job, progress: Progress): Promis
 }
 
 async function revokeCredentials(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {
-  const spec = await existing(ctx, job);
+  const spec = await existing(ctx, job, true);
   delete spec.users[revokableUser(job, spec.currentUser)];
   spec.generation = Math.max(spec.generation, job.generation);
   return converge(ctx, job, spec, progress);
