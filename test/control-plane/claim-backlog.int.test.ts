@@ -13,17 +13,22 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 const RESOURCES = 1000;
 const PER_RESOURCE = 100; // 100,000 open items of each kind (and 100,000 operations in flight)
 
+/** `n` resources keyed md5(prefix || i), i = 1..n. */
+async function insertResources(db: Queryable, prefix: string, n: number): Promise<void> {
+  await db.query(
+    `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
+     select md5($1 || i)::uuid, $1 || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
+       from generate_series(1, $2) i`,
+    [prefix, n],
+  );
+}
+
 let db: TestDatabase;
 let pool: pg.Pool;
 beforeAll(async () => {
   db = await createTestDatabase();
   pool = db.pool(2);
-  await pool.query(
-    `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
-     select md5('r' || i)::uuid, 'r' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
-       from generate_series(1, $1) i`,
-    [RESOURCES],
-  );
+  await insertResources(pool, 'r', RESOURCES);
   // Every resource has a long chain of open operations and pending calls: only the first of
   // each chain may be claimed, so each candidate's predecessor check matters.
   await pool.query(
@@ -35,12 +40,7 @@ beforeAll(async () => {
   );
   // 100,000 operations in flight on other resources (dispatched, deadline ahead: a region's
   // agents are slow), all older than the pending chains: the claim must not step over them.
-  await pool.query(
-    `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
-     select md5('f' || i)::uuid, 'f' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
-       from generate_series(1, $1) i`,
-    [RESOURCES],
-  );
+  await insertResources(pool, 'f', RESOURCES);
   await pool.query(
     `insert into operations (id, resource_uuid, kind, generation, state, plan, created_at, deadline)
      select md5('d' || r || '.' || g)::uuid, md5('f' || r)::uuid, 'change_plan', g, 'dispatched',
@@ -123,11 +123,7 @@ it('pages past pending operations queued behind one in flight to the ones that m
     await client.query('begin');
     // 500 resources whose oldest pending operation waits on one in flight: the first pages
     // of the pending walk hold nothing the dispatcher may send.
-    await client.query(
-      `insert into resources (uuid, name, plan, region_value, heroku_region, agent_region, state)
-       select md5('b' || i)::uuid, 'b' || i, 'standard', 'v', 'us', 'us-east', 'provisioned'
-         from generate_series(1, 500) i`,
-    );
+    await insertResources(client, 'b', 500);
     await client.query(
       `insert into operations (id, resource_uuid, kind, generation, state, plan, created_at, deadline)
        select md5('bo' || i || '.' || g)::uuid, md5('b' || i)::uuid, 'change_plan', g,
