@@ -12,7 +12,9 @@ export function buildJob(
   resource: ResourceRow,
   timeoutMs: number,
 ): Job {
-  const plan = findPlan(catalog, op.plan);
+  // A revocation was scheduled with the plan of the rotation it follows, hours before it runs:
+  // it carries the resource's plan now, so an agent never sizes the instance back to the old one.
+  const plan = findPlan(catalog, op.kind === 'revoke_credentials' ? resource.plan : op.plan);
   return JobSchema.parse({
     version: MESSAGE_VERSION,
     operationId: op.id,
