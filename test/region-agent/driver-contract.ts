@@ -123,6 +123,19 @@ export function driverContract(name: string, engine: Engine, harness: () => Driv
       expect(await answers(engine, clientTarget(h, rotated))).toBe(true);
     });
 
+    it('refuses a plan change or rotation older than the instance (a late copy): nothing rolls back', async () => {
+      const stale = { memoryMb: 32, plan: 'mini' };
+      await expect(
+        h.driver().changePlan(job('change_plan', uuid, engine, 2, stale), progress),
+      ).rejects.toMatchObject({ code: 'superseded' });
+      await expect(
+        h.driver().rotateCredentials(job('rotate_credentials', uuid, engine, 3), progress),
+      ).rejects.toMatchObject({ code: 'superseded' });
+      expect(await h.driver().inventory()).toContainEqual(
+        expect.objectContaining({ uuid, generation: 4, plan: 'big' }),
+      );
+    });
+
     it('refuses work on an unknown instance as permanent', async () => {
       await expect(
         h.driver().changePlan(job('change_plan', randomUUID(), engine, 1), progress),

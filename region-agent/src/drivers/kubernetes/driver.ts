@@ -15,6 +15,7 @@ import {
 } from '../../driver.js';
 import type { Engine } from '../../engines/engine.js';
 import type { Engines } from '../../engines/index.js';
+import { refuseSuperseded } from '../fence.js';
 import { revokableUser } from '../revoke.js';
 import { KUBE_CALLS } from './calls.js';
 import type { KubeApi } from './client.js';
@@ -130,28 +131,8 @@ async function existing(ctx: Ctx, job: Job, asStored = false): Promise<InstanceS
   return fenced(spec, job);
 }
 
-/**
- * Jobs that set what the instance is (its plan, its current credentials) are not applied over
- * a newer generation: a copy redelivered after its deadline, or one another agent of the region
- * still ran after a newer job finished, would roll the plan or the credentials back. A
- * revocation is exempt: it is scheduled with its generation hours ahead of when it runs, and
- * removing one named user commutes with whatever ran meanwhile. The check reads the Secret
- * before applying; two agents applying at the same moment are not fenced by it, which is why
- * the agent chart runs one replica (charts/README.md).
- */
-const FENCED_KINDS: ReadonlySet<Job['kind']> = new Set([
-  'change_plan',
-  'rotate_credentials',
-  'repair',
-]);
-
 function fenced(spec: InstanceSpec, job: Job): InstanceSpec {
-  if (FENCED_KINDS.has(job.kind) && spec.generation > job.generation)
-    throw new PermanentError(
-      'superseded',
-      `instance ${job.resource.uuid} is at generation ${spec.generation}: this ${job.kind} of ` +
-        `generation ${job.generation} is older and was not applied`,
-    );
+  refuseSuperseded(spec.generation, job);
   return spec;
 }
 

@@ -17,6 +17,7 @@ import {
 } from '../../driver.js';
 import type { Engines } from '../../engines/index.js';
 import type { TlsIssuer } from '../../tls/private-ca.js';
+import { refuseSuperseded } from '../fence.js';
 import { revokableUser } from '../revoke.js';
 import { isInstanceProcess, stopServer } from './process.js';
 import { createRunner, type Instance, type Runner } from './runner.js';
@@ -66,6 +67,7 @@ async function existing(ctx: Ctx, job: Job): Promise<Instance> {
       'instance_not_found',
       `no instance ${job.resource.uuid} in this region`,
     );
+  refuseSuperseded(i.state.generation, job);
   return i;
 }
 
@@ -129,6 +131,7 @@ async function adopt(ctx: Ctx): Promise<void> {
 async function findOrAllocate(ctx: Ctx, job: Job, progress: Progress): Promise<Instance> {
   ctx.deps.engines.get(job.resource.engine);
   const found = await find(ctx, job.resource.uuid);
+  if (found) refuseSuperseded(found.state.generation, job);
   if (found) return found;
   await progress('allocating instance');
   return allocate(ctx, job);
