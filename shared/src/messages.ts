@@ -66,6 +66,21 @@ export const JobSchema = z.object({
 });
 export type Job = z.infer<typeof JobSchema>;
 
+/**
+ * What a job of any version names of itself: enough for an agent that cannot run it (another
+ * message version, a kind it does not know) to refuse it with a failed result, so the
+ * operation fails at once with the reason instead of timing out.
+ */
+export const JobEnvelopeSchema = z.object({
+  version: z.number().int(),
+  operationId: z.uuid(),
+  kind: z.string().min(1),
+  generation: z.number().int().positive(),
+  attempt: z.number().int().positive().default(1),
+  resource: z.object({ uuid: z.uuid(), agentRegion: z.string() }),
+});
+export type JobEnvelope = z.infer<typeof JobEnvelopeSchema>;
+
 export const ResultStatusSchema = z.enum(['succeeded', 'failed', 'progress']);
 export type ResultStatus = z.infer<typeof ResultStatusSchema>;
 

@@ -219,6 +219,29 @@ describe('region agent with the local driver', () => {
     expect(existsSync(join(dataDir, 'instances', other))).toBe(false);
   });
 
+  it('refuses a job of a newer message version with a failed result that says why', async () => {
+    const other = randomUUID();
+    const w = watchResults(other);
+    const job = { ...makeJob('provision', other), version: 2, newField: 'from a newer release' };
+    await js.publish(
+      jobSubject(REGION, 'provision'),
+      new TextEncoder().encode(JSON.stringify(job)),
+      {
+        msgID: job.operationId,
+      },
+    );
+    const result = await w.final(job.operationId);
+    expect(result).toMatchObject({
+      operationId: job.operationId,
+      kind: 'provision',
+      generation: job.generation,
+      status: 'failed',
+      error: { code: 'unsupported_job', retryable: false },
+    });
+    expect(result.error?.message).toMatch(/message version 1\b.*message version 2.*upgrade/);
+    expect(existsSync(join(dataDir, 'instances', other))).toBe(false);
+  });
+
   it('terminates unparseable jobs without stopping the loop', async () => {
     await js.publish(jobSubject(REGION, 'provision'), new TextEncoder().encode('{"nope":1}'), {
       msgID: randomUUID(),

@@ -4,7 +4,14 @@
  */
 import type { JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import type { Logger } from '../../../shared/src/logger.js';
-import { JobSchema, decodeMessage, type Job } from '../../../shared/src/messages.js';
+import {
+  JobEnvelopeSchema,
+  JobSchema,
+  MESSAGE_VERSION,
+  decodeMessage,
+  type Job,
+  type JobEnvelope,
+} from '../../../shared/src/messages.js';
 import { JOBS_STREAM } from '../../../shared/src/subjects.js';
 import type { Driver } from '../driver.js';
 import { createKeyedQueue, type KeyedQueue } from './fifo.js';
@@ -102,13 +109,48 @@ function jobContext(a: AgentState): JobContext {
   };
 }
 
+/** The envelope of a job this agent cannot parse, when it names itself and is for this region. */
+function envelopeOf(a: AgentState, m: JsMsg): JobEnvelope | undefined {
+  try {
+    const env = decodeMessage(JobEnvelopeSchema, m.data);
+    return env.resource.agentRegion === a.deps.region ? env : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A job this agent cannot run (a newer message version, a kind it does not know) is refused
+ * with a failed result naming why, then terminated; when the result cannot be sent, it is
+ * redelivered. Garbage, or a job for another region, is only logged and terminated.
+ */
+async function refuse(a: AgentState, m: JsMsg, err: unknown): Promise<void> {
+  const env = envelopeOf(a, m);
+  a.log.error(
+    { subject: m.subject, seq: m.seq, operationId: env?.operationId, err },
+    env ? 'job refused: this agent cannot run it' : 'job rejected as unparseable',
+  );
+  if (!env || !a.results) return void m.term();
+  const why = err instanceof Error ? err.message.slice(0, 400) : String(err);
+  const message =
+    `agent ${a.deps.agentId} (message version ${MESSAGE_VERSION}) cannot run this ${env.kind} ` +
+    `job of message version ${env.version}; upgrade the region's agents (${why})`;
+  try {
+    await a.results.refuse(env, { code: 'unsupported_job', message, retryable: false });
+    m.term();
+  } catch (publishErr) {
+    a.log.error({ err: publishErr, operationId: env.operationId }, 'refusal not published');
+    m.nak((a.deps.backoffMs ?? defaultBackoff)(m.info.redeliveryCount));
+  }
+}
+
 function handle(a: AgentState, m: JsMsg): void {
   let job: Job;
   try {
     job = decodeMessage(JobSchema, m.data);
   } catch (err) {
-    a.log.error({ subject: m.subject, seq: m.seq, err }, 'job rejected as unparseable');
-    m.term();
+    const task: Promise<void> = refuse(a, m, err).finally(() => a.running.delete(task));
+    a.running.add(task);
     return;
   }
   const task: Promise<void> = runJobTraced(jobContext(a), m, job, a.log).finally(() =>

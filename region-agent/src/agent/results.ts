@@ -4,6 +4,7 @@ import {
   MESSAGE_VERSION,
   encodeMessage,
   type Job,
+  type JobEnvelope,
   type Result,
   type ResultError,
   type ResultStatus,
@@ -24,6 +25,8 @@ export interface ResultPublisher {
    * agent): its unconfirmed progress is dropped, so nothing is kept for the operation.
    */
   abandon(job: Job): void;
+  /** A failed result for a job this agent cannot run (see JobEnvelopeSchema). */
+  refuse(job: JobEnvelope, error: ResultError): Promise<void>;
   final(
     job: Job,
     status: Exclude<ResultStatus, 'progress'>,
@@ -36,6 +39,13 @@ export interface ResultPublisherDeps {
   region: string;
   agentId: string;
   now?: () => Date;
+}
+
+/** A later attempt of the same operation (a retried deprovision) reports anew. */
+function finalMsgId(job: Job | JobEnvelope, status: ResultStatus): string {
+  return job.attempt > 1
+    ? `${job.operationId}:${job.attempt}:${status}`
+    : `${job.operationId}:${status}`;
 }
 
 function isError(detail: InstanceOutcome | ResultError | undefined): detail is ResultError {
@@ -51,12 +61,13 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
   /** Per operation: its progress publishes not yet confirmed, in the order they were sent. */
   const inFlight = new Map<string, Array<{ sent: Promise<unknown>; again: () => Promise<void> }>>();
 
-  function base(job: Job, status: ResultStatus): Result {
+  function base(job: Job | JobEnvelope, status: ResultStatus): Result {
     return {
       version: MESSAGE_VERSION,
       operationId: job.operationId,
       uuid: job.resource.uuid,
-      kind: job.kind,
+      // A refused job's kind may be one this build does not know: it is echoed as sent.
+      kind: job.kind as Result['kind'],
       generation: job.generation,
       agentRegion: deps.region,
       agentId: deps.agentId,
@@ -114,13 +125,10 @@ export function createResultPublisher(deps: ResultPublisherDeps): ResultPublishe
         result.endpoint = detail.endpoint;
         if (detail.certificate) result.certificate = detail.certificate;
       }
-      // A later attempt of the same operation (a retried deprovision) reports anew.
-      await publish(
-        result,
-        job.attempt > 1
-          ? `${job.operationId}:${job.attempt}:${status}`
-          : `${job.operationId}:${status}`,
-      );
+      await publish(result, finalMsgId(job, status));
+    },
+    async refuse(job, error): Promise<void> {
+      await publish({ ...base(job, 'failed'), error }, finalMsgId(job, 'failed'));
     },
   };
 }
