@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { waitFor } from '../../shared/src/ports.js';
 import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
@@ -20,7 +19,7 @@ import { createEngines } from '../../region-agent/src/engines/index.js';
 import { createRedisEngine } from '../../region-agent/src/engines/redis/engine.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
+import { redisImage, startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
 import { kubeConfig } from '../region-agent/kube-config.js';
 import type { HerokuSim } from '../heroku-sim/index.js';
 import { withTlsRedis } from '../support/local-agent.js';
@@ -46,12 +45,7 @@ beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
   kubelet = startFakeKubelet(fake, {
     namespace: NS,
-    images: {
-      'redis:7.4-alpine': {
-        bin: requireBinary('redis-server'),
-        extraArgs: ['--bind', '127.0.0.1'],
-      },
-    },
+    images: redisImage(),
     dir,
   });
   const kube = createKubeApi(kubeConfig(fake.url, NS));

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import {
   createCertManagerCertificates,
@@ -19,7 +18,7 @@ import { createKubernetesDriver } from '../../region-agent/src/drivers/kubernete
 import { withRedis } from '../../region-agent/src/engines/redis/client.js';
 import { startFakeCertManager, type FakeCertManager } from '../support/fake-cert-manager.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
+import { redisImage, startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
 import { kubeConfig } from './kube-config.js';
 import { makeJob, redisEngines } from './support.js';
 
@@ -64,12 +63,7 @@ beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
   kubelet = startFakeKubelet(fake, {
     namespace: NS,
-    images: {
-      'redis:7.4-alpine': {
-        bin: requireBinary('redis-server'),
-        extraArgs: ['--bind', '127.0.0.1'],
-      },
-    },
+    images: redisImage(),
     dir: join(dir, 'pods'),
   });
   certManager = startFakeCertManager(fake, {

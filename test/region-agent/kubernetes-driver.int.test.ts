@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { requireBinary } from '../../shared/src/binaries.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { KUBE_CALLS } from '../../region-agent/src/drivers/kubernetes/calls.js';
 import { secretCaStore } from '../../region-agent/src/drivers/kubernetes/ca-secret.js';
@@ -22,7 +21,12 @@ import { createRedisEngine } from '../../region-agent/src/engines/redis/engine.j
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { createEchoEngine, ECHO_IMAGE } from '../support/echo-engine.js';
-import { startFakeKubelet, type FakeKubelet } from '../support/fake-kubelet.js';
+import {
+  LOOPBACK_ARGS,
+  redisImage,
+  startFakeKubelet,
+  type FakeKubelet,
+} from '../support/fake-kubelet.js';
 import { driverContract, redisContract, type DriverHarness } from './driver-contract.js';
 import { kubeConfig } from './kube-config.js';
 import { makeJob } from './support.js';
@@ -90,13 +94,12 @@ const secretText = (name: string, key: string): string =>
 
 beforeAll(async () => {
   fake = await startFakeKubeApiServer({ readiness: 'manual' });
-  // On loopback only, as the pod's own network namespace would keep it.
-  const loopback = ['--bind', '127.0.0.1'];
+
   kubelet = startFakeKubelet(fake, {
     namespace: NS,
     images: {
-      'redis:7.4-alpine': { bin: requireBinary('redis-server'), extraArgs: loopback },
-      [ECHO_IMAGE]: { bin: process.execPath, extraArgs: loopback },
+      ...redisImage(),
+      [ECHO_IMAGE]: { bin: process.execPath, extraArgs: LOOPBACK_ARGS },
     },
     dir,
   });

@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requireBinary } from '../../shared/src/binaries.js';
 import { freePort, isPortOpen } from '../../shared/src/ports.js';
 import type { FakeKubeApiServer, Obj } from './fake-kube-apiserver.js';
 import { createSerialWork } from './serial-work.js';
@@ -40,6 +41,14 @@ export interface FakeKubelet {
 export interface ImageRuntime {
   bin: string;
   extraArgs?: string[];
+}
+
+/** A pod's own network namespace keeps its server on loopback: so does this machine's run. */
+export const LOOPBACK_ARGS = ['--bind', '127.0.0.1'];
+
+/** The redis image the kubernetes driver deploys, run by this machine's redis-server. */
+export function redisImage(): Record<string, ImageRuntime> {
+  return { 'redis:7.4-alpine': { bin: requireBinary('redis-server'), extraArgs: LOOPBACK_ARGS } };
 }
 
 interface KubeletOptions {
