@@ -1,5 +1,6 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
+import { claimByPages } from './paging.js';
 import type { Queryable } from './pool.js';
 
 export const CALL_KINDS = [
@@ -97,21 +98,22 @@ export async function claimDueCalls(
   limit: number,
   leaseMs: number,
 ): Promise<ClaimedCall[]> {
-  // Walk the due calls in order, a page at a time: each page is one index range read plus
-  // one predecessor probe per row, whatever the backlog and however stale the statistics.
-  let after: { at: Date; id: string } = { at: new Date(0), id: '0' };
-  for (;;) {
-    const res = await db.query<
-      ClaimedCall & { page_rows: number; page_end_at: Date; page_end_id: string }
-    >(CLAIM_PAGE_SQL, [kinds, TOKEN_CALL_KINDS, after.at, after.id, CLAIM_PAGE, limit, leaseMs]);
-    const first = res.rows[0];
-    if (!first) return []; // nothing due after `after`
-    if (first.id !== null) {
-      return res.rows.map(({ page_rows: _r, page_end_at: _a, page_end_id: _i, ...call }) => call);
-    }
-    if (first.page_rows < CLAIM_PAGE) return [];
-    after = { at: first.page_end_at, id: first.page_end_id };
-  }
+  return claimByPages<ClaimedCall>(
+    limit,
+    CLAIM_PAGE,
+    async (n, after) =>
+      (
+        await db.query(CLAIM_PAGE_SQL, [
+          kinds,
+          TOKEN_CALL_KINDS,
+          after?.at ?? new Date(0),
+          after?.id ?? '0',
+          CLAIM_PAGE,
+          n,
+          leaseMs,
+        ])
+      ).rows,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 /** SQL for operations: the outbox. */
 import type { OperationKind } from '../../../shared/src/messages.js';
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
+import { claimByPages } from './paging.js';
 import type { Queryable } from './pool.js';
 import type { ResourceRow } from './resources.js';
 
@@ -150,24 +151,27 @@ const CLAIM_DISPATCH_SQL = `
  * Lock a batch of operations ready to (re)dispatch: pending ones whose predecessors on the
  * same resource are finished (operations queue behind each other), and dispatched ones whose
  * deadline passed. SKIP LOCKED keeps replicas from dispatching the same row twice. Pages on
- * past pending operations that may not go yet (queued behind one in flight, scheduled).
+ * past pending operations that may not go yet (queued behind one in flight, scheduled) until
+ * `limit` are claimed or the queue ends.
  */
 export async function claimDispatchable(
   db: Queryable,
   limit: number,
 ): Promise<Array<OperationRow & { r: ResourceRow }>> {
-  let after: { at: Date; id: string } = { at: new Date(0), id: NIL_UUID };
-  for (let first = true; ; first = false) {
-    const res = await db.query<
-      OperationRow & { r: ResourceRow; page_rows: number; page_end_at: Date; page_end_id: string }
-    >(CLAIM_DISPATCH_SQL, [limit, after.at, after.id, DISPATCH_PAGE, first]);
-    const claimed = res.rows.filter((row) => row.id !== null);
-    if (claimed.length > 0)
-      return claimed.map(({ page_rows: _n, page_end_at: _a, page_end_id: _i, ...op }) => op);
-    const end = res.rows[0];
-    if (!end || end.page_rows < DISPATCH_PAGE) return [];
-    after = { at: end.page_end_at, id: end.page_end_id };
-  }
+  return claimByPages<OperationRow & { r: ResourceRow }>(
+    limit,
+    DISPATCH_PAGE,
+    async (n, after) =>
+      (
+        await db.query(CLAIM_DISPATCH_SQL, [
+          n,
+          after?.at ?? new Date(0),
+          after?.id ?? NIL_UUID,
+          DISPATCH_PAGE,
+          after === undefined,
+        ])
+      ).rows,
+  );
 }
 
 export async function markDispatched(
