@@ -128,12 +128,12 @@ export function watchConsume(
     await messages.close();
   };
 
-  const probeOnce = async (): Promise<void> => {
-    if (!opts.probe || held > 0 || closing) return;
-    if (now() - lastActive < (opts.probeEveryMs ?? PROBE_EVERY_MS)) return;
+  const probeEveryMs = opts.probeEveryMs ?? PROBE_EVERY_MS;
+  const probeOnce = async (probe: () => Promise<ConsumerStanding>): Promise<void> => {
+    if (held > 0 || closing || now() - lastActive < probeEveryMs) return;
     let fault: string | undefined;
     try {
-      fault = probeFault(await opts.probe());
+      fault = probeFault(await probe());
     } catch (err) {
       fault = `consumer info failed: ${(err as Error).message}`;
     }
@@ -141,13 +141,17 @@ export function watchConsume(
     stall(fault);
     if (++faults >= PROBE_RESTART_AFTER) await restart(fault);
   };
+  // Without a probe only heartbeats are watched: no timer.
+  const { probe } = opts;
   let probing = false;
-  const timer = setInterval(() => {
-    if (probing) return;
-    probing = true;
-    void probeOnce().finally(() => (probing = false));
-  }, opts.probeEveryMs ?? PROBE_EVERY_MS);
-  timer.unref();
+  const timer =
+    probe &&
+    setInterval(() => {
+      if (probing) return;
+      probing = true;
+      void probeOnce(probe).finally(() => (probing = false));
+    }, probeEveryMs);
+  timer?.unref();
 
   const done = followStatus(messages, { stall, restart, stalledFor }).finally(() =>
     clearInterval(timer),
