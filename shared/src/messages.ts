@@ -112,6 +112,23 @@ export const ResultSchema = z.object({
 });
 export type Result = z.infer<typeof ResultSchema>;
 
+/**
+ * What a result of any version names of itself: enough for a control plane that cannot read it
+ * (a newer agent's) to fail the operation it answers with the reason, after the same checks of
+ * who may say this as any result, instead of letting it time out and run again on that agent.
+ */
+export const ResultEnvelopeSchema = z.object({
+  version: z.number().int(),
+  operationId: z.uuid(),
+  uuid: z.uuid(),
+  kind: OperationKindSchema,
+  generation: z.number().int().positive(),
+  agentRegion: z.string(),
+  agentId: z.string(),
+  status: z.string().min(1),
+});
+export type ResultEnvelope = z.infer<typeof ResultEnvelopeSchema>;
+
 export const HeartbeatSchema = z.object({
   version: z.literal(MESSAGE_VERSION),
   agentRegion: z.string(),

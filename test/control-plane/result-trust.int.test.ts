@@ -219,6 +219,55 @@ describe('agent results', () => {
     expect(recorded.at(-1)!.detail).toMatchObject({ subject: `results.eu-west.${euUuid}` });
   });
 
+  it('fails the operation at once, with the reason, on a newer agent’s result it cannot read', async () => {
+    const uuid = randomUUID();
+    expect(await provision(uuid, 'amazon-web-services::eu-west-1')).toBe(503);
+    await waitFor(async () => (await operation(uuid))?.state === 'dispatched', 'dispatched');
+    const op = await operation(uuid);
+    // Message version 2, as a newer agent would send it: a field renamed, one added.
+    const v2 = (overrides: Record<string, unknown>): string =>
+      JSON.stringify({
+        ...forged(uuid, op.id, { agentRegion: 'eu-west', agentId: 'eu-west-v2' }),
+        version: MESSAGE_VERSION + 1,
+        config: undefined,
+        configVars: { TLSREDIS_URL: 'rediss://u1:x@eu.example.net:6380' },
+        ...overrides,
+      });
+    const before = stack.plane.results.counts().foreignVersion;
+    const malformed = stack.plane.results.counts().malformed;
+    // Who may say this still holds: from another region, it is refused and changes nothing.
+    await publish(resultSubject('us-east', uuid), v2({ agentRegion: 'us-east' }));
+    await publish(resultSubject('eu-west', uuid), v2({ status: 'progress', step: 'v2 step' }));
+    await waitFor(
+      async () => (await audits(uuid, 'result_rejected')).length === 1,
+      'the other region refused',
+    );
+    expect((await audits(uuid, 'result_rejected'))[0]!.detail).toMatchObject({
+      reason: 'wrong_region',
+    });
+    await waitFor(
+      async () => stack.plane.results.counts().foreignVersion === before + 2,
+      'both counted',
+    );
+    expect(await operation(uuid)).toMatchObject({ state: 'dispatched', progress: null });
+
+    await publish(resultSubject('eu-west', uuid), v2({}));
+    await waitFor(async () => (await operation(uuid)).state === 'failed', 'operation failed');
+    const r = await stack.plane.pool.query(
+      'select o.last_error, r.state, r.config_enc from operations o join resources r on r.uuid = o.resource_uuid where o.id = $1',
+      [op.id],
+    );
+    expect(r.rows[0]).toMatchObject({ state: 'failed', config_enc: null });
+    expect(r.rows[0].last_error).toMatchObject({ code: 'unsupported_result' });
+    expect(r.rows[0].last_error.message).toMatch(
+      new RegExp(`eu-west-v2 .*message version ${MESSAGE_VERSION + 1}.*upgrade the control plane`),
+    );
+    expect(stack.plane.results.counts().foreignVersion).toBe(before + 3);
+    expect(stack.plane.results.counts().malformed).toBe(malformed);
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(metrics).toMatch(/reason="unsupported_version"[^\n]* 3\n/);
+  });
+
   it('dead-letters a result that keeps failing to apply, after the delivery limit', async () => {
     const uuid = randomUUID();
     expect(await provision(uuid, 'amazon-web-services::eu-west-1')).toBe(503);

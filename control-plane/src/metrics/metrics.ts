@@ -18,7 +18,7 @@ import {
 export type OperationResult = 'succeeded' | 'failed' | 'timed_out';
 export type HerokuCallOutcome = 'ok' | 'retry' | 'rate_limited' | 'failed';
 /** Why a result was refused: result-trust.ts's reasons, or one that could never be applied. */
-export type ResultRejection = RejectReason | 'malformed' | 'dead_lettered';
+export type ResultRejection = RejectReason | 'malformed' | 'dead_lettered' | 'unsupported_version';
 
 function instruments(r: Registry) {
   return {
@@ -108,12 +108,14 @@ export function createControlPlaneMetrics(
 }
 
 /**
- * The issue's three classes over the fine-grained reasons: `poison` (not a result at all, or
- * one that never applied), `unknown_operation`, and `forged` (a result that claims what its
- * sender may not say: another region, resource, kind or generation).
+ * The issue’s three classes over the fine-grained reasons: `poison` (not a result at all, one in
+ * a message version we do not read, or one that never applied), `unknown_operation`, and
+ * `forged` (a result that claims what its sender may not say: another region, resource, kind or
+ * generation).
  */
 export function rejectionClass(reason: ResultRejection): 'forged' | 'unknown_operation' | 'poison' {
-  if (reason === 'malformed' || reason === 'dead_lettered') return 'poison';
+  if (reason === 'malformed' || reason === 'dead_lettered' || reason === 'unsupported_version')
+    return 'poison';
   if (reason === 'unknown_operation') return 'unknown_operation';
   return 'forged';
 }

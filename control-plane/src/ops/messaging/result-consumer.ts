@@ -24,6 +24,7 @@ import { contextFromHeaders, inSpan } from '../../../../shared/src/tracing/conte
 import { audit } from '../../db/audit.js';
 import { applyAgentResult, type ApplyDeps, type ApplyOutcome } from './apply-result.js';
 import type { RejectReason } from './result-trust.js';
+import { foreignVersionResult, type ForeignResult } from './result-version.js';
 
 export const RESULTS_CONSUMER = 'control-plane';
 /** Deliveries of one result before it is dead-lettered (terminated and recorded). */
@@ -52,6 +53,8 @@ export interface ResultCounts {
   /** Refused results by reason (security events). */
   rejected: Partial<Record<RejectReason, number>>;
   malformed: number;
+  /** Results in a message version this control plane does not read (result-version.ts). */
+  foreignVersion: number;
   deadLettered: number;
 }
 
@@ -101,20 +104,8 @@ interface Handling {
 }
 
 async function handle(h: Handling, msg: JsMsg): Promise<void> {
-  let result: Result;
-  try {
-    result = decodeMessage(ResultSchema, msg.data);
-  } catch (err) {
-    const detail = { error: (err as MessageError).message };
-    await terminate(h.deps, msg, 'result_malformed', detail, null).then(
-      () => {
-        h.counts.malformed += 1;
-        h.deps.metrics?.resultRejected('malformed');
-      },
-      () => msg.nak(NAK_MAX_MS), // not on record yet: keep it
-    );
-    return;
-  }
+  const result = await readResult(h, msg);
+  if (!result) return;
   try {
     const outcome = await applyTraced(h, msg, result);
     count(h, outcome);
@@ -123,6 +114,44 @@ async function handle(h: Handling, msg: JsMsg): Promise<void> {
   } catch (err) {
     await failedToApply(h, msg, result, err);
   }
+}
+
+/**
+ * The result a message carries, or undefined once the message is dealt with: a malformed one
+ * is terminated on record, a progress result of another message version is dropped. A final
+ * result of another version stands in as a failed result that says why (result-version.ts).
+ */
+async function readResult(h: Handling, msg: JsMsg): Promise<Result | undefined> {
+  try {
+    return decodeMessage(ResultSchema, msg.data);
+  } catch (err) {
+    const foreign = foreignVersionResult(msg.data);
+    if (foreign) return foreignResult(h, msg, foreign);
+    const detail = { error: (err as MessageError).message };
+    await terminate(h.deps, msg, 'result_malformed', detail, null).then(
+      () => {
+        h.counts.malformed += 1;
+        h.deps.metrics?.resultRejected('malformed');
+      },
+      () => msg.nak(NAK_MAX_MS), // not on record yet: keep it
+    );
+    return undefined;
+  }
+}
+
+function foreignResult(h: Handling, msg: JsMsg, foreign: ForeignResult): Result | undefined {
+  const { version, operationId, uuid, agentId, agentRegion, status } = foreign.envelope;
+  h.counts.foreignVersion += 1;
+  h.deps.metrics?.resultRejected('unsupported_version');
+  h.deps.log.warn(
+    { subject: msg.subject, operationId, resourceId: uuid, agentId, agentRegion, version, status },
+    foreign.progress
+      ? 'progress result of another message version ignored'
+      : 'result of another message version: its operation fails; upgrade the control plane',
+  );
+  if (!foreign.progress) return foreign.result;
+  msg.term();
+  return undefined;
 }
 
 /**
@@ -209,6 +238,7 @@ export function createResultConsumer(deps: ResultConsumerDeps): ResultConsumer {
       retryScheduled: 0,
       rejected: {},
       malformed: 0,
+      foreignVersion: 0,
       deadLettered: 0,
     },
   };
