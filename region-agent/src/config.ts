@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { envInt, parseEnv, type Env } from '../../shared/src/config.js';
+import { DEFAULT_ACK_WAIT_MS } from './agent/streams.js';
 import {
   agentInboxPrefix,
   natsAuthProblems,
@@ -50,7 +51,7 @@ const base = z.object({
   AGENT_CONCURRENCY: envInt(8, 1, 256),
   AGENT_MAX_DELIVER: envInt(5, 1, 100),
   /** Consumer ack_wait: how long a job taken by an agent that died stays invisible to the next. */
-  AGENT_ACK_WAIT_MS: envInt(60_000, 3_000, 3_600_000),
+  AGENT_ACK_WAIT_MS: envInt(DEFAULT_ACK_WAIT_MS, 3_000, 3_600_000),
   AGENT_HOSTNAME: optionalString,
   TLS_ISSUER: z.enum(['private-ca', 'cert-manager']).default('private-ca'),
   /** kubernetes + private-ca: the Secret (in KUBE_NAMESPACE) holding the regional CA. */

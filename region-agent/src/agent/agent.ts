@@ -18,7 +18,7 @@ import { createKeyedQueue, type KeyedQueue } from './fifo.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { createResultPublisher, type ResultPublisher } from './results.js';
 import { isExpired, runJobTraced, type JobContext } from './run-job.js';
-import { ensureAgentStreams, ensureJobsConsumer } from './streams.js';
+import { DEFAULT_ACK_WAIT_MS, ensureAgentStreams, ensureJobsConsumer } from './streams.js';
 import { StreamConfigError } from '../../../shared/src/streams.js';
 import type { AgentMetrics } from '../metrics.js';
 
@@ -163,18 +163,38 @@ async function waitForSlot(a: AgentState): Promise<void> {
   while (!a.stopping && a.running.size >= a.deps.concurrency) await Promise.race(a.running);
 }
 
+/** A fetch's pull request lives this long on the server; nats.js closes it 5 % later. */
+const FETCH_EXPIRES_MS = 2_000;
+
+/**
+ * A fetch that ended this long after it began means the process was paused (a long GC, a
+ * starved or frozen VM): nats.js's own timer closed the fetch first, so jobs the server
+ * delivered meanwhile were dropped unacked and come back only after ack_wait. Logged, so the
+ * delay is not silent.
+ */
+function notePause(a: AgentState, startedAt: number): void {
+  const tookMs = Date.now() - startedAt;
+  if (tookMs < 2 * FETCH_EXPIRES_MS) return;
+  a.log.warn(
+    { pausedMs: tookMs - FETCH_EXPIRES_MS, redeliveryAfterMs: a.ackWaitMs },
+    'agent was paused during a fetch; jobs delivered meanwhile are redelivered after ack_wait',
+  );
+}
+
 async function pull(a: AgentState, consumerName: string): Promise<void> {
   const consumer = await a.js!.consumers.get(JOBS_STREAM, consumerName);
   while (!a.stopping) {
     await waitForSlot(a);
     if (a.stopping) break;
+    const startedAt = Date.now();
     try {
       const batch = await consumer.fetch({
         max_messages: a.deps.concurrency - a.running.size,
-        expires: 2_000,
+        expires: FETCH_EXPIRES_MS,
       });
       a.current = batch;
       for await (const m of batch) handle(a, m);
+      notePause(a, startedAt);
     } catch (err) {
       if (a.stopping) break;
       a.log.warn({ err }, 'fetch failed');
@@ -246,7 +266,7 @@ export function createAgent(deps: AgentDeps): Agent {
   const a: AgentState = {
     deps,
     log: deps.log.child({ region: deps.region, agentId: deps.agentId }),
-    ackWaitMs: deps.ackWaitMs ?? 60_000,
+    ackWaitMs: deps.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
     queue: createKeyedQueue(),
     stopping: false,
     running: new Set(),

@@ -23,6 +23,14 @@ export async function ensureAgentStreams(
   await ensureStreams(jsm, [JOBS_STREAM, RESULTS_STREAM], options);
 }
 
+/**
+ * The consumer's ack_wait unless AGENT_ACK_WAIT_MS says otherwise: how long a job held by an
+ * agent that died, or delivered to a fetch closed while the agent was paused, stays invisible
+ * before it is redelivered. A running job is kept with `working()` every third of it, so it
+ * does not bound a job's length.
+ */
+export const DEFAULT_ACK_WAIT_MS = 15_000;
+
 export interface ConsumerSettings {
   region: string;
   ackWaitMs: number;
