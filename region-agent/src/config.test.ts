@@ -10,7 +10,7 @@ describe('loadConfig', () => {
       driver: 'local',
       concurrency: 8,
       maxDeliver: 5,
-      ackWaitMs: 60_000,
+      ackWaitMs: 15_000,
       hostname: 'localhost',
       tlsIssuer: 'private-ca',
       heartbeatMs: 10_000,
