@@ -23,7 +23,7 @@ import {
   type RuleGroup,
   type Series,
 } from '../support/prometheus.js';
-import { spawnLocalAgent } from '../support/local-agent.js';
+import { killInstances, spawnLocalAgent } from '../support/local-agent.js';
 
 const TOKEN = 'metrics-token-for-the-e2e-test';
 let env: Awaited<ReturnType<typeof startStackWithSim>>;
@@ -46,6 +46,7 @@ afterAll(async () => {
   await nc?.drain();
   await stopChild(agent, 'SIGTERM');
   await env.stop();
+  killInstances(dataDir);
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -7,7 +7,7 @@
  * redis-server runs per add-on, one provision action per add-on reaches the simulator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -20,6 +20,7 @@ import { AGENTS_STREAM, JOBS_STREAM, RESULTS_STREAM } from '../../shared/src/sub
 import type { HerokuSim } from '../heroku-sim/index.js';
 import { DEV_ADDON, startStackWithSim, type TestStack } from '../support/control-plane.js';
 import { startNatsCluster, type NatsCluster } from '../support/nats-cluster.js';
+import { instancePids, killInstances } from '../support/local-agent.js';
 
 const STREAMS = [JOBS_STREAM, RESULTS_STREAM, AGENTS_STREAM];
 // A stalled results consumer (nats.js's default: ~30 s) would pass this deadline and redispatch.
@@ -82,7 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (agent) await stopChild(agent, 'SIGTERM');
-  for (const pid of redisPids()) killQuietly(pid);
+  if (dataDir) killInstances(dataDir, agent?.pid);
   await second?.stop();
   (await import('node:fs')).writeFileSync('/tmp/cp.log', stack.logs.join('') + agentLog);
   await stopStack?.();
@@ -90,27 +91,8 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-}
-
 /** redis-server processes the agent started (their working directory is an instance dir). */
-function redisPids(): number[] {
-  if (!dataDir) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(dataDir)) pids.push(Number(entry));
-    } catch {
-      /* gone, or not ours */
-    }
-  }
-  return pids.filter((pid) => pid !== agent?.pid);
-}
+const redisPids = (): number[] => (dataDir ? instancePids(dataDir, agent?.pid) : []);
 
 function redisDirs(): string[] {
   return redisPids().map((pid) => readlinkSync(`/proc/${pid}/cwd`));

@@ -20,7 +20,7 @@ import { createLogger } from '../../shared/src/logger.js';
 import { freePort, waitFor } from '../../shared/src/ports.js';
 import type { HerokuSim, ProvisionBody } from '../heroku-sim/index.js';
 import { DEV_ADDON, startStackWithSim, type TestStack } from '../support/control-plane.js';
-import { spawnLocalAgent, withTlsRedis } from '../support/local-agent.js';
+import { killInstances, spawnLocalAgent, withTlsRedis } from '../support/local-agent.js';
 
 let sim: HerokuSim;
 let stack: TestStack;
@@ -55,6 +55,7 @@ afterAll(async () => {
   }
   await b?.stop();
   await stopStack?.();
+  if (dataDir) killInstances(dataDir);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 

@@ -3,6 +3,7 @@
  * verified-TLS redis client for the config an add-on got: what the e2e suites share.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { Redis } from 'ioredis';
 
 /**
@@ -57,5 +58,32 @@ export async function withTlsRedis<T>(
     return await fn(client);
   } finally {
     client.disconnect();
+  }
+}
+
+/**
+ * Processes working in `dataDir` (the redis-servers a local agent started there; they outlive
+ * the agent on purpose), the agent itself excepted.
+ */
+export function instancePids(dataDir: string, agentPid?: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(dataDir)) pids.push(Number(entry));
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  return pids.filter((pid) => pid !== agentPid);
+}
+
+/** SIGKILLs what `instancePids` finds: a suite's afterAll, so no redis-server outlives it. */
+export function killInstances(dataDir: string, agentPid?: number): void {
+  for (const pid of instancePids(dataDir, agentPid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 }
