@@ -119,6 +119,7 @@ async function main(): Promise<void> {
   await admin.query('create database e2e');
   await admin.end();
   const port = await freePort();
+  const agentHealthPort = await freePort();
   const children = [
     node('dist/control-plane/src/main.js', {
       DATABASE_URL: pgServer.url('e2e'),
@@ -136,12 +137,17 @@ async function main(): Promise<void> {
       AGENT_DRIVER: 'local',
       AGENT_DATA_DIR: join(dir, 'agent'),
       AGENT_CONCURRENCY: '16',
-      HEALTH_PORT: '0',
+      HEALTH_PORT: String(agentHealthPort),
     }),
   ];
   const cp = `http://127.0.0.1:${port}`;
   try {
     await waitFor(async () => (await fetch(`${cp}/readyz`)).ok, 'control plane', 60_000, 200);
+    // The agent too: a first provision that waits for the agent's start-up measures tsx, not us.
+    const agentReady = async (): Promise<boolean> =>
+      (await fetch(`http://127.0.0.1:${agentHealthPort}/readyz`).catch(() => undefined))?.ok ===
+      true;
+    await waitFor(agentReady, 'region agent', 60_000, 200);
     const results: Record<string, unknown> = {};
     const uuids: string[] = [];
     const seen = await stampNats(nats.url);
