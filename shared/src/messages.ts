@@ -121,7 +121,8 @@ export const ResultEnvelopeSchema = z.object({
   version: z.number().int(),
   operationId: z.uuid(),
   uuid: z.uuid(),
-  kind: OperationKindSchema,
+  /** Any name: a kind this release does not know is a newer release's (a rolling upgrade). */
+  kind: z.string().min(1),
   generation: z.number().int().positive(),
   agentRegion: z.string(),
   agentId: z.string(),

@@ -268,6 +268,29 @@ describe('agent results', () => {
     expect(metrics).toMatch(/reason="unsupported_version"[^\n]* 3\n/);
   });
 
+  it('leaves a result of an operation kind it does not know to a newer replica, then dead-letters it', async () => {
+    const uuid = randomUUID();
+    expect(await provision(uuid, 'amazon-web-services::eu-west-1')).toBe(503);
+    await waitFor(async () => (await operation(uuid))?.state === 'dispatched', 'dispatched');
+    const op = await operation(uuid);
+    const malformed = stack.plane.results.counts().malformed;
+    const body = { ...forged(uuid, op.id, { agentRegion: 'eu-west' }), kind: 'snapshot' };
+    await publish(resultSubject('eu-west', uuid), JSON.stringify(body));
+    await waitFor(
+      async () => (await audits(uuid, 'result_dead_lettered')).length === 1,
+      'dead-lettered after its deliveries',
+      15_000,
+    );
+    expect((await audits(uuid, 'result_dead_lettered'))[0]!.detail).toMatchObject({
+      deliveries: 3,
+      kind: 'snapshot',
+      error: expect.stringContaining('unknown to this release'),
+    });
+    expect(stack.logs.join('')).toMatch(/operation kind this release does not know/);
+    expect(stack.plane.results.counts().malformed).toBe(malformed);
+    expect((await operation(uuid)).state).toBe('dispatched');
+  });
+
   it('dead-letters a result that keeps failing to apply, after the delivery limit', async () => {
     const uuid = randomUUID();
     expect(await provision(uuid, 'amazon-web-services::eu-west-1')).toBe(503);
@@ -296,7 +319,7 @@ describe('agent results', () => {
         error: expect.stringContaining('refused for the test'),
       });
       await waitFor(
-        async () => stack.plane.results.counts().deadLettered === 1,
+        async () => stack.plane.results.counts().deadLettered === 2,
         'dead letter counted',
       );
     } finally {

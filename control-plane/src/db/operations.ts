@@ -1,5 +1,5 @@
 /** SQL for operations: the outbox. */
-import type { OperationKind } from '../../../shared/src/messages.js';
+import { OperationKindSchema, type OperationKind } from '../../../shared/src/messages.js';
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import { claimByPages } from './paging.js';
 import type { Queryable } from './pool.js';
@@ -128,11 +128,12 @@ const CLAIM_DISPATCH_SQL = `
   pending as (
     select o.id from operations o join page using (id)
      where o.state = 'pending' and (o.not_before is null or o.not_before <= now())
-       and ${NO_OPEN_PREDECESSOR}
+       and o.kind = any($6::text[]) and ${NO_OPEN_PREDECESSOR}
      order by o.created_at, o.id limit $1 for update of o skip locked),
   overdue as (
     select o.id from operations o
-     where $5 and o.state = 'dispatched' and o.deadline < now() and ${NO_OPEN_PREDECESSOR}
+     where $5 and o.state = 'dispatched' and o.deadline < now() and o.kind = any($6::text[])
+       and ${NO_OPEN_PREDECESSOR}
      order by o.deadline limit $1 for update of o skip locked),
   claimed as (
     select o.*, to_jsonb(r) as r
@@ -152,11 +153,14 @@ const CLAIM_DISPATCH_SQL = `
  * same resource are finished (operations queue behind each other), and dispatched ones whose
  * deadline passed. SKIP LOCKED keeps replicas from dispatching the same row twice. Pages on
  * past pending operations that may not go yet (queued behind one in flight, scheduled) until
- * `limit` are claimed or the queue ends.
+ * `limit` are claimed or the queue ends. Only operations of `kinds` (this release's) are
+ * claimed: a newer release's kind, during a rolling upgrade, is left to its replicas (and
+ * still holds back the operations queued behind it on its resource).
  */
 export async function claimDispatchable(
   db: Queryable,
   limit: number,
+  kinds: readonly string[] = OperationKindSchema.options,
 ): Promise<Array<OperationRow & { r: ResourceRow }>> {
   return claimByPages<OperationRow & { r: ResourceRow }>(
     limit,
@@ -169,6 +173,7 @@ export async function claimDispatchable(
           after?.id ?? NIL_UUID,
           DISPATCH_PAGE,
           after === undefined,
+          kinds,
         ])
       ).rows,
   );

@@ -12,7 +12,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from 'nats';
-import type { MessageError } from '../../../../shared/src/messages.js';
+import type { MessageError, ResultEnvelope } from '../../../../shared/src/messages.js';
 import { decodeMessage, ResultSchema, type Result } from '../../../../shared/src/messages.js';
 import {
   CONSUME_TIMING,
@@ -139,7 +139,38 @@ async function readResult(h: Handling, msg: JsMsg): Promise<Result | undefined> 
   }
 }
 
-function foreignResult(h: Handling, msg: JsMsg, foreign: ForeignResult): Result | undefined {
+/** Redelivery delay of a result before its `deliveries`+1-th attempt. */
+const backoffMs = (h: Handling, deliveries: number): number =>
+  Math.min(h.retry.baseDelayMs * 2 ** (deliveries - 1), NAK_MAX_MS);
+
+/**
+ * A result of an operation kind this release does not know is a newer replica's (a rolling
+ * upgrade): redelivered so one of those takes it, dead-lettered past the delivery budget.
+ */
+async function leaveForNewerReplica(h: Handling, msg: JsMsg, e: ResultEnvelope): Promise<void> {
+  const deliveries = msg.info.deliveryCount;
+  const fields = { operationId: e.operationId, kind: e.kind, agentId: e.agentId, deliveries };
+  if (deliveries >= h.retry.maxDeliver) {
+    const detail = { ...fields, error: `operation kind ${e.kind} unknown to this release` };
+    await terminate(h.deps, msg, 'result_dead_lettered', detail, e.uuid).then(
+      () => {
+        h.counts.deadLettered += 1;
+        h.deps.metrics?.resultRejected('dead_lettered');
+      },
+      () => msg.nak(NAK_MAX_MS),
+    );
+    return;
+  }
+  h.deps.log.warn(fields, 'result of an operation kind this release does not know: left to others');
+  msg.nak(backoffMs(h, deliveries));
+}
+
+async function foreignResult(
+  h: Handling,
+  msg: JsMsg,
+  foreign: ForeignResult,
+): Promise<Result | undefined> {
+  if (foreign.unknownKind) return void (await leaveForNewerReplica(h, msg, foreign.envelope));
   const { version, operationId, uuid, agentId, agentRegion, status } = foreign.envelope;
   h.counts.foreignVersion += 1;
   h.deps.metrics?.resultRejected('unsupported_version');
@@ -194,7 +225,7 @@ async function failedToApply(h: Handling, msg: JsMsg, result: Result, err: unkno
     { err, operationId: result.operationId, deliveries },
     'applying result failed; will retry',
   );
-  msg.nak(Math.min(h.retry.baseDelayMs * 2 ** (deliveries - 1), NAK_MAX_MS));
+  msg.nak(backoffMs(h, deliveries));
 }
 
 /** The durable consumer, created once; another replica creating it first is fine. */

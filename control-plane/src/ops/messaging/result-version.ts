@@ -5,20 +5,30 @@
  * says why, and goes through the same checks of who may say this as any result, so the
  * operation fails at once with the reason instead of waiting for its deadline and running
  * again on the same agent. A progress one changes nothing.
+ *
+ * A result of an operation kind this release does not know answers an operation a newer
+ * release's replica created, during a rolling upgrade: it is left for that replica (redelivered
+ * with backoff from the shared consumer, dead-lettered past the delivery budget).
  */
 import {
   decodeMessage,
   MESSAGE_VERSION,
+  OperationKindSchema,
   ResultEnvelopeSchema,
   type Result,
   type ResultEnvelope,
 } from '../../../../shared/src/messages.js';
 
 export type ForeignResult =
-  | { progress: true; envelope: ResultEnvelope }
-  | { progress: false; envelope: ResultEnvelope; result: Result };
+  | { unknownKind: true; envelope: ResultEnvelope }
+  | { unknownKind: false; progress: true; envelope: ResultEnvelope }
+  | { unknownKind: false; progress: false; envelope: ResultEnvelope; result: Result };
 
-/** The failed result standing for a result of another version, or undefined when it is not one. */
+/**
+ * What an unreadable result still says of itself: a kind this release does not know, or
+ * another message version (with the failed result standing for a final one); undefined when
+ * it is neither (malformed).
+ */
 export function foreignVersionResult(data: Uint8Array): ForeignResult | undefined {
   let envelope: ResultEnvelope;
   try {
@@ -26,9 +36,12 @@ export function foreignVersionResult(data: Uint8Array): ForeignResult | undefine
   } catch {
     return undefined;
   }
+  const known = OperationKindSchema.safeParse(envelope.kind);
+  if (!known.success) return { unknownKind: true, envelope };
   if (envelope.version === MESSAGE_VERSION) return undefined;
-  if (envelope.status === 'progress') return { progress: true, envelope };
-  const { operationId, uuid, kind, generation, agentRegion, agentId } = envelope;
+  if (envelope.status === 'progress') return { unknownKind: false, progress: true, envelope };
+  const { operationId, uuid, generation, agentRegion, agentId } = envelope;
+  const kind = known.data;
   const message =
     `agent ${agentId} answered this ${kind} in message version ${envelope.version} ` +
     `(${envelope.status}); this control plane reads version ${MESSAGE_VERSION}: ` +
@@ -45,5 +58,5 @@ export function foreignVersionResult(data: Uint8Array): ForeignResult | undefine
     error: { code: 'unsupported_result', message, retryable: false },
     at: new Date().toISOString(),
   };
-  return { progress: false, envelope, result };
+  return { unknownKind: false, progress: false, envelope, result };
 }
