@@ -46,6 +46,37 @@ function kube(): KubeApi {
   return createKubeApi(kubeConfig(fake.url, NS));
 }
 
+/**
+ * Another agent's client to the shared fake, held once at its first `verb` of a `kind` (the
+ * moment two agents interleave) until `release`.
+ */
+function held(
+  kind: string,
+  verb: 'get' | 'apply',
+): { api: KubeApi; reached: Promise<void>; release: () => void } {
+  const real = kube();
+  let release!: () => void;
+  let reach!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const reached = new Promise<void>((r) => (reach = r));
+  let armed = true;
+  const hold = async (k: string, v: string): Promise<void> => {
+    if (!armed || k !== kind || v !== verb) return;
+    armed = false;
+    reach();
+    await gate;
+  };
+  const api: KubeApi = {
+    ...real,
+    apply: async (obj) => (await hold(obj.kind, 'apply'), real.apply(obj)),
+    get: async (apiVersion, k, namespace, name) => (
+      await hold(k, 'get'),
+      real.get(apiVersion, k, namespace, name)
+    ),
+  };
+  return { api, reached, release };
+}
+
 /** A driver on `server` with the regional CA in its Secret; `probe` answers true unless overridden. */
 function driverOn(
   server: FakeKubeApiServer,
@@ -272,6 +303,43 @@ describe('kubernetes driver', () => {
       progress,
     );
     expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 64mb');
+  });
+
+  it('two agents running generations 3 and 4 of one instance at once leave it at 4', async () => {
+    const other = randomUUID();
+    const otherName = `redis-${other}`;
+    await driver().provision(makeJob('provision', other), progress);
+    const generations = (): string[] =>
+      ['secrets', 'services', 'networkpolicies', 'poddisruptionbudgets', 'statefulsets'].map(
+        (r) => fake.get(r, NS, otherName)!.metadata.labels!['addons.example.com/generation']!,
+      );
+    const job = (generation: number, memoryMb: number) =>
+      makeJob('change_plan', other, { generation, memoryMb });
+
+    // Agent A read the StatefulSet for generation 3 and is held before writing it, while agent
+    // B runs generation 4 through: A's write carries what it read, and the apiserver refuses it.
+    const a = held('StatefulSet', 'apply');
+    const late = driver({ kube: a.api }).changePlan(job(3, 48), progress);
+    await a.reached;
+    await driver().changePlan(job(4, 64), progress);
+    a.release();
+    await expect(late).rejects.toMatchObject({ code: 'apply_conflict' });
+    // The agent retries it from a fresh read: superseded.
+    await expect(driver().changePlan(job(3, 48), progress)).rejects.toMatchObject({
+      code: 'superseded',
+    });
+    expect(generations()).toEqual(['4', '4', '4', '4', '4']);
+    expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 64mb');
+
+    // Held before it reads the StatefulSet instead: it finds generation 6 there and stops.
+    const b = held('StatefulSet', 'get');
+    const later = driver({ kube: b.api }).changePlan(job(5, 48), progress);
+    await b.reached;
+    await driver().changePlan(job(6, 96), progress);
+    b.release();
+    await expect(later).rejects.toMatchObject({ code: 'superseded' });
+    expect(generations()).toEqual(['6', '6', '6', '6', '6']);
+    expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 96mb');
   });
 
   it('renews a leaf close to expiry and rolls the pod onto it', async () => {

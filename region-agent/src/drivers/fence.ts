@@ -3,9 +3,10 @@
  * newer generation: a copy redelivered after its deadline, or one another agent of the region
  * still ran after a newer job finished, would roll the plan or the credentials back. A
  * revocation is exempt: it is scheduled with its generation hours ahead of when it runs, and
- * removing one named user commutes with whatever ran meanwhile. The drivers read the
- * instance's generation before they apply: two agents applying at the same moment are not
- * fenced by it, which is why the agent chart runs one replica (charts/README.md).
+ * removing one named user commutes with whatever ran meanwhile. The drivers check the
+ * instance's generation before they apply; the kubernetes driver also fences every write
+ * (kubernetes/fenced-apply.ts), so two agents applying at the same moment cannot roll an
+ * object back either. The local driver runs one agent per region (an ownership lease).
  */
 import type { Job } from '../../../shared/src/messages.js';
 import { PermanentError } from '../driver.js';

@@ -16,6 +16,7 @@ import {
 import type { Engine } from '../../engines/engine.js';
 import type { Engines } from '../../engines/index.js';
 import { refuseSuperseded } from '../fence.js';
+import { applyFenced } from './fenced-apply.js';
 import { revokableUser } from '../revoke.js';
 import { KUBE_CALLS } from './calls.js';
 import type { KubeApi } from './client.js';
@@ -83,16 +84,22 @@ interface Ctx {
 /**
  * Applies the instance's objects: the Secret first (the pod never starts without its config),
  * the StatefulSet last (its pod starts under the policy and budget); the three between at
- * once. Returns what the apiserver answered, by kind.
+ * once. Each apply is fenced by generation (fenced-apply.ts), so two agents of the region
+ * never take an object back to an older one. Returns what the apiserver answered, by kind.
  */
-async function apply(ctx: Ctx, spec: InstanceSpec, progress: Progress): Promise<Applied> {
+async function apply(
+  ctx: Ctx,
+  spec: InstanceSpec,
+  progress: Progress,
+  job?: Job,
+): Promise<Applied> {
   spec.tls = await ensureTls(ctx.deps.tls, spec, { now: ctx.now(), log: ctx.log }, progress);
   await progress('applying objects');
   const [secret, ...rest] = instanceObjects(spec);
   const statefulSet = rest.pop()!;
   const applied: Applied = new Map();
   const put = async (obj: KubeObject): Promise<void> => {
-    applied.set(obj.kind, await ctx.deps.kube.apply(obj));
+    applied.set(obj.kind, await applyFenced(ctx.deps.kube, obj, job));
   };
   await put(secret!);
   await Promise.all(rest.map(put));
@@ -142,7 +149,7 @@ async function converge(
   spec: InstanceSpec,
   progress: Progress,
 ): Promise<InstanceOutcome> {
-  const applied = await apply(ctx, spec, progress);
+  const applied = await apply(ctx, spec, progress, job);
   await waitReady(ctx.readiness, spec, progress, applied);
   return outcome(ctx, job, spec);
 }
