@@ -375,16 +375,74 @@ describe('region-agent chart', () => {
     expect(Object.keys(AGENT_ENV_NOT_IN_CLUSTER).filter((n) => seen.has(n))).toEqual([]);
   });
 
-  it('runs one replica with strategy Recreate, probes on the health port', () => {
+  it('runs one replica with strategy Recreate by default, probes on the health port', () => {
     const objects = render('region-agent', {});
     const dep = spec<{ replicas: number; strategy: { type: string } }>(one(objects, 'Deployment'));
     expect(dep.replicas).toBe(1);
     expect(dep.strategy).toEqual({ type: 'Recreate' });
+    expect(deploymentTemplate(objects).spec.affinity).toBeUndefined();
     const c = mainContainer(objects);
     expect(c.ports).toEqual([expect.objectContaining({ name: 'health', containerPort: 8080 })]);
     expect(envValue(objects, c, 'HEALTH_PORT')).toBe('8080');
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
+  });
+
+  it.each(exampleValues('region-agent'))(
+    'runs two kubernetes agents that roll one at a time on different nodes (%s)',
+    (file) => {
+      const objects = render('region-agent', { valuesFiles: [file] });
+      const dep = spec<{ replicas: number; strategy: unknown }>(one(objects, 'Deployment'));
+      expect(dep.replicas).toBe(2);
+      expect(dep.strategy).toEqual({
+        type: 'RollingUpdate',
+        rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+      });
+      const pod = deploymentTemplate(objects);
+      type Term = { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } };
+      const terms = (
+        pod.spec.affinity as {
+          podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: Array<{ podAffinityTerm: Term }> };
+        }
+      ).podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.map((t) => t.podAffinityTerm);
+      expect(terms.map((t) => t.topologyKey)).toEqual([
+        'kubernetes.io/hostname',
+        'topology.kubernetes.io/zone',
+      ]);
+      for (const t of terms) expect(pod.metadata?.labels).toMatchObject(t.labelSelector.matchLabels);
+      const pdb = spec<{ maxUnavailable: number }>(one(objects, 'PodDisruptionBudget'));
+      expect(pdb.maxUnavailable).toBe(1);
+      // Each pod names itself in heartbeats: no fixed AGENT_ID shared by both.
+      expect(containerEnvNames(objects, mainContainer(objects))).toContain('AGENT_ID');
+      expect(envValue(objects, mainContainer(objects), 'AGENT_ID')).toBeUndefined();
+    },
+  );
+
+  it('keeps an explicit affinity as given with several replicas', () => {
+    const objects = render('region-agent', {
+      set: {
+        replicas: '3',
+        'persistence.enabled': 'false',
+        'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key':
+          'pool',
+        'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator':
+          'Exists',
+      },
+    });
+    expect(spec<{ replicas: number }>(one(objects, 'Deployment')).replicas).toBe(3);
+    expect(Object.keys(deploymentTemplate(objects).spec.affinity as object)).toEqual([
+      'nodeAffinity',
+    ]);
+  });
+
+  it.each([
+    [{ replicas: '2', 'persistence.enabled': 'false', 'agent.driver': 'local' }, '/agent/driver'],
+    [{ replicas: '2' }, '/persistence/enabled'],
+    [{ replicas: '0' }, '/replicas'],
+  ])('refuses %j (schema: %s)', (set, where) => {
+    const res = templateChart('region-agent', { set });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toContain(where);
   });
 
   it.each(exampleValues('region-agent'))('serves the region its example names (%s)', (file) => {

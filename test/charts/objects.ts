@@ -43,6 +43,7 @@ export interface PodSpec {
   volumes?: Array<{ name: string; emptyDir?: object; secret?: object; configMap?: object }>;
   automountServiceAccountToken?: boolean;
   serviceAccountName?: string;
+  affinity?: object;
 }
 
 export interface PodTemplate {

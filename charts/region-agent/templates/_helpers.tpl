@@ -122,3 +122,11 @@ TLS_ISSUER as the agent reads it.
 {{- define "region-agent.containerSecurityContext" -}}
 {{- toYaml .Values.containerSecurityContext }}
 {{- end }}
+
+{{/*
+Non-empty when pods may roll over one another (RollingUpdate): the kubernetes driver fences
+every object write, and without a ReadWriteOnce data volume a new pod can start anywhere.
+*/}}
+{{- define "region-agent.rolling" -}}
+{{- if and (eq .Values.agent.driver "kubernetes") (not .Values.persistence.enabled) }}true{{- end }}
+{{- end }}
