@@ -342,6 +342,28 @@ describe('kubernetes driver', () => {
     expect(secretText(otherName, 'redis.conf')).toContain('maxmemory 96mb');
   });
 
+  it.each(['provision', 'change_plan'] as const)(
+    'a %s held on one agent while another deprovisions the instance leaves nothing behind',
+    async (kind) => {
+      const other = randomUUID();
+      if (kind === 'change_plan') await driver().provision(makeJob('provision', other), progress);
+      // Agent A wrote the Secret, Service, policy and budget and is held before the StatefulSet;
+      // agent B deprovisions meanwhile (the job A runs was redispatched, or ran late).
+      const a = held('StatefulSet', 'get');
+      const late = driver({ kube: a.api })[kind === 'provision' ? 'provision' : 'changePlan'](
+        makeJob(kind, other, { generation: 2, memoryMb: 48 }),
+        progress,
+      );
+      await a.reached;
+      await driver().deprovision(makeJob('deprovision', other, { generation: 3 }), progress);
+      a.release();
+      await expect(late).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+      expect([...fake.objects.keys()].filter((k) => k.includes(other))).toEqual([
+        `configmaps/${NS}/redis-${other}-deprovisioned`,
+      ]);
+    },
+  );
+
   it('renews a leaf close to expiry and rolls the pod onto it', async () => {
     const before = new X509Certificate(secretText(name, 'tls.crt')).fingerprint256;
     const soon = Date.now() + 80 * 86_400_000; // leaves are 90 days: inside the 30-day window then

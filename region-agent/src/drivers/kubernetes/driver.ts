@@ -43,7 +43,8 @@ import {
 } from './spec.js';
 import { describeCert, ensureTls, type InstanceTls } from './tls.js';
 import { certificateExpiries } from './expiries.js';
-import { pruneTombstones, tombstoneName, tombstoneObject } from './tombstones.js';
+import { refuseDeprovisioned, removeObjects } from './removal.js';
+import { pruneTombstones, tombstoned, tombstoneObject } from './tombstones.js';
 
 export type { InstanceTls };
 
@@ -69,7 +70,6 @@ export interface KubernetesDriverDeps {
   now?: () => number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const noProgress: Progress = async () => {};
 
 interface Ctx {
@@ -104,6 +104,7 @@ async function apply(
   await put(secret!);
   await Promise.all(rest.map(put));
   await put(statefulSet);
+  await refuseDeprovisioned(ctx, spec);
   return applied;
 }
 
@@ -154,24 +155,9 @@ async function converge(
   return outcome(ctx, job, spec);
 }
 
-/** Deletes each object and waits until the API server no longer has it. */
-async function deleteAndWait(ctx: Ctx, obj: KubeObject): Promise<void> {
-  const { kube, namespace } = ctx.deps;
-  const { apiVersion, kind } = obj;
-  const name = obj.metadata.name;
-  await kube.remove(apiVersion, kind, namespace, name);
-  const deadline = ctx.now() + (ctx.deps.deleteTimeoutMs ?? 300_000);
-  while (await kube.get(apiVersion, kind, namespace, name)) {
-    if (ctx.now() > deadline) throw new Error(`${kind} ${name} is still being deleted`);
-    await sleep(ctx.pollMs);
-  }
-}
-
 /** A new instance's spec, unless a tombstone says it was deprovisioned. */
 async function fresh(ctx: Ctx, job: Job, engine: Engine): Promise<InstanceSpec> {
-  const name = instanceName(engine, job.resource.uuid);
-  const stone = await ctx.deps.kube.get('v1', 'ConfigMap', ctx.deps.namespace, tombstoneName(name));
-  if (stone)
+  if (await tombstoned(ctx.deps.kube, ctx.deps.namespace, instanceName(engine, job.resource.uuid)))
     throw new PermanentError(
       'instance_deprovisioned',
       `instance ${job.resource.uuid} was deprovisioned`,
@@ -239,7 +225,8 @@ async function deprovision(ctx: Ctx, job: Job, progress: Progress): Promise<void
   const engine = ctx.deps.engines.get(job.resource.engine);
   const { uuid } = job.resource;
   const name = instanceName(engine, uuid);
-  // The tombstone goes first: a stale provision arriving mid-delete must not recreate.
+  // The tombstone goes first: a stale job of this instance, here or on another agent, checks it
+  // after its writes (refuseDeprovisioned) and takes back what it made.
   await ctx.deps.kube.apply(
     tombstoneObject(name, uuid, ctx.deps.namespace, job.generation, new Date(ctx.now())),
   );
@@ -250,9 +237,7 @@ async function deprovision(ctx: Ctx, job: Job, progress: Progress): Promise<void
     currentUser: '',
     tls: emptyTls(),
   };
-  // StatefulSet first (the pod and its volume go), the Secret it mounts last.
-  for (const obj of instanceObjects(blank).reverse()) await deleteAndWait(ctx, obj);
-  if (ctx.deps.tls.mode === 'cert-manager') await ctx.deps.tls.certificates.remove(name, uuid);
+  await removeObjects(ctx, blank);
 }
 
 async function rotateCredentials(ctx: Ctx, job: Job, progress: Progress): Promise<InstanceOutcome> {

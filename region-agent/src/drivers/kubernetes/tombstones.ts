@@ -29,6 +29,11 @@ export function tombstoneObject(
   };
 }
 
+/** Whether a deprovision left its tombstone for the instance `name`. */
+export async function tombstoned(kube: KubeApi, namespace: string, name: string): Promise<boolean> {
+  return (await kube.get('v1', 'ConfigMap', namespace, tombstoneName(name))) !== undefined;
+}
+
 /** Removes tombstones older than `ttlMs`. */
 export async function pruneTombstones(
   kube: KubeApi,
