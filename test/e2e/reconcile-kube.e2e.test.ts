@@ -1,9 +1,10 @@
 /**
- * Fleet truth on the kubernetes driver: the control plane, the simulator, and a us-east region
- * agent whose driver talks to a fake kube-apiserver (the real @kubernetes/client-node) with a
+ * Fleet truth on the kubernetes driver: the control plane, the simulator, and two us-east region
+ * agents (the chart's production examples run two) whose drivers talk to a fake kube-apiserver (the real @kubernetes/client-node) with a
  * fake kubelet running each pod as a real TLS redis-server. A StatefulSet deleted by hand (as
  * `kubectl delete statefulset` would, the Secret left) is noticed and re-created by a repair
- * under the same credentials: the config Heroku holds connects again, no PATCH needed.
+ * under the same credentials: the config Heroku holds connects again, no PATCH needed. The two
+ * agents share the region's jobs, and each add-on is made, changed and removed once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,20 +35,11 @@ let stack: TestStack;
 let stop: () => Promise<void>;
 let fake: FakeKubeApiServer;
 let kubelet: FakeKubelet;
-let nc: NatsConnection;
-let agent: Agent;
+type Handled = Record<'provision' | 'changePlan' | 'deprovision', number>;
+let agents: Array<{ agent: Agent; nc: NatsConnection; handled: Handled }> = [];
 
-beforeAll(async () => {
-  ({ sim, stack, stop } = await startStackWithSim({
-    SYNC_BUDGET_MS: '0',
-    RECONCILE_INTERVAL_S: '1',
-  }));
-  fake = await startFakeKubeApiServer({ readiness: 'manual' });
-  kubelet = startFakeKubelet(fake, {
-    namespace: NS,
-    images: redisImage(),
-    dir,
-  });
+/** A kubernetes-driver agent of us-east with its own apiserver and NATS clients. */
+async function startKubeAgent(agentId: string): Promise<(typeof agents)[number]> {
   const kube = createKubeApi(kubeConfig(fake.url, NS));
   const driver = createKubernetesDriver({
     kube,
@@ -66,23 +58,51 @@ beforeAll(async () => {
     pollMs: 25,
     readyTimeoutMs: 20_000,
   });
-  nc = await connect({ servers: stack.nats.url });
-  agent = createAgent({
+  // Which agent ran which job.
+  const handled: Handled = { provision: 0, changePlan: 0, deprovision: 0 };
+  for (const m of Object.keys(handled) as Array<keyof Handled>) {
+    const real = driver[m].bind(driver) as (...args: unknown[]) => Promise<unknown>;
+    (driver as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => (
+      handled[m]++,
+      real(...args)
+    );
+  }
+  const nc = await connect({ servers: stack.nats.url });
+  const agent = createAgent({
     nc,
     region: 'us-east',
-    agentId: 'kube-agent-1',
+    agentId,
     driver,
     log,
-    concurrency: 4,
+    concurrency: 2,
     maxDeliver: 3,
     heartbeatMs: 300,
     inventoryMs: 60_000,
   });
   await agent.start();
+  return { agent, nc, handled };
+}
+
+beforeAll(async () => {
+  ({ sim, stack, stop } = await startStackWithSim({
+    SYNC_BUDGET_MS: '0',
+    RECONCILE_INTERVAL_S: '1',
+  }));
+  fake = await startFakeKubeApiServer({ readiness: 'manual' });
+  kubelet = startFakeKubelet(fake, {
+    namespace: NS,
+    images: redisImage(),
+    dir,
+  });
+  // Two agents of the region, as the chart's production examples run them: each its own
+  // clients, both on the region's one durable consumer.
+  agents = await Promise.all(['kube-agent-1', 'kube-agent-2'].map(startKubeAgent));
 }, 60_000);
 afterAll(async () => {
-  await agent?.stop();
-  await nc?.drain();
+  for (const a of agents) {
+    await a.agent.stop();
+    await a.nc.drain();
+  }
   await kubelet?.stop();
   await fake?.stop();
   await stop();
@@ -125,4 +145,53 @@ it('a StatefulSet deleted by hand is re-created under the same credentials', asy
     [body.uuid],
   );
   expect(patches.rows.map((r: { dedupe_key: string }) => r.dedupe_key)).toEqual(['gen-1']);
+});
+
+it('two agents of the region share its jobs: each add-on made, changed and removed once', async () => {
+  const total = (m: keyof Handled): number => agents.reduce((n, a) => n + a.handled[m], 0);
+  const before = total('provision');
+  const bodies = Array.from({ length: 6 }, () =>
+    sim.createAddon({ plan: 'standard', region: 'us' }),
+  );
+  for (const r of await Promise.all(bodies.map((b) => sim.provision(stack.url, b, DEV_ADDON))))
+    expect(r.status).toBe(202);
+  for (const b of bodies)
+    await waitFor(() => sim.addon(b.uuid)?.state === 'provisioned', 'provisioned', 45_000, 100);
+  // Both took jobs (each holds at most 2 at once), and no job ran twice.
+  expect(agents.map((a) => a.handled.provision > 0)).toEqual([true, true]);
+  expect(total('provision') - before).toBe(bodies.length);
+  // One region CA, created once though both agents issued leaves: every config names it.
+  const cas = new Set(bodies.map((b) => sim.addon(b.uuid)!.config.get('TLSREDIS_TLS_CA')));
+  expect(cas.size).toBe(1);
+  for (const b of bodies) {
+    const config = sim.addon(b.uuid)!.config;
+    expect(await answers(config.get('TLSREDIS_URL')!, [...cas][0]!)).toBe('PONG');
+    expect(sim.provisionActionCount(b.uuid)).toBe(1);
+  }
+
+  for (const b of bodies)
+    expect([200, 202]).toContain(
+      (await sim.changePlan(stack.url, b.uuid, 'premium', DEV_ADDON)).status,
+    );
+  const ops = async (kind: string, state: string): Promise<number> =>
+    (
+      await stack.plane.pool.query(
+        `select 1 from operations where resource_uuid = any($1::uuid[]) and kind = $2 and state = $3`,
+        [bodies.map((b) => b.uuid), kind, state],
+      )
+    ).rowCount ?? 0;
+  await waitFor(async () => (await ops('change_plan', 'succeeded')) === 6, 'changed', 45_000, 100);
+  const plans = bodies.map(
+    (b) =>
+      fake.get('statefulsets', NS, `redis-${b.uuid}`)!.metadata.labels!['addons.example.com/plan'],
+  );
+  expect(plans).toEqual(bodies.map(() => 'premium'));
+
+  for (const b of bodies)
+    expect([202, 204]).toContain((await sim.deprovision(stack.url, b.uuid, DEV_ADDON)).status);
+  await waitFor(async () => (await ops('deprovision', 'succeeded')) === 6, 'removed', 45_000, 100);
+  const left = [...fake.objects.keys()].filter((k) => bodies.some((b) => k.includes(b.uuid)));
+  expect(left.sort()).toEqual(
+    bodies.map((b) => `configmaps/${NS}/redis-${b.uuid}-deprovisioned`).sort(),
+  );
 });
