@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
 import { ResultSchema, decodeMessage } from '../shared/src/messages.js';
-import { createHerokuSim } from '../test/heroku-sim/index.js';
+import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
@@ -69,16 +69,50 @@ function stampNats(url: string): Promise<{
   });
 }
 
+/**
+ * When the simulator answered a Platform API call about `uuid` (`PATCH …/config`, `POST
+ * …/actions/provision`), on this process's performance.now() clock (the simulator runs here).
+ */
+function simAt(sim: HerokuSim, uuid: string, method: string, suffix: string): number | undefined {
+  const path = `/addons/${uuid}${suffix}`;
+  const call = sim.calls.find((c) => c.method === method && c.path === path);
+  return call && call.time.getTime() - performance.timeOrigin;
+}
+
 /** Where the time of a set of provisions went, as p50s of each stage. */
 function stages(
-  runs: Array<{ uuid: string; t0: number; t1: number }>,
+  runs: Array<{ uuid: string; t0: number; t1: number; config?: number }>,
   seen: { job: Map<string, number>; result: Map<string, number> },
-): { beforeAgentP50Ms: number; agentP50Ms: number; afterAgentP50Ms: number; boundBy: string } {
-  const split = runs.map(({ uuid, t0, t1 }) => {
+): {
+  beforeAgentP50Ms: number;
+  agentP50Ms: number;
+  afterAgentP50Ms: number;
+  resultToConfigP50Ms: number;
+  configToActionP50Ms: number;
+  boundBy: string;
+} {
+  const split = runs.map(({ uuid, t0, t1, config }) => {
     const job = seen.job.get(uuid) ?? t0;
     const result = seen.result.get(uuid) ?? t1;
-    return { before: job - t0, agent: result - job, after: t1 - result };
+    const patched = config ?? result;
+    return {
+      before: job - t0,
+      agent: result - job,
+      after: t1 - result,
+      toConfig: patched - result,
+      toAction: t1 - patched,
+    };
   });
+  const after = {
+    resultToConfigP50Ms: pct(
+      split.map((s) => s.toConfig),
+      0.5,
+    ),
+    configToActionP50Ms: pct(
+      split.map((s) => s.toAction),
+      0.5,
+    ),
+  };
   const out = {
     beforeAgentP50Ms: pct(
       split.map((s) => s.before),
@@ -101,7 +135,7 @@ function stages(
     afterAgentP50Ms:
       'control plane result handling + provision call to Heroku (result → provision action)',
   }[name as keyof typeof out];
-  return { ...out, boundBy: bound };
+  return { ...out, ...after, boundBy: bound };
 }
 
 const pct = (xs: number[], p: number): number =>
@@ -153,7 +187,7 @@ async function main(): Promise<void> {
     const seen = await stampNats(nats.url);
     for (const concurrency of [1, 10, 50]) {
       const latencies: number[] = [];
-      const runs: Array<{ uuid: string; t0: number; t1: number }> = [];
+      const runs: Array<{ uuid: string; t0: number; t1: number; config?: number }> = [];
       // One at a time gives one sample a round: ten times the rounds, for a p50 worth the name.
       for (let r = 0; r < (concurrency === 1 ? rounds * 10 : rounds); r++) {
         await Promise.all(
@@ -170,9 +204,15 @@ async function main(): Promise<void> {
               60_000,
               5,
             );
-            const t1 = performance.now();
+            // The simulator's own stamp, not when this poll (every 5 ms) noticed it.
+            const t1 = simAt(sim, body.uuid, 'POST', '/actions/provision') ?? performance.now();
             latencies.push(t1 - t0);
-            runs.push({ uuid: body.uuid, t0, t1 });
+            runs.push({
+              uuid: body.uuid,
+              t0,
+              t1,
+              config: simAt(sim, body.uuid, 'PATCH', '/config'),
+            });
           }),
         );
       }
@@ -188,7 +228,7 @@ async function main(): Promise<void> {
         `  ${String(concurrency).padStart(2)} concurrent: ${latencies.length} provisions, p50 ${pct(latencies, 0.5)} ms, p99 ${pct(latencies, 0.99)} ms`,
       );
       say(
-        `     p50 by stage: control plane before the agent ${split.beforeAgentP50Ms} ms, agent ${split.agentP50Ms} ms, control plane after it ${split.afterAgentP50Ms} ms; bound by ${split.boundBy}`,
+        `     p50 by stage: control plane before the agent ${split.beforeAgentP50Ms} ms, agent ${split.agentP50Ms} ms, control plane after it ${split.afterAgentP50Ms} ms (result → config PATCH ${split.resultToConfigP50Ms} ms, PATCH → provision action ${split.configToActionP50Ms} ms); bound by ${split.boundBy}`,
       );
     }
     say(`  cleaning up ${uuids.length} instances…`);

@@ -371,6 +371,62 @@ describe('leases', () => {
   });
 });
 
+describe('chained calls', () => {
+  it("an add-on's next due call is leased by its predecessor's finish and sent at once, in order", async () => {
+    const a = await addonWithTokens();
+    const b = await addonWithTokens();
+    for (const v of ['one', 'two', 'three']) await enqueueConfig(a.uuid, `rediss://${v}`);
+    await enqueueConfig(b.uuid, 'rediss://b');
+    const w = worker();
+    // One claim: a's first PATCH and b's; a's second and third follow their predecessors.
+    expect(await w.runOnce()).toBe(true);
+    expect(
+      patches(a.uuid).map((c) => (c.body as { config: Array<{ value: string }> }).config[0]!.value),
+    ).toEqual(['rediss://one', 'rediss://two', 'rediss://three']);
+    expect(configOf(a.uuid)).toBe('rediss://three');
+    expect(configOf(b.uuid)).toBe('rediss://b');
+    expect((await callStates(a.uuid)).map((c) => c.state)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
+    expect(await w.runOnce()).toBe(false);
+  });
+
+  it('chains no call that is not due, nor one of a kind the worker does not know', async () => {
+    const a = await addonWithTokens();
+    await enqueueConfig(a.uuid, 'rediss://now');
+    await enqueueConfig(a.uuid, 'rediss://later');
+    await pool.query(
+      `update heroku_calls set next_attempt_at = now() + interval '1 hour'
+        where resource_uuid = $1 and dedupe_key = 'rediss://later'`,
+      [a.uuid],
+    );
+    const c = await addonWithTokens();
+    await enqueueConfig(c.uuid, 'rediss://known');
+    await enqueueCall(pool, { uuid: c.uuid, kind: 'provision_action', dedupeKey: 'provision' });
+    const older = worker({ knownKinds: ['exchange_grant', 'config_update'] });
+    expect(await older.runOnce()).toBe(true);
+    expect(configOf(a.uuid)).toBe('rediss://now');
+    expect(configOf(c.uuid)).toBe('rediss://known');
+    const left = await pool.query<{ kind: string; leased_until: Date | null }>(
+      `select kind, leased_until from heroku_calls
+        where resource_uuid = any($1::uuid[]) and state = 'pending' order by id`,
+      [[a.uuid, c.uuid]],
+    );
+    expect(left.rows).toEqual([
+      { kind: 'config_update', leased_until: null },
+      { kind: 'provision_action', leased_until: null },
+    ]);
+    expect(sim.provisionActionCount(c.uuid)).toBe(0);
+    // Nothing left for the next tests' workers.
+    await pool.query(`delete from heroku_calls where resource_uuid = any($1::uuid[])`, [
+      [a.uuid, c.uuid],
+    ]);
+  });
+});
+
 describe('refusals that are final', () => {
   it("a grant code Heroku's identity service refuses fails for good after one attempt, with Heroku's reason", async () => {
     const a = await addon();

@@ -139,6 +139,33 @@ export async function renewCallLeases(
 const CLAIM_PAGE = 100;
 
 /**
+ * SQL condition on a call `c` that may be leased now, besides its place in its add-on's line:
+ * still pending and due (repeated on the row a statement locks, so a call another claim
+ * leased since its snapshot is skipped), a kind this replica knows (parameter `kinds`), and
+ * not made with a token Heroku has paused (`tokenKinds`: TOKEN_CALL_KINDS).
+ */
+const leasableSql = (kinds: string, tokenKinds: string): string =>
+  `c.state = 'pending' and c.next_attempt_at <= now() and c.kind = any(${kinds}::text[])
+       and not (c.kind = any(${tokenKinds}::text[]) and exists (
+             select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
+                and t.rate_limited_until > now()))`;
+
+/** What a claim reads about a leasable call's add-on, beside `c.id` (ClaimedCall). */
+const ADDON_COLUMNS_SQL = `r.oauth_grant_enc, r.log_input_url_enc,
+           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens`;
+
+/** `leased` moves the `picked` calls' leases `leaseMs` ahead and returns them as ClaimedCall rows. */
+const leaseSql = (leaseMs: string): string => `
+  leased as (
+    update heroku_calls c
+       set next_attempt_at = clock_timestamp() + (${leaseMs}::int * interval '1 millisecond'),
+           leased_until = clock_timestamp() + (${leaseMs}::int * interval '1 millisecond')
+      from picked where c.id = picked.id
+    returning c.id, c.resource_uuid, c.kind, c.dedupe_key, c.payload_enc, c.state, c.attempts,
+              c.last_status, c.traceparent, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
+              picked.has_tokens)`;
+
+/**
  * One page of due calls (after $3/$4 in (next_attempt_at, id) order) and the first $6 of them
  * that may be sent: no earlier call of its add-on is pending (log lines aside), and its token
  * is not paused; they are leased for $7 ms. One row per leased call, each with where the page
@@ -153,26 +180,14 @@ const CLAIM_PAGE_SQL = `
        and (next_attempt_at, id) > ($3::timestamptz, $4::bigint)
      order by next_attempt_at, id limit $5),
   picked as (
-    select c.id, ${ADDON_GONE_SQL} as gone, r.oauth_grant_enc, r.log_input_url_enc,
-           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens
+    select c.id, ${ADDON_GONE_SQL} as gone, ${ADDON_COLUMNS_SQL}
       from heroku_calls c join page using (id) join resources r on r.uuid = c.resource_uuid
-     where c.state = 'pending' and c.next_attempt_at <= now()
+     where ${leasableSql('$1', '$2')}
        and (c.kind = 'app_log' or not exists (
              select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
                 and p.id < c.id and p.state = 'pending' and p.kind <> 'app_log'))
-       and not (c.kind = any($2::text[]) and exists (
-             select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
-                and t.rate_limited_until > now()))
      order by c.next_attempt_at, c.id limit $6
-     for update of c skip locked),
-  leased as (
-    update heroku_calls c
-       set next_attempt_at = clock_timestamp() + ($7::int * interval '1 millisecond'),
-           leased_until = clock_timestamp() + ($7::int * interval '1 millisecond')
-      from picked where c.id = picked.id
-    returning c.id, c.resource_uuid, c.kind, c.dedupe_key, c.payload_enc, c.state, c.attempts,
-              c.last_status, c.traceparent, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
-              picked.has_tokens),
+     for update of c skip locked),${leaseSql('$7')},
   page_end as (
     select next_attempt_at, id, (select count(*) from page)::int as n
       from page order by next_attempt_at desc, id desc limit 1)
@@ -226,40 +241,77 @@ export async function finishCall(
   );
 }
 
+/** A sent call's finish: whether its add-on is gone now, and the next call leased with it. */
+export interface FinishedCall {
+  gone: boolean;
+  /** The add-on's next call, leased in the same statement when it was due (chained). */
+  next?: ClaimedCall;
+}
+
 /**
  * Sent calls, in one statement however many: finished, audited, and for each whether its
- * add-on is gone now (a deprovision may have landed while the call was in flight). Results
- * in the order of `calls`.
+ * add-on is gone now (a deprovision may have landed while the call was in flight). With
+ * `chain` (the kinds this replica knows and the lease), the statement also leases each such
+ * add-on's next call when it is due, so the worker sends it at once instead of waiting for
+ * its next claim (a provision's config PATCH, then its provision action). Its place in line is
+ * the one the finished call leaves: the first pending call of the add-on (log lines aside)
+ * other than those finished here. Results in the order of `calls`.
  */
 export async function finishSentCalls(
   db: Queryable,
   calls: ReadonlyArray<Pick<CallRow, 'id' | 'resource_uuid' | 'kind' | 'attempts'>>,
-): Promise<Array<{ gone: boolean }>> {
+  chain?: { kinds: readonly CallKind[]; leaseMs: number },
+): Promise<FinishedCall[]> {
   if (calls.length === 0) return [];
-  const res = await db.query<{ id: string; gone: boolean }>(
-    `with done as (
-       select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[])
-         as d(id, resource_uuid, kind, attempts)),
-     f as (
-       update heroku_calls c set state = 'succeeded', attempts = c.attempts + 1, last_status = 200,
-         last_error = null, leased_until = null, completed_at = now(), updated_at = now()
-         from done where c.id = done.id),
-     a as (
-       insert into audit_events (resource_uuid, actor, action, detail)
-       select resource_uuid, 'system', 'heroku_' || kind, jsonb_build_object('attempts', attempts + 1)
-         from done)
-     select done.id::text as id, ${ADDON_GONE_SQL} as gone
-       from done join resources r on r.uuid = done.resource_uuid`,
+  const res = await db.query<{ done_id: string; done_gone: boolean } & Partial<ClaimedCall>>(
+    FINISH_SQL,
     [
       calls.map((c) => c.id),
       calls.map((c) => c.resource_uuid),
       calls.map((c) => c.kind),
       calls.map((c) => c.attempts),
+      chain?.kinds ?? [],
+      TOKEN_CALL_KINDS,
+      chain?.leaseMs ?? 0,
     ],
   );
-  const gone = new Map(res.rows.map((r) => [r.id, r.gone]));
-  return calls.map((c) => ({ gone: gone.get(String(c.id)) ?? false }));
+  const byId = new Map<string, FinishedCall>();
+  for (const { done_id, done_gone, ...next } of res.rows)
+    byId.set(done_id, { gone: done_gone, ...(next.id ? { next: next as ClaimedCall } : {}) });
+  return calls.map((c) => byId.get(String(c.id)) ?? { gone: false });
 }
+
+/**
+ * FINISH_SQL's parameters: $1–$4 the finished calls (id, resource, kind, attempts), $5 the
+ * kinds that may be chained (none: no chaining), $6 TOKEN_CALL_KINDS, $7 the lease in ms.
+ */
+const FINISH_SQL = `
+  with done as (
+    select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[])
+      as d(id, resource_uuid, kind, attempts)),
+  f as (
+    update heroku_calls c set state = 'succeeded', attempts = c.attempts + 1, last_status = 200,
+      last_error = null, leased_until = null, completed_at = now(), updated_at = now()
+      from done where c.id = done.id),
+  a as (
+    insert into audit_events (resource_uuid, actor, action, detail)
+    select resource_uuid, 'system', 'heroku_' || kind, jsonb_build_object('attempts', attempts + 1)
+      from done),
+  g as (
+    select done.id, done.resource_uuid, done.kind, ${ADDON_GONE_SQL} as gone
+      from done join resources r on r.uuid = done.resource_uuid),
+  head as (
+    select distinct (select min(p.id) from heroku_calls p
+             where p.resource_uuid = g.resource_uuid and p.state = 'pending'
+               and p.kind <> 'app_log' and p.id <> all($1::bigint[])) as id
+      from g where not g.gone and g.kind <> 'app_log' and cardinality($5::text[]) > 0),
+  picked as (
+    select c.id, false as gone, ${ADDON_COLUMNS_SQL}
+      from heroku_calls c join head using (id) join resources r on r.uuid = c.resource_uuid
+     where ${leasableSql('$5', '$6')}
+     for update of c skip locked),${leaseSql('$7')}
+  select g.id::text as done_id, g.gone as done_gone, leased.*
+    from g left join leased on leased.resource_uuid = g.resource_uuid and g.kind <> 'app_log'`;
 
 /** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */
 export async function retryCall(

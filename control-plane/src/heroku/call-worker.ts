@@ -27,6 +27,7 @@ import {
   renewCallLeases,
   type CallKind,
   type ClaimedCall,
+  type FinishedCall,
 } from '../db/calls.js';
 import { coalescing } from '../coalescing.js';
 import { wakeups, type Listener } from '../db/listen.js';
@@ -89,16 +90,22 @@ const CLAIM_GAP_MS = 10;
 interface Attempter {
   pool: Pool;
   sendCall: SendCall;
-  /** Successes of concurrent attempts, finished together in one statement. */
-  finished: Batcher<ClaimedCall, { gone: boolean }>;
+  /**
+   * Successes of concurrent attempts, finished together in one statement, which also leases
+   * each add-on's next due call (chained: sent at once, without waiting for a claim).
+   */
+  finished: Batcher<ClaimedCall, FinishedCall>;
   attempt: AttemptContext;
   gone: GoneAddons;
 }
 
-/** One attempt at a leased call: dropped, or sent and recorded (success, or retry/failure). */
-async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
+/**
+ * One attempt at a leased call: dropped, or sent and recorded (success, or retry/failure).
+ * Returns the add-on's next call when its finish leased it.
+ */
+async function attemptCall(a: Attempter, call: ClaimedCall): Promise<ClaimedCall | undefined> {
   const { pool, gone } = a;
-  if (call.gone && (await withTransaction(pool, (c) => gone.dropIfGone(c, call)))) return;
+  if (call.gone && (await withTransaction(pool, (c) => gone.dropIfGone(c, call)))) return undefined;
   let sent = false;
   try {
     await a.sendCall(pool, call);
@@ -108,14 +115,15 @@ async function attemptCall(a: Attempter, call: ClaimedCall): Promise<void> {
     await withTransaction(pool, (c) => recordFailure(c, a.attempt, call, err));
   }
   // After a failure afterCall reads whether the add-on is gone; a success's finish read it.
-  const goneNow = sent ? (await a.finished.add(call)).gone : undefined;
+  const finished = sent ? await a.finished.add(call) : undefined;
   if (sent) logSuccess(a.attempt, call);
-  if (goneNow !== false)
-    await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, goneNow));
+  if (finished?.gone !== false)
+    await withTransaction(pool, (c) => gone.afterCall(c, call.resource_uuid, finished?.gone));
+  return finished?.next;
 }
 
 /** attemptCall in the trace the call was enqueued in (its HTTP request is a child span). */
-function attemptTraced(a: Attempter, call: ClaimedCall): Promise<void> {
+function attemptTraced(a: Attempter, call: ClaimedCall): Promise<ClaimedCall | undefined> {
   const attributes = {
     'addon.resource.id': call.resource_uuid,
     'addon.heroku_call.kind': call.kind,
@@ -128,18 +136,27 @@ function attemptTraced(a: Attempter, call: ClaimedCall): Promise<void> {
 }
 
 /** attemptCall, never rejecting: what it could not record is due again when its lease ends. */
-async function attemptLogged(a: Attempter, log: Logger, call: ClaimedCall): Promise<void> {
+async function attemptLogged(
+  a: Attempter,
+  log: Logger,
+  call: ClaimedCall,
+): Promise<ClaimedCall | undefined> {
   try {
-    await attemptTraced(a, call);
+    return await attemptTraced(a, call);
   } catch (err) {
     log.error(
       { err, resourceId: call.resource_uuid, call: call.kind },
       'heroku call attempt not recorded; it is due again when its lease ends',
     );
+    return undefined;
   }
 }
 
-function attempter(deps: CallWorkerDeps, pauseReplica: AttemptContext['pauseReplica']): Attempter {
+function attempter(
+  deps: CallWorkerDeps,
+  pauseReplica: AttemptContext['pauseReplica'],
+  chain: () => { kinds: readonly CallKind[]; leaseMs: number } | undefined,
+): Attempter {
   const pauses = {
     limitedMs: deps.limitedPauseMs ?? DEFAULT_PAUSES.limitedMs,
     exhaustedMs: deps.exhaustedPauseMs ?? DEFAULT_PAUSES.exhaustedMs,
@@ -147,7 +164,7 @@ function attempter(deps: CallWorkerDeps, pauseReplica: AttemptContext['pauseRepl
   return {
     pool: deps.pool,
     sendCall: createCallSender({ ...deps, pauses }),
-    finished: createBatcher((calls: ClaimedCall[]) => finishSentCalls(deps.pool, calls)),
+    finished: createBatcher((calls: ClaimedCall[]) => finishSentCalls(deps.pool, calls, chain())),
     attempt: {
       log: deps.log,
       maxAttempts: deps.maxAttempts ?? 25,
@@ -184,16 +201,23 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   const maxInFlight = deps.concurrency ?? 32;
   const leaseMs = deps.leaseMs ?? 10_000;
   const paused = replicaPause(deps.log);
-  const a = attempter(deps, paused.pause);
   let stopped = false;
+  // A stopping worker chains nothing: it would leave the next call leased to nobody.
+  const a = attempter(deps, paused.pause, () =>
+    stopped || paused.active() ? undefined : { kinds: knownKinds, leaseMs },
+  );
   let wake: Listener | undefined;
   let renewal: NodeJS.Timeout | undefined;
   const inFlight = new Map<string, Promise<void>>();
 
+  /** Settles once the call, and the calls chained after it, were attempted. */
   function launch(call: ClaimedCall): Promise<void> {
-    const p: Promise<void> = attemptLogged(a, deps.log, call).finally(() => {
+    const p: Promise<void> = attemptLogged(a, deps.log, call).then((next) => {
       inFlight.delete(call.id);
-      if (wake && !stopped) kick(); // its add-on's next call may be due now, and a slot is free
+      // The add-on's next call, leased by this one's finish, takes its slot at once (one chained
+      // while stop() began is left to its lease); else a slot is free for whatever is due.
+      if (next && !stopped) return launch(next);
+      if (wake && !stopped) kick();
     });
     inFlight.set(call.id, p);
     return p;
