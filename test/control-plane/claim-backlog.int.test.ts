@@ -5,7 +5,7 @@
  * depend on the machine's speed: a per-candidate scan of the backlog touches millions.
  */
 import type pg from 'pg';
-import { CALL_KINDS, claimDueCalls } from '../../control-plane/src/db/calls.js';
+import { CALL_KINDS, claimDueCalls, finishSentCalls } from '../../control-plane/src/db/calls.js';
 import { claimDispatchable } from '../../control-plane/src/db/operations.js';
 import type { Queryable } from '../../control-plane/src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -115,6 +115,31 @@ it('leases a batch of due calls touching a bounded number of buffers', async () 
   const { plan } = await explain((q) => claimDueCalls(q, CALL_KINDS, 50, 60_000));
   expect(buffers(plan)).toBeLessThan(5_000);
   expect(seqScans(plan, 'heroku_calls')).toBe(0);
+});
+
+it("finishes a batch of sent calls, leasing each add-on's next, touching a bounded number of buffers", async () => {
+  // The first call of 50 add-ons, as a claim leased them; each has 99 more queued behind it.
+  const { rows } = await pool.query<{ id: string; resource_uuid: string }>(
+    `select distinct on (resource_uuid) id::text, resource_uuid from heroku_calls
+      where state = 'pending' order by resource_uuid, id limit 50`,
+  );
+  const sent = rows.map((r) => ({ ...r, kind: 'config_update' as const, attempts: 0 }));
+  const { plan } = await explain((q) =>
+    finishSentCalls(q, sent, { kinds: CALL_KINDS, leaseMs: 60_000 }),
+  );
+  expect(buffers(plan)).toBeLessThan(5_000);
+  expect(seqScans(plan, 'heroku_calls')).toBe(0);
+  // And it does lease them: 50 finished, 50 chained.
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const finished = await finishSentCalls(client, sent, { kinds: CALL_KINDS, leaseMs: 60_000 });
+    expect(finished.filter((f) => f.next?.kind === 'config_update')).toHaveLength(50);
+    expect(new Set(finished.map((f) => f.next?.resource_uuid)).size).toBe(50);
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
 });
 
 it('pages past pending operations queued behind one in flight to the ones that may go', async () => {

@@ -299,7 +299,7 @@ const FINISH_SQL = `
       from done),
   g as (
     select done.id, done.resource_uuid, done.kind, ${ADDON_GONE_SQL} as gone
-      from done join resources r on r.uuid = done.resource_uuid),
+      from done join resources r on r.uuid = done.resource_uuid and r.uuid = any($2::uuid[])),
   head as (
     select distinct (select min(p.id) from heroku_calls p
              where p.resource_uuid = g.resource_uuid and p.state = 'pending'
@@ -307,8 +307,8 @@ const FINISH_SQL = `
       from g where not g.gone and g.kind <> 'app_log' and cardinality($5::text[]) > 0),
   picked as (
     select c.id, false as gone, ${ADDON_COLUMNS_SQL}
-      from heroku_calls c join head using (id) join resources r on r.uuid = c.resource_uuid
-     where ${leasableSql('$5', '$6')}
+      from heroku_calls c join resources r on r.uuid = c.resource_uuid
+     where c.id = any(array(select id from head where id is not null)) and ${leasableSql('$5', '$6')}
      for update of c skip locked),${leaseSql('$7')}
   select g.id::text as done_id, g.gone as done_gone, leased.*
     from g left join leased on leased.resource_uuid = g.resource_uuid and g.kind <> 'app_log'`;
