@@ -349,7 +349,7 @@ describe('kubernetes driver', () => {
       if (kind === 'change_plan') await driver().provision(makeJob('provision', other), progress);
       // Agent A wrote the Secret, Service, policy and budget and is held before the StatefulSet;
       // agent B deprovisions meanwhile (the job A runs was redispatched, or ran late).
-      const a = held('StatefulSet', 'get');
+      const a = held('StatefulSet', 'apply');
       const late = driver({ kube: a.api })[kind === 'provision' ? 'provision' : 'changePlan'](
         makeJob(kind, other, { generation: 2, memoryMb: 48 }),
         progress,
@@ -357,7 +357,16 @@ describe('kubernetes driver', () => {
       await a.reached;
       await driver().deprovision(makeJob('deprovision', other, { generation: 3 }), progress);
       a.release();
-      await expect(late).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+      if (kind === 'provision') {
+        // It created the StatefulSet, then found the tombstone and took everything back.
+        await expect(late).rejects.toMatchObject({ code: 'instance_deprovisioned' });
+      } else {
+        // Its StatefulSet write was conditional on the one deleted; the retry finds no instance.
+        await expect(late).rejects.toMatchObject({ code: 'apply_conflict' });
+        await expect(
+          driver().changePlan(makeJob(kind, other, { generation: 2, memoryMb: 48 }), progress),
+        ).rejects.toMatchObject({ code: 'instance_not_found' });
+      }
       expect([...fake.objects.keys()].filter((k) => k.includes(other))).toEqual([
         `configmaps/${NS}/redis-${other}-deprovisioned`,
       ]);

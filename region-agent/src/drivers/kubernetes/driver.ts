@@ -16,12 +16,12 @@ import {
 import type { Engine } from '../../engines/engine.js';
 import type { Engines } from '../../engines/index.js';
 import { refuseSuperseded } from '../fence.js';
-import { applyFenced } from './fenced-apply.js';
+import { applyFenced, readFenced } from './fenced-apply.js';
 import { revokableUser } from '../revoke.js';
 import { KUBE_CALLS } from './calls.js';
 import type { KubeApi } from './client.js';
 import { LABELS, MANAGED_SELECTOR } from './labels.js';
-import { instanceObjects, type KubeObject } from './objects.js';
+import { instanceObjects } from './objects.js';
 import {
   engineStats,
   observe,
@@ -84,8 +84,8 @@ interface Ctx {
 /**
  * Applies the instance's objects: the Secret first (the pod never starts without its config),
  * the StatefulSet last (its pod starts under the policy and budget); the three between at
- * once. Each apply is fenced by generation (fenced-apply.ts), so two agents of the region
- * never take an object back to an older one. Returns what the apiserver answered, by kind.
+ * once. All are read first, at once, and each apply is fenced by generation (fenced-apply.ts),
+ * so two agents of the region never take an object back to an older one. Returns what the apiserver answered, by kind.
  */
 async function apply(
   ctx: Ctx,
@@ -95,15 +95,16 @@ async function apply(
 ): Promise<Applied> {
   spec.tls = await ensureTls(ctx.deps.tls, spec, { now: ctx.now(), log: ctx.log }, progress);
   await progress('applying objects');
-  const [secret, ...rest] = instanceObjects(spec);
-  const statefulSet = rest.pop()!;
+  const objects = instanceObjects(spec);
+  const current = await readFenced(ctx.deps.kube, objects, job);
   const applied: Applied = new Map();
-  const put = async (obj: KubeObject): Promise<void> => {
-    applied.set(obj.kind, await applyFenced(ctx.deps.kube, obj, job));
+  const put = async (i: number): Promise<void> => {
+    applied.set(objects[i]!.kind, await applyFenced(ctx.deps.kube, objects[i]!, current[i]));
   };
-  await put(secret!);
-  await Promise.all(rest.map(put));
-  await put(statefulSet);
+  const last = objects.length - 1;
+  await put(0);
+  await Promise.all(objects.slice(1, last).map((_, i) => put(i + 1)));
+  await put(last);
   await refuseDeprovisioned(ctx, spec);
   return applied;
 }

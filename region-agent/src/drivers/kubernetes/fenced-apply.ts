@@ -1,8 +1,9 @@
 /**
  * Applies that never take an object back to an older generation, whichever agent of the
  * region writes. Every instance object carries the generation that wrote it (a label). Before
- * each apply the object is read; one already at a newer generation refuses the write, and the
- * write itself carries the resourceVersion read as its precondition, so an agent that wrote in
+ * a job writes, all its objects are read at once; one already at a newer generation refuses
+ * the job before anything is written, and each write carries the resourceVersion read as its
+ * precondition, so an agent that wrote in
  * between makes the apiserver answer 409 instead of being overwritten. Each object's generation
  * therefore only grows, and an instance that jobs of generations 3 and 4 ran on at once, on two
  * agents, ends at 4 in every object: the later write of 3 is refused by the label or by the
@@ -29,20 +30,31 @@ const generationOf = (obj: KubernetesObject | KubeObject | undefined): number =>
 
 const isConflict = (err: unknown): boolean => (err as { code?: number }).code === 409;
 
-/** Applies `obj` unless a newer generation of it is stored; conditional on what was read. */
+/** What each object is stored as now, read at once; refused if any is at a newer generation. */
+export async function readFenced(
+  kube: KubeApi,
+  objects: readonly KubeObject[],
+  job: Job | undefined,
+): Promise<Array<KubernetesObject | undefined>> {
+  const current = await Promise.all(
+    objects.map((o) => kube.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name)),
+  );
+  objects.forEach((obj, i) => {
+    const stored = generationOf(current[i]);
+    const writing = generationOf(obj);
+    if (stored <= writing) return;
+    if (job) refuseSuperseded(stored, job);
+    throw new ApplyConflict(obj, `stored at generation ${stored}, newer than ${writing}`);
+  });
+  return current;
+}
+
+/** Applies `obj` on condition that it is still as `current` (readFenced) was read. */
 export async function applyFenced(
   kube: KubeApi,
   obj: KubeObject,
-  job: Job | undefined,
+  current: KubernetesObject | undefined,
 ): Promise<KubernetesObject> {
-  const { apiVersion, kind } = obj;
-  const current = await kube.get(apiVersion, kind, obj.metadata.namespace, obj.metadata.name);
-  const stored = generationOf(current);
-  const writing = generationOf(obj);
-  if (stored > writing) {
-    if (job) refuseSuperseded(stored, job);
-    throw new ApplyConflict(obj, `stored at generation ${stored}, newer than ${writing}`);
-  }
   const resourceVersion = current?.metadata?.resourceVersion;
   const body = resourceVersion ? { ...obj, metadata: { ...obj.metadata, resourceVersion } } : obj;
   try {
