@@ -96,7 +96,7 @@ async function apply(
   spec.tls = await ensureTls(ctx.deps.tls, spec, { now: ctx.now(), log: ctx.log }, progress);
   await progress('applying objects');
   const objects = instanceObjects(spec);
-  const current = await readFenced(ctx.deps.kube, objects, job);
+  const current = await readFenced(ctx.deps.kube, objects, job, spec.secretRead);
   const applied: Applied = new Map();
   const put = async (i: number): Promise<void> => {
     applied.set(objects[i]!.kind, await applyFenced(ctx.deps.kube, objects[i]!, current[i]));
@@ -169,6 +169,8 @@ async function fresh(ctx: Ctx, job: Job, engine: Engine): Promise<InstanceSpec> 
     users: { [first.user]: first.password },
     currentUser: first.user,
     tls: emptyTls(),
+    // Only called once loadSpec found no Secret: that read is the precondition of its create.
+    secretRead: { object: undefined },
   };
 }
 

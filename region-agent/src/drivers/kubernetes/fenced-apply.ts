@@ -30,14 +30,22 @@ const generationOf = (obj: KubernetesObject | KubeObject | undefined): number =>
 
 const isConflict = (err: unknown): boolean => (err as { code?: number }).code === 409;
 
-/** What each object is stored as now, read at once; refused if any is at a newer generation. */
+/**
+ * What each object is stored as now, read at once (the Secret's read is `secretRead` when the
+ * job already made it); refused if any is at a newer generation.
+ */
 export async function readFenced(
   kube: KubeApi,
   objects: readonly KubeObject[],
   job: Job | undefined,
+  secretRead?: { object: KubernetesObject | undefined },
 ): Promise<Array<KubernetesObject | undefined>> {
   const current = await Promise.all(
-    objects.map((o) => kube.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name)),
+    objects.map((o) =>
+      o.kind === 'Secret' && secretRead
+        ? secretRead.object
+        : kube.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name),
+    ),
   );
   objects.forEach((obj, i) => {
     const stored = generationOf(current[i]);

@@ -26,6 +26,11 @@ export interface InstanceSpec extends EngineInstance {
    * for the fingerprint, so the pod rolls when cert-manager renews it.
    */
   tls: { certPem: string; keyPem: string; caPem: string; secretName?: string };
+  /**
+   * The instance Secret as this job read it (`object` undefined: read, and absent). The write
+   * of the Secret is conditional on it instead of on a second read (fenced-apply.ts).
+   */
+  secretRead?: { object: KubernetesObject | undefined };
 }
 
 export type BaseSpec = Omit<InstanceSpec, 'users' | 'currentUser' | 'tls'>;
@@ -128,5 +133,6 @@ function fromSecret(base: BaseSpec, secret: SecretObject): InstanceSpec {
       keyPem: decode(data, 'tls.key') ?? '',
       caPem: decode(data, 'ca.crt') ?? '',
     },
+    secretRead: { object: secret },
   };
 }
