@@ -68,17 +68,21 @@ export interface ClaimedCall extends CallRow {
   log_input_url_enc: string | null;
 }
 
-/** Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. */
+/**
+ * Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. One
+ * statement: the insert and the NOTIFY that wakes the call workers at commit.
+ */
 export async function enqueueCall(
   db: Queryable,
   c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null },
 ): Promise<void> {
   await db.query(
-    `insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc, traceparent)
-     values ($1, $2, $3, $4, $5) on conflict (resource_uuid, kind, dedupe_key) do nothing`,
-    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null, currentTraceparent()],
+    `with ins as (
+       insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc, traceparent)
+       values ($1, $2, $3, $4, $5) on conflict (resource_uuid, kind, dedupe_key) do nothing)
+     select pg_notify($6, $1::text)`,
+    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null, currentTraceparent(), HEROKU_CALLS_CHANNEL],
   );
-  await db.query('select pg_notify($1, $2)', [HEROKU_CALLS_CHANNEL, c.uuid]);
 }
 
 /**
