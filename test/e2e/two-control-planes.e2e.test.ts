@@ -27,6 +27,7 @@ let stack: TestStack;
 let stopStack: () => Promise<void>;
 let b: ControlPlane;
 let agent: ChildProcess;
+const agentLogs: string[] = [];
 let dataDir: string;
 
 beforeAll(async () => {
@@ -36,10 +37,12 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'cp-two-planes-agent-'));
   const healthPort = await freePort();
   // A short ack_wait: jobs delivered while the agent is stopped (below) come back sooner.
-  agent = spawnLocalAgent(stack.nats.url, dataDir, {
-    HEALTH_PORT: String(healthPort),
-    AGENT_ACK_WAIT_MS: '5000',
-  });
+  agent = spawnLocalAgent(
+    stack.nats.url,
+    dataDir,
+    { HEALTH_PORT: String(healthPort), AGENT_ACK_WAIT_MS: '5000' },
+    agentLogs,
+  );
   await waitFor(
     async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok,
     'agent ready',
@@ -170,6 +173,7 @@ it('an SSO login on one replica is a session on the other, and its replay is ref
 
 it('provisions answered 202 while the agent is stopped finish once each, whichever call worker sends them', async () => {
   agent.kill('SIGSTOP');
+  const stoppedAt = Date.now();
   const bodies = Array.from({ length: 4 }, () =>
     sim.createAddon({ plan: 'standard', region: 'eu' }),
   );
@@ -178,6 +182,8 @@ it('provisions answered 202 while the agent is stopped finish once each, whichev
     answers = await Promise.all(
       bodies.map((body, i) => sim.provision(urls()[i % 2]!, body, DEV_ADDON)),
     );
+    // Stopped past two of its 2 s fetch expiries: the agent says so when it wakes.
+    await new Promise((r) => setTimeout(r, Math.max(0, 4500 - (Date.now() - stoppedAt))));
   } finally {
     agent.kill('SIGCONT');
   }
@@ -204,6 +210,14 @@ it('provisions answered 202 while the agent is stopped finish once each, whichev
     expect(sim.provisionActionCount(body.uuid)).toBe(1);
     expect(exchanges(body)).toBe(1);
   }
+  const paused = agentLogs
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('agent was paused during a fetch'))
+    .map((l) => JSON.parse(l) as { pausedMs: number; redeliveryAfterMs: number });
+  expect(paused.length).toBeGreaterThanOrEqual(1);
+  expect(paused[0]!.pausedMs).toBeGreaterThan(2000);
+  expect(paused[0]!.redeliveryAfterMs).toBe(5000);
 }, 90_000);
 
 it('a replica without its dispatcher and results consumer still answers 200: the other sweeps and applies', async () => {

@@ -14,8 +14,10 @@ export function spawnLocalAgent(
   natsUrl: string,
   dataDir: string,
   env: Record<string, string> = {},
+  /** When given, the agent's log lines (warn and above, JSON) are appended to it. */
+  logs?: string[],
 ): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'region-agent/src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'region-agent/src/main.ts'], {
     env: {
       ...process.env,
       NATS_URL: natsUrl,
@@ -27,8 +29,10 @@ export function spawnLocalAgent(
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: 'ignore',
+    stdio: ['ignore', logs ? 'pipe' : 'ignore', 'ignore'],
   });
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => logs!.push(chunk));
+  return child;
 }
 
 /**
