@@ -21,7 +21,8 @@ import type { Engines } from './engines/index.js';
 /** A leaf is counted as expiring soon when it is due within this (README: agent metrics). */
 export const EXPIRING_SOON_MS = 14 * 86_400_000;
 
-export type JobResult = 'succeeded' | 'failed' | 'retried' | 'expired';
+/** `superseded`: refused as older than the instance (fence.ts), reported, not a failure of ours. */
+export type JobResult = 'succeeded' | 'failed' | 'superseded' | 'retried' | 'expired';
 
 export interface AgentMetrics {
   registry: Registry;

@@ -29,6 +29,7 @@ import { createAgent, type Agent } from '../../region-agent/src/agent/agent.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { startTestNats, type TestNats } from '../support/nats.js';
+import { createAgentMetrics } from '../../region-agent/src/metrics.js';
 import { killRecorded, makeJob, processExists, recordedPids, redisEngines } from './support.js';
 
 const REGION = 'us-east';
@@ -43,6 +44,13 @@ let server: TestNats;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let agent: Agent;
+const metrics = createAgentMetrics();
+
+/** agent_jobs_total of one kind and result. */
+async function jobsCounted(kind: string, result: string): Promise<number> {
+  const { values } = await metrics.registry.getSingleMetric('agent_jobs_total')!.get();
+  return values.find((v) => v.labels.kind === kind && v.labels.result === result)?.value ?? 0;
+}
 
 function startAgent(): Agent {
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region: REGION });
@@ -59,6 +67,7 @@ function startAgent(): Agent {
     agentId: 'test-agent',
     driver,
     log,
+    metrics,
     concurrency: 4,
     maxDeliver: 2,
     heartbeatMs: 200,
@@ -184,6 +193,25 @@ describe('region agent with the local driver', () => {
     expect(result.status).toBe('succeeded');
     const client = await redisFor(result);
     expect(await client.get('greeting')).toBe('hello');
+    expect(await client.config('GET', 'maxmemory')).toEqual([
+      'maxmemory',
+      String(64 * 1024 * 1024),
+    ]);
+    client.disconnect();
+  });
+
+  it('refuses a plan change older than the instance: reported superseded, counted apart from failures', async () => {
+    const failedBefore = await jobsCounted('change_plan', 'failed');
+    const late = makeJob('change_plan', uuid, { generation: 1, memoryMb: 48, plan: 'small' });
+    await send(late);
+    const result = await results().final(late.operationId);
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { code: 'superseded', retryable: false },
+    });
+    expect(await jobsCounted('change_plan', 'superseded')).toBe(1);
+    expect(await jobsCounted('change_plan', 'failed')).toBe(failedBefore);
+    const client = await redisFor(provisionResult);
     expect(await client.config('GET', 'maxmemory')).toEqual([
       'maxmemory',
       String(64 * 1024 * 1024),

@@ -65,6 +65,10 @@ async function fail(
   try {
     await ctx.results?.final(job, 'failed', { code, message, retryable: false });
     m.term();
+    if (code === 'superseded') {
+      jlog.warn({ attempt, code, message }, 'job superseded by a newer generation; not applied');
+      return 'superseded';
+    }
     jlog.error({ attempt, code, err }, 'job failed');
     return 'failed';
   } catch (publishErr) {
