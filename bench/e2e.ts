@@ -103,29 +103,16 @@ function stages(
       toAction: t1 - patched,
     };
   });
-  const after = {
-    resultToConfigP50Ms: pct(
-      split.map((s) => s.toConfig),
+  const p50 = (key: keyof (typeof split)[number]): number =>
+    pct(
+      split.map((s) => s[key]),
       0.5,
-    ),
-    configToActionP50Ms: pct(
-      split.map((s) => s.toAction),
-      0.5,
-    ),
-  };
+    );
+  const after = { resultToConfigP50Ms: p50('toConfig'), configToActionP50Ms: p50('toAction') };
   const out = {
-    beforeAgentP50Ms: pct(
-      split.map((s) => s.before),
-      0.5,
-    ),
-    agentP50Ms: pct(
-      split.map((s) => s.agent),
-      0.5,
-    ),
-    afterAgentP50Ms: pct(
-      split.map((s) => s.after),
-      0.5,
-    ),
+    beforeAgentP50Ms: p50('before'),
+    agentP50Ms: p50('agent'),
+    afterAgentP50Ms: p50('after'),
   };
   const [name] = Object.entries(out).sort((a, b) => b[1] - a[1])[0]!;
   const bound = {

@@ -85,7 +85,8 @@ interface Ctx {
  * Applies the instance's objects: the Secret first (the pod never starts without its config),
  * the StatefulSet last (its pod starts under the policy and budget); the three between at
  * once. All are read first, at once, and each apply is fenced by generation (fenced-apply.ts),
- * so two agents of the region never take an object back to an older one. Returns what the apiserver answered, by kind.
+ * so two agents of the region never take an object back to an older one. Returns what the
+ * apiserver answered, by kind.
  */
 async function apply(
   ctx: Ctx,
@@ -169,7 +170,7 @@ async function fresh(ctx: Ctx, job: Job, engine: Engine): Promise<InstanceSpec> 
     users: { [first.user]: first.password },
     currentUser: first.user,
     tls: emptyTls(),
-    // Only called once loadSpec found no Secret: that read is the precondition of its create.
+    // Only called once loadSpec found no Secret: that read stands as the Secret's (readFenced).
     secretRead: { object: undefined },
   };
 }

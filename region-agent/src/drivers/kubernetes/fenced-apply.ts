@@ -3,8 +3,8 @@
  * region writes. Every instance object carries the generation that wrote it (a label). Before
  * a job writes, all its objects are read at once; one already at a newer generation refuses
  * the job before anything is written, and each write carries the resourceVersion read as its
- * precondition, so an agent that wrote in
- * between makes the apiserver answer 409 instead of being overwritten. Each object's generation
+ * precondition, so an agent that wrote in between makes the apiserver answer 409 instead of
+ * being overwritten (an object read as absent is applied without one). Each object's generation
  * therefore only grows, and an instance that jobs of generations 3 and 4 ran on at once, on two
  * agents, ends at 4 in every object: the later write of 3 is refused by the label or by the
  * precondition. A refused write of a fenced kind (a plan change, rotation or repair older than
