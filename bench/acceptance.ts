@@ -31,6 +31,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);
+/** Targets to measure (comma-separated names) when investigating; a partial run writes nothing. */
+const only = process.env.BENCH_ONLY?.split(',');
+/** Print the control plane's top statements (pg_stat_statements) after each of its rounds. */
+const showStatements = process.env.BENCH_PG_STATEMENTS === '1';
+// BENCH_PG_SETTINGS="name=value …": extra settings of the private PostgreSQL, to try one.
 const manifest = readDevManifest();
 const AUTH = `${manifest.id}:${manifest.api.password}`;
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -43,8 +48,10 @@ interface Target {
   url: string;
   pid: number;
   body: () => object;
-  /** Resolves once the background work the accepts caused has finished. */
-  drained?: () => Promise<boolean>;
+  /** What the accepts left to do in the background (0 and 0: finished). */
+  pending?: () => Promise<Pending>;
+  /** pg_stat_statements of the target's database (BENCH_PG_STATEMENTS=1). */
+  statements?: Statements;
 }
 
 interface RoundResult extends LoadResult {
@@ -72,24 +79,71 @@ async function spawnServer(args: string[], env: Record<string, string>, port: nu
 
 /** dist/ as the images build it: compiled code with its data files beside it. */
 
-/** Nothing pending: every operation dispatched, every Heroku call sent. */
-function drainedCheck(databaseUrl: string): () => Promise<boolean> {
+interface Pending {
+  /** Operations not yet dispatched to an agent. */
+  operations: number;
+  /** Heroku calls (grant exchanges) not yet sent. */
+  calls: number;
+}
+
+/** Operations not yet dispatched and Heroku calls not yet sent. */
+function pendingCheck(databaseUrl: string): () => Promise<Pending> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   pool.on('error', () => undefined); // the server stops under an idle client at the end
   return async () => {
-    const r = await pool.query<{ n: number }>(
-      `select (select count(*) from operations where state = 'pending')
-            + (select count(*) from heroku_calls where state = 'pending') as n`,
+    const r = await pool.query<{ operations: string; calls: string }>(
+      `select (select count(*) from operations where state = 'pending') as operations,
+              (select count(*) from heroku_calls where state = 'pending') as calls`,
     );
-    return Number(r.rows[0]!.n) === 0;
+    return { operations: Number(r.rows[0]!.operations), calls: Number(r.rows[0]!.calls) };
   };
 }
 
-async function waitDrained(target: Target): Promise<number> {
-  if (!target.drained) return 0;
+interface Statements {
+  reset(): Promise<void>;
+  show(): Promise<void>;
+}
+
+function statementsOf(databaseUrl: string): Statements {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  pool.on('error', () => undefined);
+  return {
+    reset: async () => {
+      await pool.query('create extension if not exists pg_stat_statements');
+      await pool.query('select pg_stat_statements_reset()');
+    },
+    show: async () => {
+      const r = await pool.query<{ calls: string; total: number; mean: number; query: string }>(
+        `select calls, round(total_exec_time::numeric) as total, round(mean_exec_time::numeric, 2) as mean,
+                regexp_replace(query, '\\s+', ' ', 'g') as query
+           from pg_stat_statements order by total_exec_time desc limit 12`,
+      );
+      say('    calls      total ms   mean ms  statement');
+      for (const row of r.rows)
+        say(
+          `    ${row.calls.padStart(7)} ${String(row.total).padStart(12)} ${String(row.mean).padStart(9)}  ${row.query.slice(0, 110)}`,
+        );
+    },
+  };
+}
+
+/** Seconds until nothing is pending, showing what is left every 2 s. */
+async function waitDrained(target: Target, show = true): Promise<number> {
+  if (!target.pending) return 0;
   const started = performance.now();
-  while (!(await target.drained())) {
-    if (performance.now() - started > 120_000) break;
+  let shown = started;
+  for (;;) {
+    const left = await target.pending();
+    if (left.operations + left.calls === 0) break;
+    const now = performance.now();
+    if (now - started > 120_000) break;
+    if (show && now - shown >= 2000) {
+      shown = now;
+      const t = ((now - started) / 1000).toFixed(0).padStart(3);
+      say(
+        `    ${t}s  draining: ${left.operations} to dispatch, ${left.calls} Heroku calls to send`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return round((performance.now() - started) / 1000);
@@ -108,6 +162,7 @@ function requestFor(target: Target) {
 }
 
 async function measure(target: Target): Promise<RoundResult> {
+  await target.statements?.reset();
   const result = await runLoad({
     url: target.url,
     concurrency,
@@ -123,6 +178,7 @@ async function measure(target: Target): Promise<RoundResult> {
     `  ${target.label}: ${result.rps} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
       `errors ${result.errors}, drained in ${drainS}s → sustained ${sustainedRps}/s`,
   );
+  await target.statements?.show();
   return { ...result, drainS, sustainedRps };
 }
 
@@ -168,7 +224,11 @@ async function startAll(
   sim: HerokuSim,
   started: Array<() => Promise<unknown>>,
 ): Promise<Target[]> {
-  const pgServer = await startPostgres(join(dir, 'pg'));
+  const settings = [
+    ...(showStatements ? ['shared_preload_libraries=pg_stat_statements'] : []),
+    ...(process.env.BENCH_PG_SETTINGS?.split(' ').filter(Boolean) ?? []),
+  ];
+  const pgServer = await startPostgres(join(dir, 'pg'), undefined, settings);
   started.push(() => pgServer.stop());
   const nats = await startNats(join(dir, 'nats'));
   started.push(() => nats.stop());
@@ -207,7 +267,8 @@ async function startAll(
     await freePort(),
   );
   started.push(() => stopChild(project.child, 'SIGTERM'));
-  const drained = drainedCheck(projectDb);
+  const pending = pendingCheck(projectDb);
+  const statements = showStatements ? statementsOf(projectDb) : undefined;
   const anonymous = () => ({
     uuid: randomUUID(),
     plan: 'standard',
@@ -235,7 +296,8 @@ async function startAll(
       ...project,
       pid: project.child.pid!,
       body: () => sim.createAddon({ plan: 'standard', region: 'us' }),
-      drained,
+      pending,
+      statements,
     },
     {
       name: 'lookup',
@@ -243,7 +305,8 @@ async function startAll(
       ...project,
       pid: project.child.pid!,
       body: () => sim.createAddon({ plan: 'mini', region: 'us' }),
-      drained,
+      pending,
+      statements,
     },
   ];
   return targets;
@@ -261,15 +324,17 @@ export async function runAcceptanceBench(): Promise<void> {
     say(
       `\n▶ provision acceptance: ${rounds} rounds × 4 targets, ${concurrency} concurrent, ${seconds}s each`,
     );
-    for (const t of targets) {
+    const measured = only ? targets.filter((t) => only.includes(t.name)) : targets;
+    for (const t of measured) {
       say(`  warm-up: ${t.label}`);
       await runLoad({ url: t.url, concurrency, seconds: 2, makeRequest: requestFor(t) });
-      await waitDrained(t);
+      await waitDrained(t, false);
     }
     for (let r = 1; r <= rounds; r++) {
       say(`\n  round ${r}/${rounds}`);
-      for (const t of targets) results.get(t.name)!.push(await measure(t));
+      for (const t of measured) results.get(t.name)!.push(await measure(t));
     }
+    if (only) return say(`BENCH_ONLY=${only.join(',')}: not every target ran, nothing written`);
     const by = Object.fromEntries(
       targets.map((t) => [t.name, summarise(results.get(t.name)!, t.pid)]),
     ) as Record<TargetName, ReturnType<typeof summarise>>;

@@ -1,8 +1,11 @@
 /**
  * `npm run bench`: provision acceptance side by side with the durable-commit floor and the
  * bare ceiling (bench/acceptance.ts → bench/results/provision-acceptance.json; BENCH_SECONDS,
- * BENCH_ROUNDS, BENCH_CONCURRENCY), then the e2e latency bench (bench/e2e.ts) and the region
- * agent bench (bench/agent.ts); BENCH_SKIP_E2E=1 / BENCH_SKIP_AGENT=1 leave them out.
+ * BENCH_ROUNDS, BENCH_CONCURRENCY; BENCH_ONLY=plain,lookup measures only those targets and
+ * writes nothing; BENCH_PG_STATEMENTS=1 prints the top statements after each round;
+ * BENCH_PG_SETTINGS="name=value …" runs the private PostgreSQL with those settings), then the
+ * e2e latency bench (bench/e2e.ts) and the region agent bench (bench/agent.ts);
+ * BENCH_SKIP_E2E=1 / BENCH_SKIP_AGENT=1 leave them out.
  */
 import { runAcceptanceBench } from './acceptance.js';
 import { runE2eBench } from './e2e.js';

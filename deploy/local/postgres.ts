@@ -38,6 +38,8 @@ function prepareDir(dir: string): void {
 export async function startPostgres(
   dataDir: string,
   log: (line: string) => void = () => {},
+  /** Extra server settings (name=value), after ours. */
+  settings: readonly string[] = [],
 ): Promise<PostgresServer> {
   const initdb = requireBinary('initdb', log);
   const postgres = requireBinary('postgres', log);
@@ -70,6 +72,7 @@ export async function startPostgres(
     'full_page_writes=off',
     '-c',
     'max_connections=300',
+    ...settings.flatMap((setting) => ['-c', setting]),
   ];
   const child: ChildProcess = spawn(postgres, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
