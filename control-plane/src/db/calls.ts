@@ -1,7 +1,7 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
-import { claimByPages } from './paging.js';
-import type { Queryable } from './pool.js';
+import { claimByPages, planPageWalk } from './paging.js';
+import { withTransaction, type Pool, type Queryable } from './pool.js';
 
 export const CALL_KINDS = [
   'exchange_grant',
@@ -43,6 +43,13 @@ export async function isAddonGone(db: Queryable, uuid: string): Promise<boolean>
 }
 
 export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
+
+/**
+ * SQL condition on heroku_calls: a pending call, read through heroku_calls_due_walk. The
+ * second clause is true of every row; it is in that index's predicate so that only the queries
+ * that state it (the claim's walk, the pending count) read that index (migration 017).
+ */
+export const PENDING_WALK_SQL = `state = 'pending' and next_attempt_at > '-infinity'`;
 
 export interface CallRow {
   id: string;
@@ -97,27 +104,30 @@ export async function enqueueCall(
  * a leased call is still pending, so it holds back the calls queued after it.
  */
 export async function claimDueCalls(
-  db: Queryable,
+  pool: Pool,
   kinds: readonly CallKind[],
   limit: number,
   leaseMs: number,
 ): Promise<ClaimedCall[]> {
-  return claimByPages<ClaimedCall>(
-    limit,
-    CLAIM_PAGE,
-    async (n, after) =>
-      (
-        await db.query(CLAIM_PAGE_SQL, [
-          kinds,
-          TOKEN_CALL_KINDS,
-          after?.at ?? new Date(0),
-          after?.id ?? '0',
-          CLAIM_PAGE,
-          n,
-          leaseMs,
-        ])
-      ).rows,
-  );
+  return withTransaction(pool, async (tx) => {
+    await planPageWalk(tx);
+    return claimByPages<ClaimedCall>(
+      limit,
+      CLAIM_PAGE,
+      async (n, after) =>
+        (
+          await tx.query(CLAIM_PAGE_SQL, [
+            kinds,
+            TOKEN_CALL_KINDS,
+            after?.at ?? new Date(0),
+            after?.id ?? '0',
+            CLAIM_PAGE,
+            n,
+            leaseMs,
+          ])
+        ).rows,
+    );
+  });
 }
 
 /**
@@ -180,7 +190,7 @@ const leaseSql = (leaseMs: string): string => `
 const CLAIM_PAGE_SQL = `
   with page as materialized (
     select id, next_attempt_at from heroku_calls
-     where state = 'pending' and next_attempt_at <= now() and kind = any($1::text[])
+     where ${PENDING_WALK_SQL} and next_attempt_at <= now() and kind = any($1::text[])
        and (next_attempt_at, id) > ($3::timestamptz, $4::bigint)
      order by next_attempt_at, id limit $5),
   picked as (

@@ -1,8 +1,11 @@
 /**
  * SQL behind the gauges read at scrape time (metrics/scrape-gauges.ts). Each query reads only
- * open rows through a partial index (operations_open, heroku_calls_due_order), so its cost
- * follows the backlog, not the history; a statement timeout bounds it anyway.
+ * open rows through partial indexes (operations_pending, operations_dispatched_deadline,
+ * heroku_calls_due_walk), so its cost follows the backlog, not the history; a statement
+ * timeout bounds it anyway.
  */
+import { PENDING_WALK_SQL } from './calls.js';
+import { openOperationSql } from './operations.js';
 import { withTransaction, type Pool } from './pool.js';
 
 export interface OpenOperations {
@@ -26,7 +29,7 @@ const OPEN_OPERATIONS = `
          extract(epoch from now() - min(coalesce(not_before, created_at))
            filter (where not_before is null or not_before <= now()))::float8 as oldest_age_s
     from operations
-   where state in ('pending', 'dispatched')
+   where ${openOperationSql('operations')}
    group by 1, 2`;
 
 /** Open operations by kind and state, and the Heroku calls still to be sent. */
@@ -35,7 +38,7 @@ export async function queueSnapshot(pool: Pool, timeoutMs = 2000): Promise<Queue
     await client.query(`select set_config('statement_timeout', $1, true)`, [`${timeoutMs}ms`]);
     const operations = (await client.query<OpenOperations>(OPEN_OPERATIONS)).rows;
     const calls = await client.query<{ n: number }>(
-      `select count(*)::int as n from heroku_calls where state = 'pending'`,
+      `select count(*)::int as n from heroku_calls where ${PENDING_WALK_SQL}`,
     );
     return { operations, herokuCallsPending: calls.rows[0]?.n ?? 0 };
   });

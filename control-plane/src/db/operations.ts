@@ -1,7 +1,7 @@
 /** SQL for operations: the outbox. */
 import { OperationKindSchema, type OperationKind } from '../../../shared/src/messages.js';
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
-import { claimByPages } from './paging.js';
+import { claimByPages, planPageWalk } from './paging.js';
 import type { Queryable } from './pool.js';
 import type { ResourceRow } from './resources.js';
 
@@ -103,6 +103,14 @@ export async function listOperations(db: Queryable, uuid: string): Promise<Opera
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
+/**
+ * SQL condition: operation `o` is open. Written as an OR, not `in`, for the readers of every
+ * open operation (counts): each arm is served by its partial index (operations_pending,
+ * operations_dispatched_deadline), so they read open rows only (migration 017).
+ */
+export const openOperationSql = (o: string): string =>
+  `(${o}.state = 'pending' or ${o}.state = 'dispatched')`;
+
 /** No earlier operation of the same resource is open and due (the claim's predecessor check). */
 const NO_OPEN_PREDECESSOR = `not exists (
   select 1 from operations p where p.resource_uuid = o.resource_uuid and p.generation < o.generation
@@ -115,10 +123,12 @@ const DISPATCH_PAGE = 200;
  * One page of pending operations (after $2/$3 in (created_at, id) order, on the partial index
  * operations_pending) and the first $1 of them that may be dispatched, with, on the first page
  * only ($5), the dispatched ones past their deadline (operations_dispatched_deadline). Both are
- * plain ordered index walks whatever the statistics: one walk of every open operation by
- * created_at stepped over each operation in flight (thousands while a region's agents are
- * slow) on every claim, 35 ms each in the bench. Rows carry where the page ended; one row with
- * a null id when none on this page may be dispatched; no row when nothing is pending after it.
+ * plain ordered index walks whatever the statistics (planPageWalk): one walk of every open
+ * operation by created_at stepped over each operation in flight (thousands while a region's
+ * agents are slow) on every claim, 35 ms each in the bench. The candidates are read within the
+ * page's bounds: the planner may read them off the index rather than look up the page's rows,
+ * and unbounded that walk ran to the end of the backlog (4 s per page of blocked operations,
+ * with 100,000 pending). Rows carry where the page ended; one row with a null id when none on this page may be dispatched; no row when nothing is pending after it.
  */
 const CLAIM_DISPATCH_SQL = `
   with page as materialized (
@@ -127,7 +137,8 @@ const CLAIM_DISPATCH_SQL = `
      order by created_at, id limit $4),
   pending as (
     select o.id from operations o join page using (id)
-     where o.state = 'pending' and (o.not_before is null or o.not_before <= now())
+     where o.state = 'pending' and (o.created_at, o.id) > ($2::timestamptz, $3::uuid)
+       and o.created_at <= (select max(created_at) from page) and (o.not_before is null or o.not_before <= now())
        and o.kind = any($6::text[]) and ${NO_OPEN_PREDECESSOR}
      order by o.created_at, o.id limit $1 for update of o skip locked),
   overdue as (
@@ -155,19 +166,21 @@ const CLAIM_DISPATCH_SQL = `
  * past pending operations that may not go yet (queued behind one in flight, scheduled) until
  * `limit` are claimed or the queue ends. Only operations of `kinds` (this release's) are
  * claimed: a newer release's kind, during a rolling upgrade, is left to its replicas (and
- * still holds back the operations queued behind it on its resource).
+ * still holds back the operations queued behind it on its resource). `tx` is a client in a
+ * transaction: the rows stay locked until it ends, and the walk's planner settings with them.
  */
 export async function claimDispatchable(
-  db: Queryable,
+  tx: Queryable,
   limit: number,
   kinds: readonly string[] = OperationKindSchema.options,
 ): Promise<Array<OperationRow & { r: ResourceRow }>> {
+  await planPageWalk(tx);
   return claimByPages<OperationRow & { r: ResourceRow }>(
     limit,
     DISPATCH_PAGE,
     async (n, after) =>
       (
-        await db.query(CLAIM_DISPATCH_SQL, [
+        await tx.query(CLAIM_DISPATCH_SQL, [
           n,
           after?.at ?? new Date(0),
           after?.id ?? NIL_UUID,

@@ -1,5 +1,6 @@
 /** SQL for the resources table. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
+import { openOperationSql } from './operations.js';
 import type { Queryable } from './pool.js';
 
 export type ResourceState =
@@ -242,7 +243,7 @@ export async function regionCounts(
   const res = await db.query<{ agent_region: string; state: string; n: number; open_ops: number }>(
     `select r.agent_region, r.state, count(*)::int as n,
             (select count(*)::int from operations o join resources x on x.uuid = o.resource_uuid
-              where x.agent_region = r.agent_region and o.state in ('pending', 'dispatched')) as open_ops
+              where x.agent_region = r.agent_region and ${openOperationSql('o')}) as open_ops
        from resources r group by r.agent_region, r.state`,
   );
   return res.rows;
