@@ -26,6 +26,7 @@ import { freePort, waitFor } from '../shared/src/ports.js';
 import { runLoad, round, type LoadResult } from './load.js';
 import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 import { readDevManifest } from '../control-plane/src/config.js';
+import { PENDING_WALK_SQL } from '../control-plane/src/db/calls.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -48,8 +49,11 @@ interface Target {
   url: string;
   pid: number;
   body: () => object;
-  /** What the accepts left to do in the background (0 and 0: finished). */
-  pending?: () => Promise<Pending>;
+  /**
+   * What the accepts left to do in the background (0 and 0: finished); without `count`, only
+   * whether anything is left (1 or 0 each), which costs the database next to nothing.
+   */
+  pending?: (count: boolean) => Promise<Pending>;
   /** pg_stat_statements of the target's database (BENCH_PG_STATEMENTS=1). */
   statements?: Statements;
 }
@@ -87,13 +91,17 @@ interface Pending {
 }
 
 /** Operations not yet dispatched and Heroku calls not yet sent. */
-function pendingCheck(databaseUrl: string): () => Promise<Pending> {
+function pendingCheck(databaseUrl: string): (count: boolean) => Promise<Pending> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   pool.on('error', () => undefined); // the server stops under an idle client at the end
-  return async () => {
+  const ops = `from operations where state = 'pending'`;
+  const calls = `from heroku_calls where ${PENDING_WALK_SQL}`;
+  return async (count) => {
     const r = await pool.query<{ operations: string; calls: string }>(
-      `select (select count(*) from operations where state = 'pending') as operations,
-              (select count(*) from heroku_calls where state = 'pending') as calls`,
+      count
+        ? `select (select count(*) ${ops}) as operations, (select count(*) ${calls}) as calls`
+        : `select (exists (select 1 ${ops}))::int as operations,
+                  (exists (select 1 ${calls}))::int as calls`,
     );
     return { operations: Number(r.rows[0]!.operations), calls: Number(r.rows[0]!.calls) };
   };
@@ -113,15 +121,35 @@ function statementsOf(databaseUrl: string): Statements {
       await pool.query('select pg_stat_statements_reset()');
     },
     show: async () => {
-      const r = await pool.query<{ calls: string; total: number; mean: number; query: string }>(
+      const r = await pool.query<{
+        calls: string;
+        total: number;
+        mean: number;
+        plan: number;
+        query: string;
+      }>(
         `select calls, round(total_exec_time::numeric) as total, round(mean_exec_time::numeric, 2) as mean,
+                round(total_plan_time::numeric) as plan,
                 regexp_replace(query, '\\s+', ' ', 'g') as query
-           from pg_stat_statements order by total_exec_time desc limit 12`,
+           from pg_stat_statements order by total_exec_time + total_plan_time desc limit 12`,
       );
-      say('    calls      total ms   mean ms  statement');
+      say('    calls      total ms   mean ms   plan ms  statement');
       for (const row of r.rows)
         say(
-          `    ${row.calls.padStart(7)} ${String(row.total).padStart(12)} ${String(row.mean).padStart(9)}  ${row.query.slice(0, 110)}`,
+          `    ${row.calls.padStart(7)} ${String(row.total).padStart(12)} ${String(row.mean).padStart(9)} ${String(row.plan).padStart(9)}  ${row.query.slice(0, 100)}`,
+        );
+      const retried = await pool.query<{
+        kind: string;
+        attempts: number;
+        status: string;
+        n: number;
+      }>(
+        `select kind, attempts, coalesce(last_status::text, '-') as status, count(*)::int as n
+           from heroku_calls where attempts <> 1 or state <> 'succeeded' group by 1, 2, 3 order by 4 desc limit 8`,
+      );
+      for (const row of retried.rows)
+        say(
+          `    calls not sent at once: ${row.n} ${row.kind}, attempts ${row.attempts}, last status ${row.status}`,
         );
     },
   };
@@ -133,11 +161,12 @@ async function waitDrained(target: Target, show = true): Promise<number> {
   const started = performance.now();
   let shown = started;
   for (;;) {
-    const left = await target.pending();
+    const counted = show && performance.now() - shown >= 2000;
+    const left = await target.pending(counted);
     if (left.operations + left.calls === 0) break;
     const now = performance.now();
     if (now - started > 120_000) break;
-    if (show && now - shown >= 2000) {
+    if (counted) {
       shown = now;
       const t = ((now - started) / 1000).toFixed(0).padStart(3);
       say(

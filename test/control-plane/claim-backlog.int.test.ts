@@ -108,7 +108,8 @@ async function explain(
     const explaining = {
       connect: async () => explaining,
       release: () => undefined,
-      query: async (sql: string, params: unknown[] = []) => {
+      query: async (q: string | { text: string; values: unknown[] }, values: unknown[] = []) => {
+        const [sql, params] = typeof q === 'string' ? [q, values] : [q.text, q.values];
         if (/^(begin|commit|rollback)$/.test(sql)) return { rows: [], rowCount: 0 };
         if (sql.startsWith('select set_config(')) return client.query(sql, params);
         const res = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(

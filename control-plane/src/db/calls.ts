@@ -1,7 +1,7 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import { claimByPages, planPageWalk } from './paging.js';
-import { withTransaction, type Pool, type Queryable } from './pool.js';
+import { prepared, withTransaction, type Pool, type Queryable } from './pool.js';
 
 export const CALL_KINDS = [
   'exchange_grant',
@@ -278,8 +278,7 @@ export async function finishSentCalls(
 ): Promise<FinishedCall[]> {
   if (calls.length === 0) return [];
   const res = await db.query<{ done_id: string; done_gone: boolean } & Partial<ClaimedCall>>(
-    FINISH_SQL,
-    [
+    FINISH_SENT_CALLS([
       calls.map((c) => c.id),
       calls.map((c) => c.resource_uuid),
       calls.map((c) => c.kind),
@@ -287,7 +286,7 @@ export async function finishSentCalls(
       chain?.kinds ?? [],
       TOKEN_CALL_KINDS,
       chain?.leaseMs ?? 0,
-    ],
+    ]),
   );
   const byId = new Map<string, FinishedCall>();
   for (const { done_id, done_gone, ...next } of res.rows)
@@ -326,6 +325,7 @@ const FINISH_SQL = `
      for update of c skip locked),${leaseSql('$7')}
   select g.id::text as done_id, g.gone as done_gone, leased.*
     from g left join leased on leased.resource_uuid = g.resource_uuid and g.kind <> 'app_log'`;
+const FINISH_SENT_CALLS = prepared('finish_sent_calls', FINISH_SQL);
 
 /** Due again `delayMs` from the clock, not the transaction start: Retry-After counts from the answer. */
 export async function retryCall(

@@ -18,6 +18,17 @@ export function createPool(connectionString: string, max: number, log: Logger): 
   return pool;
 }
 
+/**
+ * A statement for the hot paths, prepared once per connection under `name` and run by name
+ * after: neither its parse nor, once Postgres settles on a generic plan (after five runs, when
+ * that plan costs no more than the custom ones did), its planning is paid again. Planning was
+ * half of the call finish's time and a third of the accepting insert's in the bench. Only for
+ * statements whose plan is keyed lookups whatever their parameters.
+ */
+export function prepared(name: string, text: string): (values: unknown[]) => pg.QueryConfig {
+  return (values) => ({ name, text, values });
+}
+
 /** Run `fn` in a transaction on one checked-out client. */
 export async function withTransaction<T>(
   pool: pg.Pool,

@@ -1,7 +1,7 @@
 /** SQL for the resources table. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
 import { openOperationSql } from './operations.js';
-import type { Queryable } from './pool.js';
+import { prepared, type Queryable } from './pool.js';
 
 export type ResourceState =
   'provisioning' | 'provisioned' | 'deprovisioning' | 'deprovisioned' | 'failed';
@@ -106,18 +106,9 @@ export type AsyncFlagWritten = { readonly [asyncFlag]: true };
 export type ProvisionInsert =
   { created: false } | { created: true; asyncFlag: AsyncFlagWritten | undefined };
 
-/**
- * Provision acceptance in one statement, one commit (atomic without an explicit
- * transaction): the resource, its first operation (flagged answer_async when Heroku gets a
- * 202 at once), the audit event, the grant exchange and the "started" log line. No NOTIFY:
- * a NOTIFY in the commit serialises every accepting transaction behind one lock held through
- * the WAL flush (Postgres ≤ 16), so the caller wakes its own dispatcher and call worker, and
- * other replicas find the work on their sweep. `created: false` when the uuid already existed
- * (a replay or a concurrent duplicate): nothing is written then.
- */
-export async function insertProvision(db: Queryable, p: NewProvision): Promise<ProvisionInsert> {
-  const res = await db.query(
-    `with r as (${INSERT_RESOURCE} returning uuid, plan),
+const INSERT_PROVISION = prepared(
+  'insert_provision',
+  `with r as (${INSERT_RESOURCE} returning uuid, plan),
      o as (
        insert into operations (id, resource_uuid, kind, generation, state, plan, params, answer_async, traceparent)
        select $13, uuid, 'provision', 1, 'pending', plan, '{}', $17, $19 from r returning id),
@@ -132,7 +123,20 @@ export async function insertProvision(db: Queryable, p: NewProvision): Promise<P
        union all
        select uuid, 'app_log', 'started', $18, $19 from r where $17 and $18::text is not null)
      select id from o`,
-    [
+);
+
+/**
+ * Provision acceptance in one statement, one commit (atomic without an explicit
+ * transaction): the resource, its first operation (flagged answer_async when Heroku gets a
+ * 202 at once), the audit event, the grant exchange and the "started" log line. No NOTIFY:
+ * a NOTIFY in the commit serialises every accepting transaction behind one lock held through
+ * the WAL flush (Postgres ≤ 16), so the caller wakes its own dispatcher and call worker, and
+ * other replicas find the work on their sweep. `created: false` when the uuid already existed
+ * (a replay or a concurrent duplicate): nothing is written then.
+ */
+export async function insertProvision(db: Queryable, p: NewProvision): Promise<ProvisionInsert> {
+  const res = await db.query(
+    INSERT_PROVISION([
       ...resourceParams(p.resource),
       p.operationId,
       JSON.stringify(p.auditDetail),
@@ -141,7 +145,7 @@ export async function insertProvision(db: Queryable, p: NewProvision): Promise<P
       p.answerAsync,
       p.startedLogEnc,
       currentTraceparent(), // the request's trace goes on with the dispatch and the calls
-    ],
+    ]),
   );
   if (res.rowCount !== 1) return { created: false };
   return { created: true, asyncFlag: p.answerAsync ? ({} as AsyncFlagWritten) : undefined };
