@@ -47,7 +47,7 @@ export const HEROKU_CALLS_CHANNEL = 'heroku_calls';
 /**
  * SQL condition on heroku_calls: a pending call, read through heroku_calls_due_walk. The
  * second clause is true of every row; it is in that index's predicate so that only the queries
- * that state it (the claim's walk, the pending count) read that index (migration 017).
+ * that state it (the claim's walk, the pending count) read that index (migration 018).
  */
 export const PENDING_WALK_SQL = `state = 'pending' and next_attempt_at > '-infinity'`;
 

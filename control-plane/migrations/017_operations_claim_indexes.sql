@@ -8,18 +8,16 @@
 -- a finish of 50 calls read 194,000 buffers at 100,000 pending calls.
 --
 -- Those checks now go through full indexes on (resource, state, order), whose estimates scale
--- with the table's real size: each reads the open rows of one resource. Partial indexes are left only where reading all of them, or
--- their first page in order, is the point: the claims' walks (operations_pending,
--- operations_dispatched_deadline, heroku_calls_due_walk) and the scrape-time counts. The call
--- walk's index carries a clause true of every row (next_attempt_at is never -infinity) that
--- only the walk and the pending count state, so no per-resource read can use it.
+-- with the table's real size: each reads the open rows of one resource. Partial indexes are
+-- left only where reading all of them, or their first page in order, is the point: the
+-- claims' walks (operations_pending, operations_dispatched_deadline, heroku_calls_due_walk)
+-- and the scrape-time counts.
+--
+-- One table per migration, its strongest lock taken first: a migration that locked
+-- operations and then heroku_calls deadlocked with live transactions that hold the second and
+-- want the first (018 does heroku_calls).
+lock table operations in access exclusive mode;
 create index if not exists operations_by_resource_state
   on operations (resource_uuid, state, generation);
-create index if not exists heroku_calls_by_resource_state
-  on heroku_calls (resource_uuid, state, id);
-create index if not exists heroku_calls_due_walk
-  on heroku_calls (next_attempt_at, id) where state = 'pending' and next_attempt_at > '-infinity';
-drop index if exists heroku_calls_due_order;
-drop index if exists heroku_calls_pending_by_resource;
 drop index if exists operations_open;
 drop index if exists operations_open_by_resource;
