@@ -38,8 +38,12 @@ export function coalescing(run: () => Promise<void>, options: CoalescingOptions 
     running = (async () => {
       do {
         again = false;
-        const wait = lastStart + minGapMs - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        // Timers run on whole, cached milliseconds and may fire a little early: wait again
+        // until the gap has really passed.
+        for (let wait = lastStart + minGapMs - performance.now(); wait > 0 && !stopped;) {
+          await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+          wait = lastStart + minGapMs - performance.now();
+        }
         if (stopped) break;
         lastStart = performance.now();
         await run();
