@@ -1,6 +1,6 @@
 /** Benches run the control plane compiled, as its image does: dist/ with its data files. */
 import { execFileSync } from 'node:child_process';
-import { cpSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +15,8 @@ export function buildDist(say: (s: string) => void): void {
   say('compiling dist/ (npm run build)…');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   cpSync(join(root, 'control-plane/catalog.json'), join(root, 'dist/control-plane/catalog.json'));
+  // Replaced, not merged: a migration renamed or removed since the last build must not stay.
+  rmSync(join(root, 'dist/control-plane/migrations'), { recursive: true, force: true });
   cpSync(join(root, 'control-plane/migrations'), join(root, 'dist/control-plane/migrations'), {
     recursive: true,
   });
