@@ -86,7 +86,7 @@ async function spawnServer(args: string[], env: Record<string, string>, port: nu
 interface Pending {
   /** Operations not yet dispatched to an agent. */
   operations: number;
-  /** Heroku calls (grant exchanges) not yet sent. */
+  /** Heroku calls (grant exchanges, app log lines) not yet sent. */
   calls: number;
 }
 

@@ -94,7 +94,7 @@ export async function enqueueCall(
 
 /**
  * Lease up to `limit` due calls whose earlier calls on the same resource are finished, in one
- * short statement: each leased call's next_attempt_at (and leased_until) moves `leaseMs`
+ * short transaction (a statement per page walked, under planPageWalk): each leased call's next_attempt_at (and leased_until) moves `leaseMs`
  * ahead, so no other worker claims it and no cleanup drops it while its attempt is in flight,
  * and a worker that dies mid-attempt leaves it due again when the lease ends. No row lock is
  * held while Heroku answers. Only kinds this replica knows: during a rolling upgrade a kind

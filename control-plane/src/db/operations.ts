@@ -128,7 +128,8 @@ const DISPATCH_PAGE = 200;
  * agents are slow) on every claim, 35 ms each in the bench. The candidates are read within the
  * page's bounds: the planner may read them off the index rather than look up the page's rows,
  * and unbounded that walk ran to the end of the backlog (4 s per page of blocked operations,
- * with 100,000 pending). Rows carry where the page ended; one row with a null id when none on this page may be dispatched; no row when nothing is pending after it.
+ * with 100,000 pending). Rows carry where the page ended; one row with a null id when none on
+ * this page may be dispatched; no row when nothing is pending after it.
  */
 const CLAIM_DISPATCH_SQL = `
   with page as materialized (
@@ -138,7 +139,8 @@ const CLAIM_DISPATCH_SQL = `
   pending as (
     select o.id from operations o join page using (id)
      where o.state = 'pending' and (o.created_at, o.id) > ($2::timestamptz, $3::uuid)
-       and o.created_at <= (select max(created_at) from page) and (o.not_before is null or o.not_before <= now())
+       and o.created_at <= (select max(created_at) from page)
+       and (o.not_before is null or o.not_before <= now())
        and o.kind = any($6::text[]) and ${NO_OPEN_PREDECESSOR}
      order by o.created_at, o.id limit $1 for update of o skip locked),
   overdue as (
