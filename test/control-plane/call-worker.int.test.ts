@@ -18,6 +18,7 @@ import {
 } from '../../control-plane/src/db/calls.js';
 import { insertOperation } from '../../control-plane/src/db/operations.js';
 import { createPool, type Pool } from '../../control-plane/src/db/pool.js';
+import type { PoolClient } from 'pg';
 import { insertResource } from '../../control-plane/src/db/resources.js';
 import {
   createCallWorker,
@@ -424,6 +425,66 @@ describe('chained calls', () => {
     await pool.query(`delete from heroku_calls where resource_uuid = any($1::uuid[])`, [
       [a.uuid, c.uuid],
     ]);
+  });
+});
+
+/** The pool, with a count of the claim statements run through it. */
+function countingClaims(p: Pool): { pool: Pool; claims: () => number } {
+  let claims = 0;
+  const counted = (client: PoolClient): PoolClient =>
+    new Proxy(client, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (key !== 'query' || typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const text = typeof args[0] === 'string' ? args[0] : '';
+          if (text.includes('with page as materialized') && text.includes('heroku_calls')) claims++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  const pool = new Proxy(p, {
+    get(target, key) {
+      if (key === 'connect') return async () => counted(await target.connect());
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { pool, claims: () => claims };
+}
+
+describe('claims', () => {
+  it('a finished call claims again only when more may be due: not after a short claim, at once after a full one', async () => {
+    const a = await addonWithTokens();
+    const others = [await addonWithTokens(), await addonWithTokens(), await addonWithTokens()];
+    // No sweep during the test: only wake-ups and completions claim.
+    const counting = countingClaims(pool);
+    const w = worker({ pool: counting.pool, pollMs: 60_000 });
+    await w.start();
+    await new Promise((r) => setTimeout(r, 100));
+    const before = counting.claims();
+    await enqueueConfig(a.uuid, 'rediss://alone'); // its NOTIFY wakes the worker
+    await waitFor(async () => configOf(a.uuid) === 'rediss://alone', 'sent', 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    // The wake-up's claim asked for 32 and got 1: nothing more was due when that one finished.
+    expect(counting.claims() - before).toBe(1);
+    await w.stop();
+
+    // One slot, three add-ons' calls: each claim comes back full, so each completion claims.
+    const single = countingClaims(pool);
+    const one = worker({ pool: single.pool, pollMs: 60_000, concurrency: 1 });
+    for (const o of others) await enqueueConfig(o.uuid, `rediss://${o.uuid}`);
+    await one.start();
+    await waitFor(
+      async () => others.every((o) => configOf(o.uuid) === `rediss://${o.uuid}`),
+      'all sent without a sweep',
+      5000,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const settled = single.claims();
+    expect(settled).toBeLessThanOrEqual(5); // the start's, one per completion, one that found none
+    await new Promise((r) => setTimeout(r, 200));
+    expect(single.claims()).toBe(settled); // and then it rests
   });
 });
 

@@ -196,6 +196,60 @@ function replicaPause(log: Logger): {
   };
 }
 
+interface ClaimPump {
+  /** Claim now: new calls may be due (a wake-up, an accept on this replica). */
+  kick(): void;
+  /** A slot was freed: claim if the last claim left some due calls unclaimed. */
+  freed(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Fills the free slots, one claim at a time, until one brings fewer than asked (nothing more
+ * is due); wake-ups meanwhile fold into one more pass, CLAIM_GAP_MS after its start. A freed
+ * slot claims again only when more may be due: the last claim came back full, or a wake-up
+ * arrived since it began. At low load every completion otherwise ran a claim (a transaction
+ * of four round trips) that found nothing, five per provision in the end-to-end bench. Calls
+ * that come due later (a retry's backoff) are found by the sweep, whose wake-up kicks.
+ */
+function claimPump(p: {
+  free: () => number;
+  claim: (limit: number) => Promise<ClaimedCall[]>;
+  launch: (call: ClaimedCall) => void;
+  log: Logger;
+}): ClaimPump {
+  let moreMayBeDue = true;
+  const pass = coalescing(
+    async () => {
+      try {
+        for (;;) {
+          const asked = Math.min(p.free(), CLAIM_BATCH);
+          if (asked <= 0) return; // every slot busy: a completion claims again
+          moreMayBeDue = false;
+          const calls = await p.claim(asked);
+          calls.forEach(p.launch);
+          if (calls.length < asked) return;
+          moreMayBeDue = true;
+        }
+      } catch (err) {
+        moreMayBeDue = true; // the claim did not answer: the next completion tries again
+        p.log.error({ err }, 'heroku call worker error');
+      }
+    },
+    { minGapMs: CLAIM_GAP_MS },
+  );
+  return {
+    kick() {
+      moreMayBeDue = true;
+      pass.kick();
+    },
+    freed() {
+      if (moreMayBeDue) pass.kick();
+    },
+    stop: () => pass.stop(),
+  };
+}
+
 export function createCallWorker(deps: CallWorkerDeps): CallWorker {
   const knownKinds = deps.knownKinds ?? CALL_KINDS;
   const maxInFlight = deps.concurrency ?? 32;
@@ -217,7 +271,7 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
       // The add-on's next call, leased by this one's finish, takes its slot at once (one chained
       // while stop() began is left to its lease); else a slot is free for whatever is due.
       if (next && !stopped) return launch(next);
-      if (wake && !stopped) kick();
+      if (wake && !stopped) pump.freed();
     });
     inFlight.set(call.id, p);
     return p;
@@ -228,23 +282,12 @@ export function createCallWorker(deps: CallWorkerDeps): CallWorker {
     return claimDueCalls(deps.pool, knownKinds, Math.min(limit, CLAIM_BATCH), leaseMs);
   }
 
-  // Fill the free slots, one claim at a time, until one brings fewer than asked (nothing more
-  // is due); wake-ups meanwhile fold into one more pass, CLAIM_GAP_MS after its start.
-  const pump = coalescing(
-    async () => {
-      try {
-        for (;;) {
-          const asked = Math.min(maxInFlight - inFlight.size, CLAIM_BATCH);
-          const calls = await claim(asked);
-          calls.forEach(launch);
-          if (calls.length < asked || calls.length === 0) return;
-        }
-      } catch (err) {
-        deps.log.error({ err }, 'heroku call worker error');
-      }
-    },
-    { minGapMs: CLAIM_GAP_MS },
-  );
+  const pump = claimPump({
+    free: () => maxInFlight - inFlight.size,
+    claim,
+    launch: (call) => void launch(call),
+    log: deps.log,
+  });
   const kick = pump.kick;
 
   /** A live worker keeps its leases: only a replica that died leaves its calls to others. */
