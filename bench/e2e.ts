@@ -27,11 +27,7 @@ const auth = { id: manifest.id, password: manifest.api.password };
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const rounds = Number(process.env.BENCH_E2E_ROUNDS ?? 3);
 
-function tsx(script: string, env: Record<string, string>): ChildProcess {
-  return node(join(root, 'node_modules/tsx/dist/cli.mjs'), env, script);
-}
-
-/** The control plane runs compiled (dist/), as in its image; the agent under tsx. */
+/** The control plane and the agent run compiled (dist/), as in their images. */
 function node(script: string, env: Record<string, string>, ...args: string[]): ChildProcess {
   return spawn(process.execPath, [script, ...args], {
     cwd: root,
@@ -152,7 +148,7 @@ async function main(): Promise<void> {
       HEROKU_ID_URL: sim.url,
       PRIVATE_SPACE_LOOKUP: 'assume-common-runtime',
     }),
-    tsx('region-agent/src/main.ts', {
+    node('dist/region-agent/src/main.js', {
       NATS_URL: nats.url,
       AGENT_REGION: 'us-east',
       AGENT_DRIVER: 'local',

@@ -11,6 +11,7 @@ import { isPortOpen } from '../../shared/src/ports.js';
 import { createLocalDriver } from '../../region-agent/src/drivers/local/driver.js';
 import { createPrivateCa } from '../../region-agent/src/tls/private-ca.js';
 import { withRedis } from '../../region-agent/src/engines/redis/client.js';
+import { redisReadyOn, respCommand } from '../../region-agent/src/engines/redis/ready-on.js';
 import { killRecorded, makeJob, processExists, recordedPids, redisEngines } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ra-local-driver-'));
@@ -89,6 +90,33 @@ describe('local redis driver', () => {
       ping({ ...target, servername: 'example.com', ca: config.MYREDIS_TLS_CA ?? '' }),
     ).rejects.toThrow(/altnames|Hostname/i);
     expect(await ping({ ...target, ca: config.MYREDIS_TLS_CA ?? '' })).toBe('PONG');
+  });
+
+  it("readiness on the handshake's own connection: PONG as the instance's user, refused with a wrong password", async () => {
+    const d = driver();
+    const { config } = await d.provision(makeJob('provision', uuid), progress);
+    const url = new URL(config.MYREDIS_URL ?? '');
+    const readyAs = (password: string): Promise<boolean> =>
+      new Promise((resolve, reject) => {
+        const socket = tlsConnect({
+          host: '127.0.0.1',
+          port: Number(url.port),
+          servername: 'localhost',
+          ca: config.MYREDIS_TLS_CA ?? '',
+        });
+        socket.once('error', reject);
+        socket.once('secureConnect', () => {
+          redisReadyOn(socket, { user: url.username, password })
+            .then(resolve, reject)
+            .finally(() => socket.destroy());
+        });
+      });
+    expect(await readyAs(decodeURIComponent(url.password))).toBe(true);
+    expect(await readyAs('not-the-password')).toBe(false);
+    // A password with multi-byte characters is framed by its byte length.
+    expect(respCommand('AUTH', 'u1', 'pässwörd')).toBe(
+      '*3\r\n$4\r\nAUTH\r\n$2\r\nu1\r\n$10\r\npässwörd\r\n',
+    );
   });
 
   it('re-adopts the running process after an agent restart', async () => {

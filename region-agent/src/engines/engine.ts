@@ -5,6 +5,7 @@
  * files, the port and the data live (`ServerLayout`) and how the server runs (a local
  * process, a pod); the engine fills that in. Adding an engine: region-agent/README.md.
  */
+import type { TLSSocket } from 'node:tls';
 import type { InstanceStats, Size } from '../../../shared/src/messages.js';
 
 export interface Credentials {
@@ -82,6 +83,11 @@ export interface Engine {
   ): Record<string, string>;
   /** True when the server answers as `target.user` over verified TLS; throws the reason. */
   ready(target: ServerTarget): Promise<boolean>;
+  /**
+   * The same check on a connection to `target` whose verified TLS handshake just completed
+   * (optional): the local driver's readiness wait uses it instead of a second connection.
+   */
+  readyOn?(socket: TLSSocket, target: ServerTarget): Promise<boolean>;
   /** What the running server says of itself (memory, keys, clients…); optional per engine. */
   stats?(target: ServerTarget): Promise<InstanceStats>;
   /** Live changes to a running local server, after its config files were rewritten. */

@@ -2,10 +2,11 @@
  * Keeps one local instance running: config files written from its state, a leaf that is not
  * due, exactly one server process (adopted or started), and readiness through the engine.
  */
-import { join } from 'node:path';
+import { watch } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../../../../shared/src/logger.js';
 import type { InstanceStats } from '../../../../shared/src/messages.js';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { freePort } from '../../../../shared/src/ports.js';
 import type { Progress } from '../../driver.js';
 import type { Engine, ServerTarget } from '../../engines/engine.js';
@@ -54,7 +55,6 @@ export interface Runner {
   ensureRunning(i: Instance, progress: Progress): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const bin = (i: Instance): string => i.engine.process(layoutOf(i.paths, i.state)).bin;
 
 async function target(deps: RunnerDeps, i: Instance, ca?: string[]): Promise<ServerTarget> {
@@ -92,48 +92,104 @@ const READY_BACKOFF = { firstMs: 2, maxMs: 25 } as const;
 const HANDSHAKE_TIMEOUT_MS = 1_000;
 
 /**
- * True once a verified TLS handshake with the instance completes. A refused loopback connect
- * costs a fifth of a millisecond where the engine's client costs one; a plain TCP connect
- * would leave a handshake error in the server's log each time.
+ * True once the instance completes a verified TLS handshake and passes the engine's check on
+ * that connection (readyOn; or `probe`, a connection of its own, for an engine without it).
+ * A refused loopback connect costs a fifth of a millisecond where the engine's client costs
+ * one; a plain TCP connect would leave a handshake error in the server's log each time.
  */
-async function handshakes(deps: RunnerDeps, i: Instance): Promise<boolean> {
+async function answers(deps: RunnerDeps, i: Instance): Promise<boolean> {
   const t = await target(deps, i);
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
+  const socket = await new Promise<TLSSocket | undefined>((resolve) => {
+    const s = tlsConnect({
       host: t.host,
       port: t.port,
       servername: t.servername,
       secureContext: clientContext(t.ca),
     });
-    socket.once('secureConnect', () => {
-      socket.end();
-      resolve(true);
-    });
+    s.once('secureConnect', () => resolve(s));
     const fail = (): void => {
-      socket.destroy();
-      resolve(false);
+      s.destroy();
+      resolve(undefined);
     };
-    socket.once('error', fail);
+    s.once('error', fail);
     // Something else on the port (taken meanwhile) may accept and never answer.
-    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, fail);
+    s.setTimeout(HANDSHAKE_TIMEOUT_MS, fail);
   });
+  if (!socket) return false;
+  if (!i.engine.readyOn) {
+    socket.end();
+    return probe(deps, i);
+  }
+  try {
+    return await i.engine.readyOn(socket, t);
+  } catch {
+    return false;
+  } finally {
+    socket.setTimeout(0);
+    socket.end();
+  }
+}
+
+/** A pause that ends early when something happens. */
+interface Wake {
+  /** Resolves after `ms`, or sooner when the event fires. */
+  after(ms: number): Promise<void>;
+  close(): void;
 }
 
 /**
- * Ready once the engine's verified-TLS check answers, probed as soon as the server completes
- * a handshake: a short backoff instead of a fixed sleep, so a server that starts in 15 ms is
- * reported at about 15 ms, not at the next 50 ms tick.
+ * Wakes when the server writes its pid file, which redis does once its TLS port listens (about
+ * 10 ms after the spawn, 5 before it serves): the handshake tried then completes as soon as
+ * the server answers, so readiness is seen when it happens, not at the next poll. Polling stays
+ * as the fallback (no inotify watch left, a pid file written before the watch began).
+ */
+export function pidFileWake(pidFile: string): Wake {
+  let woken: (() => void) | undefined;
+  const name = basename(pidFile);
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(dirname(pidFile), { persistent: false }, (_event, file) => {
+      if (file === name) woken?.();
+    });
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    watcher = undefined;
+  }
+  return {
+    after: (ms) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(timer);
+          woken = undefined;
+          resolve();
+        }
+        woken = done;
+      }),
+    close: () => watcher?.close(),
+  };
+}
+
+/**
+ * Ready once the server answers (`answers`): a short backoff instead of a fixed sleep, cut
+ * short when the server writes its pid file (pidFileWake), so a server that serves 15 ms after
+ * its spawn is reported then.
  */
 async function waitReady(deps: RunnerDeps, i: Instance): Promise<void> {
   const deadline = Date.now() + (deps.readyTimeoutMs ?? 20_000);
-  for (let delay: number = READY_BACKOFF.firstMs; ;) {
-    if ((await handshakes(deps, i)) && (await probe(deps, i))) return;
-    if (!isServerAlive(i.state.pid, bin(i)))
-      throw new Error(`${i.engine.name} server exited before becoming ready`);
-    if (Date.now() > deadline)
-      throw new Error(`${i.engine.name} server did not become ready in time`);
-    await sleep(delay);
-    delay = Math.min(delay * 2, READY_BACKOFF.maxMs);
+  const wake = pidFileWake(i.paths.pid);
+  try {
+    for (let delay: number = READY_BACKOFF.firstMs; ;) {
+      if (await answers(deps, i)) return;
+      if (!isServerAlive(i.state.pid, bin(i)))
+        throw new Error(`${i.engine.name} server exited before becoming ready`);
+      if (Date.now() > deadline)
+        throw new Error(`${i.engine.name} server did not become ready in time`);
+      await wake.after(delay);
+      delay = Math.min(delay * 2, READY_BACKOFF.maxMs);
+    }
+  } finally {
+    wake.close();
   }
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { newCredentials } from '../credentials.js';
 import type { Engine, EngineInstance, ServerLayout } from '../engine.js';
 import { withRedis } from './client.js';
+import { redisReadyOn } from './ready-on.js';
 import { redisStats } from './stats.js';
 import { ACL_FILE, CONF_FILE, renderAcl, renderConf, userRules } from './config.js';
 
@@ -61,6 +62,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): Engine {
       URL: `rediss://${c.user}:${encodeURIComponent(c.password)}@${endpoint.host}:${endpoint.port}`,
     }),
     ready: async (target) => (await withRedis(target, (c) => c.ping())) === 'PONG',
+    readyOn: (socket, target) => redisReadyOn(socket, target),
     stats: redisStats,
     async resize(target, size): Promise<void> {
       await withRedis(target, (c) => c.config('SET', 'maxmemory', `${size.memoryMb}mb`));
