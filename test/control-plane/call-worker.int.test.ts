@@ -14,6 +14,7 @@ import {
   CALL_KINDS,
   claimDueCalls,
   enqueueCall,
+  renewCallLeases,
   type CallKind,
 } from '../../control-plane/src/db/calls.js';
 import { insertOperation } from '../../control-plane/src/db/operations.js';
@@ -369,6 +370,37 @@ describe('leases', () => {
     expect(await w.runOnce()).toBe(true);
     expect(patches(a.uuid)).toHaveLength(1);
     expect(configOf(a.uuid)).toBe('rediss://orphaned');
+  });
+});
+
+describe('lease renewal', () => {
+  it('renews the leases it can at once, skipping a call another statement holds locked (its finish), never waiting for it', async () => {
+    const a = await addonWithTokens();
+    const b = await addonWithTokens();
+    await enqueueConfig(a.uuid, 'rediss://a');
+    await enqueueConfig(b.uuid, 'rediss://b');
+    const leased = await claimDueCalls(pool, CALL_KINDS, 10, 60_000);
+    const idOf = (uuid: string): string => leased.find((c) => c.resource_uuid === uuid)!.id;
+    const holder = await pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from heroku_calls where id = $1 for update', [idOf(a.uuid)]);
+      const renewed = await Promise.race([
+        renewCallLeases(pool, [idOf(a.uuid), idOf(b.uuid)], 120_000),
+        new Promise<'waited'>((r) => setTimeout(() => r('waited'), 2_000)),
+      ]);
+      expect(renewed).toBe(1);
+      await holder.query('rollback');
+    } finally {
+      holder.release();
+    }
+    const until = async (uuid: string): Promise<number> =>
+      (await callRow(uuid, 'config_update')).leased_until!.getTime();
+    expect((await until(b.uuid)) - Date.now()).toBeGreaterThan(90_000);
+    expect((await until(a.uuid)) - Date.now()).toBeLessThan(61_000);
+    await pool.query(`delete from heroku_calls where resource_uuid = any($1::uuid[])`, [
+      [a.uuid, b.uuid],
+    ]);
   });
 });
 
