@@ -127,9 +127,9 @@ function route(
   }
   const appRoute = /^\/apps\/([^/]+)$/.exec(path);
   if (appRoute && method === 'GET') {
-    const app = [...state.apps.values()].find(
-      (a) => a.id === appRoute[1] || a.name === appRoute[1],
-    );
+    // By id from the map; by name, as the real API also allows, the slow way.
+    const ref = appRoute[1]!;
+    const app = state.apps.get(ref) ?? [...state.apps.values()].find((a) => a.name === ref);
     if (!app) return { status: 404, body: herokuError(404, "Couldn't find that app.") };
     if (state.addons.get(addonId)?.appId !== app.id) return forbidden();
     return { status: 200, body: appJson(app) };

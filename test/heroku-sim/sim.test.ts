@@ -247,6 +247,9 @@ describe('Platform API', () => {
       region: { name: 'virginia' },
       space: { shield: false },
     });
+    // Addressed by name too, as the real API allows.
+    expect((await api('GET', '/apps/space-app', token)).body).toMatchObject({ id: appId });
+    expect((await api('GET', '/apps/no-such-app', token)).status).toBe(404);
     const common = await provisionedToken();
     const commonAddon = (await api('GET', `/addons/${common.uuid}`, common.token)).body as {
       app: { id: string };
