@@ -11,6 +11,9 @@
  * "Sustained" counts the background work each accept causes (dispatch, grant exchange): it is
  * accepted ÷ (load time + time until nothing is pending). Figures are bounded by this
  * machine's 2 cores, shared by the load generator, the simulator, PostgreSQL and NATS.
+ * Around the rounds, the plain path's two checks (bench/scale.ts): a short round before them
+ * and one after seeding 100,000 resources (latency flat with the fleet's size), and a 20 s
+ * round at full load that must leave nothing pending 60 s later.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -27,6 +30,20 @@ import { runLoad, round, type LoadResult } from './load.js';
 import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 import { readDevManifest } from '../control-plane/src/config.js';
 import { PENDING_WALK_SQL } from '../control-plane/src/db/calls.js';
+import {
+  BACKLOG_LIMIT_S,
+  BACKLOG_SECONDS,
+  checkLines,
+  checksMet,
+  FLAT_FACTOR,
+  SCALE_RESOURCES,
+  resourceCount,
+  scaleReport,
+  seedResources,
+  type BacklogReport,
+  type ScaleReport,
+  type ShortRound,
+} from './scale.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -56,6 +73,8 @@ interface Target {
   pending?: (count: boolean) => Promise<Pending>;
   /** pg_stat_statements of the target's database (BENCH_PG_STATEMENTS=1). */
   statements?: Statements;
+  /** The control plane's database (the project targets). */
+  databaseUrl?: string;
 }
 
 interface RoundResult extends LoadResult {
@@ -155,8 +174,8 @@ function statementsOf(databaseUrl: string): Statements {
   };
 }
 
-/** Seconds until nothing is pending, showing what is left every 2 s. */
-async function waitDrained(target: Target, show = true): Promise<number> {
+/** Seconds until nothing is pending (at most `limitS`), showing what is left every 2 s. */
+async function waitDrained(target: Target, show = true, limitS = 120): Promise<number> {
   if (!target.pending) return 0;
   const started = performance.now();
   let shown = started;
@@ -165,7 +184,7 @@ async function waitDrained(target: Target, show = true): Promise<number> {
     const left = await target.pending(counted);
     if (left.operations + left.calls === 0) break;
     const now = performance.now();
-    if (now - started > 120_000) break;
+    if (now - started > limitS * 1000) break;
     if (counted) {
       shown = now;
       const t = ((now - started) / 1000).toFixed(0).padStart(3);
@@ -190,17 +209,17 @@ function requestFor(target: Target) {
   });
 }
 
-async function measure(target: Target): Promise<RoundResult> {
+async function measure(target: Target, secs = seconds, limitS = 120): Promise<RoundResult> {
   await target.statements?.reset();
   const result = await runLoad({
     url: target.url,
     concurrency,
-    seconds,
+    seconds: secs,
     makeRequest: requestFor(target),
     onProgress: (done, t) =>
       say(`    ${t.toFixed(0).padStart(3)}s  ${done} accepted  (${Math.round(done / t)}/s)`),
   });
-  const drainS = await waitDrained(target);
+  const drainS = await waitDrained(target, true, limitS);
   const accepted = result.statuses['202'] ?? 0;
   const sustainedRps = round(accepted / (result.seconds + drainS));
   say(
@@ -327,6 +346,7 @@ async function startAll(
       body: () => sim.createAddon({ plan: 'standard', region: 'us' }),
       pending,
       statements,
+      databaseUrl: projectDb,
     },
     {
       name: 'lookup',
@@ -336,9 +356,41 @@ async function startAll(
       body: () => sim.createAddon({ plan: 'mini', region: 'us' }),
       pending,
       statements,
+      databaseUrl: projectDb,
     },
   ];
   return targets;
+}
+
+const SHORT_ROUND_S = 5;
+
+/** A short plain round, as the scale check compares them. */
+async function shortRound(
+  plain: Target,
+  what: string,
+): Promise<ShortRound & { resources: number }> {
+  const resources = await resourceCount(plain.databaseUrl!);
+  say(`\n  plain path, ${SHORT_ROUND_S} s ${what} (${resources} resources)`);
+  return { ...(await measure(plain, SHORT_ROUND_S)), resources };
+}
+
+/** Seeds the plain target's database to SCALE_RESOURCES and measures a short round again. */
+async function atScale(
+  plain: Target,
+  small: ShortRound & { resources: number },
+): Promise<ScaleReport> {
+  say(`\n  seeding the control plane's database to ${SCALE_RESOURCES} resources…`);
+  await seedResources(plain.databaseUrl!, SCALE_RESOURCES, say);
+  return scaleReport(small, await shortRound(plain, 'at scale'));
+}
+
+/** A BACKLOG_SECONDS round at full load, then how long until nothing is pending. */
+async function backlogRound(plain: Target): Promise<BacklogReport> {
+  say(
+    `\n  plain path, ${BACKLOG_SECONDS} s at full load, then at most ${BACKLOG_LIMIT_S} s to drain`,
+  );
+  const r = await measure(plain, BACKLOG_SECONDS, BACKLOG_LIMIT_S + 5);
+  return { seconds: BACKLOG_SECONDS, accepted: r.statuses['202'] ?? 0, drainS: r.drainS };
 }
 
 export async function runAcceptanceBench(): Promise<void> {
@@ -359,11 +411,18 @@ export async function runAcceptanceBench(): Promise<void> {
       await runLoad({ url: t.url, concurrency, seconds: 2, makeRequest: requestFor(t) });
       await waitDrained(t, false);
     }
+    const plain = targets.find((t) => t.name === 'plain')!;
+    const checks = !only && process.env.BENCH_SKIP_SCALE !== '1';
+    const small = checks
+      ? await shortRound(plain, 'with the resources the warm-up left')
+      : undefined;
     for (let r = 1; r <= rounds; r++) {
       say(`\n  round ${r}/${rounds}`);
       for (const t of measured) results.get(t.name)!.push(await measure(t));
     }
     if (only) return say(`BENCH_ONLY=${only.join(',')}: not every target ran, nothing written`);
+    const scale = small && (await atScale(plain, small));
+    const backlog = checks ? await backlogRound(plain) : undefined;
     const by = Object.fromEntries(
       targets.map((t) => [t.name, summarise(results.get(t.name)!, t.pid)]),
     ) as Record<TargetName, ReturnType<typeof summarise>>;
@@ -388,12 +447,20 @@ export async function runAcceptanceBench(): Promise<void> {
       rounds,
       ...by,
       ratios,
-      targets: { plainOfFloorPercent: 75, plainP99Ms: 50, lookupOfFloorPercent: 40, drainS: 60 },
+      scale,
+      backlog,
+      targets: {
+        plainOfFloorPercent: 75,
+        plainP99Ms: 50,
+        lookupOfFloorPercent: 40,
+        backlog: `nothing pending ${BACKLOG_LIMIT_S} s after a ${BACKLOG_SECONDS} s round`,
+        flatLatency: `p50 and p99 at ${SCALE_RESOURCES} resources within ${FLAT_FACTOR}x of a few thousand`,
+      },
       met: {
         plain: ratios.plainOfFloorPercent >= 75,
         plainP99: by.plain.p99Ms <= 50,
         lookup: ratios.lookupOfFloorPercent >= 40,
-        noBacklog: Math.max(by.plain.drainS, by.lookup.drainS) <= 60,
+        ...checksMet(scale, backlog),
       },
     };
     mkdirSync(join(root, 'bench/results'), { recursive: true });
@@ -412,6 +479,7 @@ export async function runAcceptanceBench(): Promise<void> {
       );
     }
     say(`  control plane peak RSS: ${by.plain.peakRssMb} MB`);
+    checkLines(scale, backlog).forEach((line) => say(line));
     say('written to bench/results/provision-acceptance.json');
   } finally {
     await stop();

@@ -3,7 +3,9 @@
  * bare ceiling (bench/acceptance.ts → bench/results/provision-acceptance.json; BENCH_SECONDS,
  * BENCH_ROUNDS, BENCH_CONCURRENCY; BENCH_ONLY=plain,lookup measures only those targets and
  * writes nothing; BENCH_PG_STATEMENTS=1 prints the top statements after each round;
- * BENCH_PG_SETTINGS="name=value …" runs the private PostgreSQL with those settings), then the
+ * BENCH_PG_SETTINGS="name=value …" runs the private PostgreSQL with those settings; then the
+ * plain path's checks at 100,000 resources and after a 20 s round, bench/scale.ts, which
+ * BENCH_SKIP_SCALE=1 leaves out), then the
  * e2e latency bench (bench/e2e.ts) and the region agent bench (bench/agent.ts);
  * BENCH_SKIP_E2E=1 / BENCH_SKIP_AGENT=1 leave them out.
  */
