@@ -220,7 +220,8 @@ function buildParts(p: Pick<Parts, 'config' | 'log' | 'options' | 'pool' | 'cata
   return {
     ...p,
     sealer: createSealer(p.config.encryption),
-    http: createHttpClient(),
+    // A socket per call in flight: calls beyond the agent's sockets would queue for one.
+    http: createHttpClient({ connectionsPerOrigin: p.config.herokuCallConcurrency }),
     metrics: buildMetrics(p.config, p.pool, p.log),
   };
 }

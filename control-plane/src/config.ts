@@ -92,8 +92,12 @@ const EnvSchema = z.object({
   HEROKU_ID_URL: z.url().default('https://id.heroku.com'),
   /** What to tell Heroku when an async provision fails for good (README: Finishing with Heroku). */
   ASYNC_FAILURE_ACTION: z.enum(['deprovision', 'none']).default('deprovision'),
-  /** Heroku calls in flight at once per replica (call-worker.ts). */
-  HEROKU_CALL_CONCURRENCY: envInt(32, 1, 256),
+  /**
+   * Heroku calls in flight at once per replica (call-worker.ts), each on its own socket. One
+   * add-on's calls go one at a time whatever this is; it bounds how many add-ons are served at
+   * once: at Heroku's ~100-300 ms per call, 128 is 400-1,300 calls/s.
+   */
+  HEROKU_CALL_CONCURRENCY: envInt(128, 1, 256),
   /** Seconds old credentials stay valid after a rotation before they are revoked. */
   ROTATION_GRACE_S: envInt(7200, 0, 7 * 24 * 3600),
   /** A region whose agents have all been silent this long is down (fleet/heartbeats.ts). */

@@ -6,9 +6,20 @@ import { createHttpClient } from '../../control-plane/src/heroku/http-client.js'
 let server: Server;
 let url: string;
 const sockets = new Set<unknown>();
+let held = 0;
+let peakHeld = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/silent') return; // never answers
+    if (req.url === '/held') {
+      held += 1;
+      peakHeld = Math.max(peakHeld, held);
+      setTimeout(() => {
+        held -= 1;
+        res.end('{}');
+      }, 200);
+      return;
+    }
     res.setHeader('RateLimit-Remaining', '7');
     res.end(JSON.stringify({ path: req.url, method: req.method }));
   });
@@ -45,6 +56,18 @@ it('gives up on a server that does not answer within the timeout', async () => {
     const started = Date.now();
     await expect(http.send(`${url}/silent`, { timeoutMs: 200 })).rejects.toThrow(/timeout/i);
     expect(Date.now() - started).toBeLessThan(2000);
+  } finally {
+    await http.close();
+  }
+});
+
+it('serves as many calls at once as it has sockets for (the call worker sizes it to its concurrency)', async () => {
+  const http = createHttpClient({ connectionsPerOrigin: 48 });
+  try {
+    peakHeld = 0;
+    const all = Array.from({ length: 60 }, () => http.send(`${url}/held`, { timeoutMs: 5000 }));
+    expect((await Promise.all(all)).every((r) => r.ok)).toBe(true);
+    expect(peakHeld).toBe(48);
   } finally {
     await http.close();
   }
