@@ -124,7 +124,7 @@ async function outcome(ctx: Ctx, job: Job, spec: InstanceSpec): Promise<Instance
       Object.entries(config).map(([k, v]) => [`${job.configVarsPrefix}_${k}`, v]),
     ),
     endpoint,
-    ...(spec.tls.certPem ? { certificate: describeCert(spec.tls.certPem) } : {}),
+    ...(spec.tls.certPem ? { certificate: spec.tls.issued ?? describeCert(spec.tls.certPem) } : {}),
   };
 }
 

@@ -25,7 +25,14 @@ export interface InstanceSpec extends EngineInstance {
    * (`secretName` set) it lives in cert-manager's Secret and `certPem` is only read back
    * for the fingerprint, so the pod rolls when cert-manager renews it.
    */
-  tls: { certPem: string; keyPem: string; caPem: string; secretName?: string };
+  tls: {
+    certPem: string;
+    keyPem: string;
+    caPem: string;
+    secretName?: string;
+    /** What the leaf says, when this job issued it (no need to parse it back). */
+    issued?: { notAfter: string; fingerprint: string };
+  };
   /**
    * The instance Secret as this job read it (`object` undefined: read, and absent). The write
    * of the Secret is conditional on it instead of on a second read (fenced-apply.ts).

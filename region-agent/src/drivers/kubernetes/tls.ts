@@ -58,5 +58,10 @@ export async function ensureTls(
       { resourceId: spec.uuid, notAfter: issued.notAfter },
       'instance certificate renewed',
     );
-  return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: issued.caPem };
+  return {
+    certPem: issued.certPem,
+    keyPem: issued.keyPem,
+    caPem: issued.caPem,
+    issued: { notAfter: issued.notAfter, fingerprint: issued.fingerprint },
+  };
 }
