@@ -187,6 +187,32 @@ describe('agent results', () => {
     expect((await operation(euUuid)).state).toBe('dispatched');
   });
 
+  it("records the hosting region's own progress step, and refuses one of another generation or kind", async () => {
+    const step = (overrides: Partial<Result>): Result =>
+      forged(euUuid, opId, { agentRegion: 'eu-west', status: 'progress', ...overrides });
+    await publish(resultSubject('eu-west', euUuid), step({ step: 'allocating instance' }));
+    await waitFor(
+      async () => (await operation(euUuid)).progress === 'allocating instance',
+      'progress recorded',
+    );
+    const before = (await audits(euUuid, 'result_rejected')).length;
+    await publish(resultSubject('eu-west', euUuid), step({ step: 'stale', generation: 7 }));
+    await publish(resultSubject('eu-west', euUuid), step({ step: 'odd', kind: 'deprovision' }));
+    await waitFor(
+      async () => (await audits(euUuid, 'result_rejected')).length === before + 2,
+      'two progress rejections',
+    );
+    const reasons = (await audits(euUuid, 'result_rejected')).slice(before);
+    expect(reasons.map((a) => a.detail.reason).sort()).toEqual([
+      'generation_mismatch',
+      'kind_mismatch',
+    ]);
+    expect(await operation(euUuid)).toMatchObject({
+      state: 'dispatched',
+      progress: 'allocating instance',
+    });
+  });
+
   it('applies the hosting region’s own result', async () => {
     const real = forged(euUuid, opId, {
       agentRegion: 'eu-west',

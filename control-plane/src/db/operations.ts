@@ -237,11 +237,34 @@ export async function completeOperation(
   return res.rows[0];
 }
 
-export async function recordProgress(db: Queryable, id: string, step: string): Promise<void> {
-  await db.query(
-    `update operations set progress = $2, updated_at = now() where id = $1 and state = 'dispatched'`,
-    [id, step],
+/** What a result must agree with about its operation before it counts (result-trust.ts). */
+export interface ResultClaims {
+  uuid: string;
+  region: string;
+  kind: string;
+  generation: number;
+}
+
+/**
+ * Records the step when the operation is dispatched and is the one the result says it is
+ * about: its resource, that resource's region, its kind and its generation (the checks of
+ * result-trust.ts checkAgainstState, in the same statement). False when it changed nothing:
+ * the caller reads the rows to say why (a refusal), or finds a step that came late.
+ */
+export async function recordProgressIfClaimed(
+  db: Queryable,
+  id: string,
+  step: string,
+  claims: ResultClaims,
+): Promise<boolean> {
+  const res = await db.query(
+    `update operations o set progress = $2, updated_at = now()
+       from resources r
+      where o.id = $1 and o.state = 'dispatched' and r.uuid = o.resource_uuid
+        and o.resource_uuid = $3 and r.agent_region = $4 and o.kind = $5 and o.generation = $6`,
+    [id, step, claims.uuid, claims.region, claims.kind, claims.generation],
   );
+  return res.rowCount === 1;
 }
 
 /** Put an unfinished operation back in the outbox, to be dispatched again after a delay. */

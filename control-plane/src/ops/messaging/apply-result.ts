@@ -12,7 +12,7 @@ import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
 import {
   completeOperation,
   getOperation,
-  recordProgress,
+  recordProgressIfClaimed,
   rescheduleOperation,
   type OperationRow,
 } from '../../db/operations.js';
@@ -96,11 +96,20 @@ async function applyProgress(
   subject: string,
   result: Result,
 ): Promise<ApplyOutcome> {
-  const op = await getOperation(deps.pool, result.operationId);
-  const resource = op ? await getResource(deps.pool, op.resource_uuid) : undefined;
-  const refused = checkAgainstState(origin, result, op, resource);
-  if (refused) return reject(deps.pool, deps.log, subject, result, refused);
-  await recordProgress(deps.pool, result.operationId, result.step ?? 'working');
+  const step = result.step ?? 'working';
+  const claims = {
+    uuid: result.uuid,
+    region: origin.region,
+    kind: result.kind,
+    generation: result.generation,
+  };
+  // One statement when the result holds up (every step of every job); the reads only to say why not.
+  if (!(await recordProgressIfClaimed(deps.pool, result.operationId, step, claims))) {
+    const op = await getOperation(deps.pool, result.operationId);
+    const resource = op ? await getResource(deps.pool, op.resource_uuid) : undefined;
+    const refused = checkAgainstState(origin, result, op, resource);
+    if (refused) return reject(deps.pool, deps.log, subject, result, refused);
+  }
   deps.log.info(
     { operationId: result.operationId, resourceId: result.uuid, step: result.step },
     'provisioning progress',
