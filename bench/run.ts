@@ -10,11 +10,13 @@
  * BENCH_SKIP_E2E=1 / BENCH_SKIP_AGENT=1 leave them out.
  */
 import { runAcceptanceBench } from './acceptance.js';
+import { keepRunningWhenStdoutCloses } from './stdout.js';
 import { runE2eBench } from './e2e.js';
 import { runAgentBench } from './agent.js';
 
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
+keepRunningWhenStdoutCloses();
 await runAcceptanceBench();
 if (process.env.BENCH_SKIP_E2E !== '1') {
   say(
