@@ -3,7 +3,7 @@
  * engine says, with its state under `<dataDir>/instances/<uuid>`. Every method is
  * idempotent; the agent guarantees one operation per uuid at a time.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from '../../../../shared/src/messages.js';
 import type { Logger } from '../../../../shared/src/logger.js';
@@ -107,7 +107,10 @@ async function allocate(ctx: Ctx, job: Job): Promise<Instance> {
       currentUser: first.user,
     },
   };
-  await writeState(i.paths, i.state);
+  // Its state is first written with its certificate (ensureCertificate), before anything is
+  // started: one file fewer per provision (a new file costs ~0.5 ms here, 5-15 under load),
+  // and an attempt that dies before then left nothing to adopt, so the retry allocates anew.
+  await mkdir(i.paths.dir, { recursive: true, mode: 0o700 });
   return i;
 }
 
