@@ -13,6 +13,7 @@ describe('parseNatsServers', () => {
   it('is what the connection options carry, one entry per server', () => {
     const options = natsConnectionOptions({ url: 'nats://a:1,nats://b:2', name: 'x' });
     expect(options.servers).toEqual(['nats://a:1', 'nats://b:2']);
+    expect(options.noAsyncTraces).toBe(true);
   });
 
   it('NatsUrlSchema accepts lists and refuses what is not a server list', () => {

@@ -83,6 +83,10 @@ export function natsConnectionOptions(s: NatsSettings): ConnectionOptions {
     servers: parseNatsServers(s.url),
     name: s.name,
     maxReconnectAttempts: -1,
+    // No stack captured per request: every JetStream publish is a request, and building an
+    // Error for its trace cost the control plane's dispatcher ~280 ms per acceptance round.
+    // A timeout still says what timed out; it no longer says from which line.
+    noAsyncTraces: true,
   };
   if (s.credsFile) options.authenticator = credsAuthenticator(readFileSync(s.credsFile));
   if (s.user) options.user = s.user;
