@@ -54,18 +54,25 @@ const SEED_SQL = `
     select uuid, k, k, 'succeeded', 1, 200, now()
       from res, unnest(array['exchange_grant', 'app_log', 'config_update', 'provision_action']) k
     returning 1)
-  select (select count(*) from ops) + (select count(*) from calls) as rows`;
+  select 1`;
 
-export async function resourceCount(databaseUrl: string): Promise<number> {
+async function countResources(client: pg.Client): Promise<number> {
+  const r = await client.query<{ n: string }>('select count(*) as n from resources');
+  return Number(r.rows[0]!.n);
+}
+
+async function withClient<T>(databaseUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const r = await client.query<{ n: string }>('select count(*) as n from resources');
-    return Number(r.rows[0]!.n);
+    return await fn(client);
   } finally {
     await client.end();
   }
 }
+
+export const resourceCount = (databaseUrl: string): Promise<number> =>
+  withClient(databaseUrl, countResources);
 
 /** Seeds up to `total` resources in batches, showing progress, then VACUUM (ANALYZE). */
 export async function seedResources(
@@ -73,23 +80,19 @@ export async function seedResources(
   total: number,
   say: (s: string) => void,
 ): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     const started = performance.now();
-    for (let have = await resourceCount(databaseUrl); have < total;) {
+    for (let have = await countResources(client); have < total;) {
       const n = Math.min(25_000, total - have);
       await client.query(SEED_SQL, [n]);
       have += n;
       say(`    seeded ${have} resources (${round((performance.now() - started) / 1000)} s)`);
     }
-    // Vacuumed as well as analyzed, as a database that grew this large over months would be:
-    // else autovacuum takes the 500,000 new rows on during the measured round.
+    // Vacuumed as well as analyzed, as a database that grew this large over months would be;
+    // else autovacuum may take the 500,000 new rows on during the measured round.
     await client.query('vacuum (analyze) resources, operations, heroku_calls');
-    return resourceCount(databaseUrl);
-  } finally {
-    await client.end();
-  }
+    return countResources(client);
+  });
 }
 
 const short = (r: ShortRound): ShortRound => ({

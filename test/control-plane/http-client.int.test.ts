@@ -61,7 +61,7 @@ it('gives up on a server that does not answer within the timeout', async () => {
   }
 });
 
-it('serves as many calls at once as it has sockets for (the call worker sizes it to its concurrency)', async () => {
+it('serves as many calls at once as it has sockets for (the control plane sizes it to its call concurrency)', async () => {
   const http = createHttpClient({ connectionsPerOrigin: 48 });
   try {
     peakHeld = 0;

@@ -134,7 +134,7 @@ export async function claimDueCalls(
  * Extend the leases of calls whose attempts are still in flight (their worker is alive). A
  * call already finished or put back for a retry is left alone, and so is one another statement
  * holds locked right now: that is its finish or its retry, which ends the lease anyway. Waiting
- * for it instead held up the renewal (167 ms mean in one bench run), and a renewal and a
+ * for it can hold the renewal up (it took 167 ms mean in one bench run), and a renewal and a
  * batch's finish lock the same calls in their own orders, so they could deadlock: one would be
  * rolled back after deadlock_timeout, and a lost finish leaves its calls leased until their
  * leases end, then sends them again.

@@ -2,7 +2,7 @@
  * Redis readiness over a socket whose verified TLS handshake just completed: AUTH as the
  * instance's user, then PING, in RESP, on that same connection. The local driver's readiness
  * wait used to open a second connection for this (another handshake, an ioredis client): about
- * 3.5 ms of every provision and most of the probe's CPU.
+ * 3.5 ms of every provision.
  */
 import type { TLSSocket } from 'node:tls';
 import type { Credentials } from '../engine.js';
