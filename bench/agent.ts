@@ -1,6 +1,7 @@
 /**
  * `npm run bench:agent` (and the last part of `npm run bench`): the region agent on its own,
  * on a private nats-server, jobs in and results out exactly as the control plane sends them.
+ * The agent runs compiled, in a process of its own (bench/agent-process.ts), as its image runs.
  *
  * 1. kubernetes driver, agent concurrency 16, against the fake kube-apiserver with the real
  *    @kubernetes/client-node: a burst (all jobs published at once), 16 in flight, 1 in flight.
@@ -11,25 +12,19 @@
  *    then all deprovisioned. Every redis-server started here is killed at the end.
  *
  * Writes bench/results/agent.json. BENCH_AGENT_KUBE_JOBS (200) and BENCH_AGENT_LOCAL_JOBS (30)
- * set the sizes.
+ * set the sizes; BENCH_AGENT_NODE_ARGS adds node options to the agent (say --cpu-prof).
+ *
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
-import { createLogger } from '../shared/src/logger.js';
 import type { Job } from '../shared/src/messages.js';
-import { createAgent, type Agent } from '../region-agent/src/agent/agent.js';
-import type { Driver } from '../region-agent/src/driver.js';
 import { secretCaStore } from '../region-agent/src/drivers/kubernetes/ca-secret.js';
 import { createKubeApi, loadKubeConfig } from '../region-agent/src/drivers/kubernetes/client.js';
-import { createKubernetesDriver } from '../region-agent/src/drivers/kubernetes/driver.js';
-import { createLocalDriver } from '../region-agent/src/drivers/local/driver.js';
-import { createEngines } from '../region-agent/src/engines/index.js';
-import { createRedisEngine } from '../region-agent/src/engines/redis/engine.js';
 import { createPrivateCa, type TlsIssuer } from '../region-agent/src/tls/private-ca.js';
 import { startNats } from '../deploy/local/nats.js';
 import type { KubeCallRecord } from '../test/support/fake-kube-apiserver.js';
@@ -39,12 +34,9 @@ import {
   startFakeApiServerProcess,
   type FakeApiServerProcess,
 } from './agent-apiserver.js';
-import {
-  makeJob,
-  processExists,
-  recordedPids,
-  redisEngines,
-} from '../test/region-agent/support.js';
+import { makeJob, processExists, recordedPids } from '../test/region-agent/support.js';
+import type { AgentProcessSettings } from './agent-process.js';
+import { buildDist } from './dist.js';
 import { round } from './load.js';
 import {
   runBurst,
@@ -73,24 +65,20 @@ const KUBE_SCOPE =
 const LOCAL_SCOPE =
   'agent + NATS JetStream + certificate issuance + redis-server start until a verified TLS AUTH/PING answers';
 
-const log = createLogger({
-  name: 'bench-agent',
-  level: process.env.BENCH_LOG_LEVEL ?? 'warn',
-  destination: process.stderr,
-});
-
 interface Ctx {
+  natsUrl: string;
   nc: NatsConnection;
   js: JetStreamClient;
   finals: Finals;
   dir: string;
   /** The other processes a phase uses, for its CPU figures. */
-  pids: { fakeApiserver?: number; natsServer?: number };
+  pids: { agent?: number; fakeApiserver?: number; natsServer?: number };
 }
 
 /** CPU each process used during a phase, in % of one core (100 = one core saturated). */
 interface CpuShare {
-  benchAndAgentPct: number;
+  agentPct: number;
+  benchPct: number;
   fakeApiserverPct?: number;
   natsServerPct?: number;
 }
@@ -98,23 +86,24 @@ interface CpuShare {
 function cpuMeter(ctx: Ctx): () => CpuShare {
   const t0 = performance.now();
   const self0 = process.cpuUsage();
-  const other0 = {
-    fake: cpuMs(ctx.pids.fakeApiserver ?? 0),
-    nats: cpuMs(ctx.pids.natsServer ?? 0),
+  const others = {
+    agentPct: ctx.pids.agent,
+    fakeApiserverPct: ctx.pids.fakeApiserver,
+    natsServerPct: ctx.pids.natsServer,
   };
+  const before = Object.fromEntries(Object.entries(others).map(([k, pid]) => [k, cpuMs(pid ?? 0)]));
   return () => {
     const wall = performance.now() - t0;
     const self = process.cpuUsage(self0);
     const pct = (ms: number): number => round((100 * ms) / wall);
+    const share = Object.entries(others)
+      .filter(([, pid]) => pid)
+      .map(([k, pid]) => [k, pct(cpuMs(pid!) - before[k]!)]);
     return {
-      benchAndAgentPct: pct((self.user + self.system) / 1000),
-      ...(ctx.pids.fakeApiserver
-        ? { fakeApiserverPct: pct(cpuMs(ctx.pids.fakeApiserver) - other0.fake) }
-        : {}),
-      ...(ctx.pids.natsServer
-        ? { natsServerPct: pct(cpuMs(ctx.pids.natsServer) - other0.nats) }
-        : {}),
-    };
+      agentPct: 0,
+      ...Object.fromEntries(share),
+      benchPct: pct((self.user + self.system) / 1000),
+    } as CpuShare;
   };
 }
 
@@ -130,20 +119,33 @@ function boundBy(cpu: CpuShare, loadAvg: number): string {
   return `waiting (round trips and timers): no process saturated (${who} ${pct}% of a core)`;
 }
 
-/** maxDeliver 1: a failing job reports `failed` at once instead of hiding a retry in its latency. */
-function startAgent(ctx: Ctx, region: string, driver: Driver, concurrency: number): Promise<Agent> {
-  const agent = createAgent({
-    nc: ctx.nc,
-    region,
-    agentId: `bench-${region}`,
-    driver,
-    log,
-    concurrency,
-    maxDeliver: 1,
-    heartbeatMs: 10_000,
-    inventoryMs: 3_600_000,
+/**
+ * The compiled agent (bench/agent-process.ts) in a child process, consuming `region`'s jobs;
+ * stopped (in-flight work finished) by the returned function.
+ */
+async function startAgent(
+  ctx: Ctx,
+  settings: Omit<AgentProcessSettings, 'natsUrl'>,
+): Promise<() => Promise<void>> {
+  const child: ChildProcess = fork(join(root, 'dist/bench/agent-process.js'), [], {
+    env: {
+      ...process.env,
+      BENCH_AGENT_SETTINGS: JSON.stringify({ ...settings, natsUrl: ctx.natsUrl }),
+    },
+    execArgv: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  return agent.start().then(() => agent);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await Promise.race([
+    new Promise((resolve) => child.once('message', resolve)),
+    exited.then(() => Promise.reject(new Error('the bench agent exited before it was ready'))),
+  ]);
+  ctx.pids.agent = child.pid;
+  return async () => {
+    child.kill('SIGTERM');
+    await exited;
+    ctx.pids.agent = undefined;
+  };
 }
 
 function jobs(kind: 'provision' | 'deprovision', region: string, uuids: string[]): Job[] {
@@ -178,7 +180,7 @@ async function phase(
     `  ${label}: ${stats.jobs} jobs in ${stats.wallMs} ms = ${stats.jobsPerSec} jobs/s; p50 ${stats.p50Ms} ms, p95 ${stats.p95Ms} ms, p99 ${stats.p99Ms} ms, max ${stats.maxMs} ms; succeeded ${stats.succeeded}/${stats.jobs}`,
   );
   say(
-    `    cpu, % of one core: bench+agent ${cpu.benchAndAgentPct}${cpu.fakeApiserverPct !== undefined ? `, fake apiserver ${cpu.fakeApiserverPct}` : ''}${cpu.natsServerPct !== undefined ? `, nats-server ${cpu.natsServerPct}` : ''}; bound by ${stats.boundBy}`,
+    `    cpu, % of one core: agent ${cpu.agentPct}, bench ${cpu.benchPct}${cpu.fakeApiserverPct !== undefined ? `, fake apiserver ${cpu.fakeApiserverPct}` : ''}${cpu.natsServerPct !== undefined ? `, nats-server ${cpu.natsServerPct}` : ''}; bound by ${stats.boundBy}`,
   );
   for (const f of failures.slice(0, 5)) say(`    not succeeded: ${f}`);
   return { stats, samples };
@@ -226,22 +228,23 @@ async function timeIssuance(
 
 async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<string, unknown>> {
   const region = 'bench-kube';
-  const kube = createKubeApi(loadKubeConfig(kubeconfigFile(ctx.dir, fake.url)));
+  const kubeconfig = kubeconfigFile(ctx.dir, fake.url);
+  const kube = createKubeApi(loadKubeConfig(kubeconfig));
   const issuer = createPrivateCa({
     store: secretCaStore(kube, NAMESPACE, `region-agent-ca-${region}`),
     region,
   });
   await issuer.caPem(); // the regional CA exists in steady state; its creation is not measured
-  const driver = createKubernetesDriver({
-    kube,
-    namespace: NAMESPACE,
-    hostname: `${region}.redis.example.com`,
-    tls: { mode: 'private-ca', issuer },
-    log,
-    engines: createEngines([createRedisEngine()]),
-    probe: async () => true,
+  const stopAgent = await startAgent(ctx, {
+    region,
+    concurrency: KUBE_CONCURRENCY,
+    driver: {
+      kind: 'kubernetes',
+      kubeconfig,
+      namespace: NAMESPACE,
+      hostname: `${region}.redis.example.com`,
+    },
   });
-  const agent = await startAgent(ctx, region, driver, KUBE_CONCURRENCY);
   try {
     say(`  warm-up: ${WARMUP_JOBS} provisions (not measured)`);
     await runClosedLoop(
@@ -313,23 +316,20 @@ async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<s
       apiserverCallsPerProvisionByVerb: calls.byVerb,
     };
   } finally {
-    await agent.stop();
+    await stopAgent();
   }
 }
 
 async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, unknown>> {
   const region = 'bench-local';
   const dataDir = join(ctx.dir, 'local');
-  const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
-  await issuer.caPem();
-  const driver = createLocalDriver({
-    dataDir,
-    hostname: 'localhost',
-    issuer,
-    engines: redisEngines(),
-    log,
+  // As in the kubernetes phase, the regional CA exists before anything is measured.
+  await createPrivateCa({ dir: join(dataDir, 'ca'), region }).caPem();
+  const stopAgent = await startAgent(ctx, {
+    region,
+    concurrency: LOCAL_CONCURRENCY,
+    driver: { kind: 'local', dataDir },
   });
-  const agent = await startAgent(ctx, region, driver, LOCAL_CONCURRENCY);
   const record = (): void => recordedPids(dataDir).forEach((p) => pids.add(p));
   try {
     const serial = uuids(LOCAL_JOBS);
@@ -381,7 +381,7 @@ async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, u
       processesLeftAfterDeprovision: leftover,
     };
   } finally {
-    await agent.stop();
+    await stopAgent();
     record();
   }
 }
@@ -456,6 +456,7 @@ function printTable(rows: Array<[string, Stats]>, callsPerProvision: unknown): v
 
 async function main(): Promise<void> {
   // Other work on the machine shows up in every figure: the load average goes in the report.
+  buildDist(say);
   const loadAtStart = round(loadavg()[0] ?? 0);
   const dir = mkdtempSync(join(tmpdir(), 'ra-bench-'));
   chmodSync(dir, 0o700);
@@ -465,6 +466,7 @@ async function main(): Promise<void> {
   const fake = await startFakeApiServerProcess();
   const nc = await connect({ servers: nats.url });
   const ctx: Ctx = {
+    natsUrl: nats.url,
     nc,
     js: nc.jetstream(),
     finals: watchFinals(nc),
@@ -492,7 +494,7 @@ async function main(): Promise<void> {
       },
       source: source(),
       notes:
-        "agent and the publishing client share one node process; the fake apiserver runs in its own (bench/agent-apiserver.ts), as a real one is never in the agent's process; cpu is each process's share of one core during the phase; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)",
+        "the agent runs compiled (dist/bench/agent-process.js) in a process of its own, apart from the publishing client; so does the fake apiserver (bench/agent-apiserver.ts); cpu is each process's share of one core during the phase; percentiles are nearest-rank over every job of a phase (with 30 jobs p99 is the maximum)",
       parameters: {
         kubeJobs: KUBE_JOBS,
         localJobs: LOCAL_JOBS,
