@@ -185,7 +185,7 @@ export function createPrivateCa(options: PrivateCaOptions): TlsIssuer {
     },
     async issue(commonName: string, hostnames: string[]): Promise<IssuedCertificate> {
       const ca = await currentCa();
-      const leaf = issueLeaf(
+      const leaf = await issueLeaf(
         await ca.signing,
         commonName,
         hostnames,
