@@ -144,6 +144,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export function summarize(samples: Sample[]): Stats {
+  if (samples.length === 0) {
+    // A phase sized to 0 jobs (BENCH_AGENT_LOCAL_JOBS=0): nothing measured, no ±Infinity.
+    const none = { jobs: 0, succeeded: 0, failed: 0, wallMs: 0, jobsPerSec: 0 };
+    return { ...none, p50Ms: 0, p95Ms: 0, p99Ms: 0, maxMs: 0 };
+  }
   const latencies = samples.map((s) => s.finishedAt - s.publishedAt).sort((a, b) => a - b);
   const first = Math.min(...samples.map((s) => s.publishedAt));
   const last = Math.max(...samples.map((s) => s.finishedAt));
