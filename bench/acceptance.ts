@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startNats } from '../deploy/local/nats.js';
-import { buildDist } from './dist.js';
+import { buildDist, controlPlaneImageNodeOptions } from './dist.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
 import { runLoad, round, type LoadResult } from './load.js';
@@ -301,6 +301,7 @@ async function startAll(
     [...nodeArgs, 'dist/control-plane/src/main.js'],
     {
       NODE_ENV: 'development',
+      NODE_OPTIONS: controlPlaneImageNodeOptions(),
       DATABASE_URL: projectDb,
       NATS_URL: nats.url,
       SYNC_BUDGET_MS: '0',

@@ -1,6 +1,6 @@
 /** Benches run the control plane compiled, as its image does: dist/ with its data files. */
 import { execFileSync } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,4 +21,17 @@ export function buildDist(say: (s: string) => void): void {
     recursive: true,
   });
   cpSync(join(root, 'addon-manifest.json'), join(root, 'dist/addon-manifest.json'));
+}
+
+/**
+ * The NODE_OPTIONS the control plane's image sets (its Dockerfile's runtime ENV): the benches
+ * run it with them, as its pods run.
+ */
+export function controlPlaneImageNodeOptions(): string {
+  const dockerfile = 'deploy/docker/control-plane.Dockerfile';
+  const options = /^\s*(?:ENV\s+)?NODE_OPTIONS=(\S+)/m.exec(
+    readFileSync(join(root, dockerfile), 'utf8'),
+  )?.[1];
+  if (!options) throw new Error(`no NODE_OPTIONS in ${dockerfile}`);
+  return options;
 }

@@ -25,7 +25,7 @@ import { createHerokuSim, type HerokuSim } from '../test/heroku-sim/index.js';
 import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
-import { buildDist } from './dist.js';
+import { buildDist, controlPlaneImageNodeOptions } from './dist.js';
 import { round } from './load.js';
 import { readDevManifest } from '../control-plane/src/config.js';
 
@@ -176,6 +176,7 @@ async function main(): Promise<void> {
   const agentHealthPort = await freePort();
   const children = [
     node('dist/control-plane/src/main.js', {
+      NODE_OPTIONS: controlPlaneImageNodeOptions(),
       DATABASE_URL: pgServer.url('e2e'),
       NATS_URL: nats.url,
       PORT: String(port),

@@ -32,7 +32,12 @@ RUN --mount=type=cache,target=/root/.npm \
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# The old generation's limit also sets how far V8 lets garbage pile up between major GCs: at
+# its default (GBs) the heap grew from ~27 MB live to 110 MB under load (RSS 200 MB); at
+# 256 MB it stays near 35 MB (RSS ~140 MB). It sits at half the chart's memory limit
+# (resources.limits.memory); an operator who raises that can raise this (extraEnv).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-old-space-size=256 \
     PORT=5000
 WORKDIR /app
 RUN groupadd --system --gid 10001 app \

@@ -5,10 +5,12 @@
  * file the source reads at <path> is read from dist/<path> in the image).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { load } from 'js-yaml';
 import { dirname, join, relative, resolve } from 'node:path';
 import { DEFAULT_CATALOG_PATH } from '../../control-plane/src/catalog/load.js';
 import { MANIFEST_PATH } from '../../control-plane/src/config.js';
 import { MIGRATIONS_DIR } from '../../control-plane/src/db/migrate.js';
+import { controlPlaneImageNodeOptions } from '../../bench/dist.js';
 import { REPO_ROOT } from './helm.js';
 
 interface Stage {
@@ -148,5 +150,20 @@ describe('control-plane image data files', () => {
     const command = /command: \["node", "dist\/(.+)\.js"\]/.exec(values);
     expect(command?.[1]).toBe('control-plane/src/migrate-main');
     expect(existsSync(join(REPO_ROOT, `${command![1]}.ts`))).toBe(true);
+  });
+
+  it('caps the heap at half the memory limit the chart sets, and the benches run with it', () => {
+    const env = stages('control-plane.Dockerfile')
+      .at(-1)!
+      .lines.filter((l) => l.startsWith('ENV '))
+      .join(' ');
+    const heapMb = Number(/NODE_OPTIONS=--max-old-space-size=(\d+)(?:\s|$)/.exec(env)?.[1]);
+    const values = load(
+      readFileSync(join(REPO_ROOT, 'charts', 'control-plane', 'values.yaml'), 'utf8'),
+    ) as { resources: { limits: { memory: string } } };
+    const limitMi = Number(/^(\d+)Mi$/.exec(values.resources.limits.memory)?.[1]);
+    expect(heapMb).toBeGreaterThanOrEqual(128);
+    expect(heapMb).toBeLessThanOrEqual(limitMi / 2);
+    expect(controlPlaneImageNodeOptions()).toBe(`--max-old-space-size=${heapMb}`);
   });
 });
