@@ -17,12 +17,13 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startNats } from '../deploy/local/nats.js';
+import { peakRssMb } from './agent-apiserver.js';
 import { buildDist, controlPlaneImageNodeOptions } from './dist.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
@@ -80,11 +81,6 @@ interface Target {
 interface RoundResult extends LoadResult {
   drainS: number;
   sustainedRps: number;
-}
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
 async function spawnServer(args: string[], env: Record<string, string>, port: number) {

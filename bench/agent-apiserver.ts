@@ -60,6 +60,12 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/** A process's peak resident set so far (VmHWM), in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
 /** The pid of the nats-server listening on `port` (found by its command line). */
 export function natsServerPid(port: number): number | undefined {
   for (const entry of readdirSync('/proc')) {

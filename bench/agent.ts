@@ -31,6 +31,7 @@ import type { KubeCallRecord } from '../test/support/fake-kube-apiserver.js';
 import {
   cpuMs,
   natsServerPid,
+  peakRssMb,
   startFakeApiServerProcess,
   type FakeApiServerProcess,
 } from './agent-apiserver.js';
@@ -312,6 +313,7 @@ async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<s
         description: 'issuer.issue() called directly, one at a time, same issuer as the driver',
         ...issuance,
       },
+      agentPeakRssMb: peakRssMb(ctx.pids.agent!),
       apiserverCallsPerProvision: calls.perJob,
       apiserverCallsPerProvisionByVerb: calls.byVerb,
     };
@@ -377,6 +379,7 @@ async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, u
           'stop redis-server, wait for its port to close, tombstone, remove the data dir',
         ...gone.stats,
       },
+      agentPeakRssMb: peakRssMb(ctx.pids.agent!),
       processesStarted: pids.size,
       processesLeftAfterDeprovision: leftover,
     };
@@ -509,6 +512,9 @@ async function main(): Promise<void> {
     writeFileSync(join(root, 'bench/results/agent.json'), `${JSON.stringify(report, null, 2)}\n`);
     const rows = phases(kube, local);
     printTable(rows, kube.apiserverCallsPerProvision);
+    say(
+      `agent peak RSS: ${String(kube.agentPeakRssMb)} MB (kube), ${String(local.agentPeakRssMb)} MB (local)`,
+    );
     say('written to bench/results/agent.json');
     if (rows.some(([, s]) => s.failed > 0) || local.processesLeftAfterDeprovision !== 0) {
       say('some jobs did not succeed or processes were left: see bench/results/agent.json');
