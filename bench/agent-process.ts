@@ -1,86 +1,39 @@
 /**
  * The region agent of `npm run bench:agent`, compiled (dist/bench/agent-process.js) and run in a
  * process of its own, as the image runs it: the bench's publishing client and the fake
- * apiserver are not on its thread. Its driver is built here rather than by the agent's config
- * because the kubernetes phase replaces the TLS readiness probe (no pods run behind the fake)
- * and both phases set maxDeliver 1 (a failing job reports `failed` at once instead of hiding a
- * retry in its latency).
+ * apiserver are not on its thread. Configured by the agent's own env (loadConfig) and wired by
+ * its own createDriver; the one difference from serve.ts is the kubernetes driver's TLS
+ * readiness probe, which answers true (no pods run behind the fake apiserver).
  *
- * Started by bench/agent.ts with BENCH_AGENT_SETTINGS (JSON, `AgentProcessSettings`); it sends
- * `ready` over IPC once it consumes jobs and stops on SIGTERM.
+ * Started by bench/agent.ts with the agent's env; it sends `ready` over IPC once it consumes
+ * jobs and stops on SIGTERM.
  */
-import { join } from 'node:path';
 import { createLogger } from '../shared/src/logger.js';
-import { agentInboxPrefix, connectNats } from '../shared/src/nats.js';
+import { connectNats } from '../shared/src/nats.js';
 import { createAgent } from '../region-agent/src/agent/agent.js';
-import type { Driver } from '../region-agent/src/driver.js';
-import { secretCaStore } from '../region-agent/src/drivers/kubernetes/ca-secret.js';
-import { createKubeApi, loadKubeConfig } from '../region-agent/src/drivers/kubernetes/client.js';
-import { createKubernetesDriver } from '../region-agent/src/drivers/kubernetes/driver.js';
-import { createLocalDriver } from '../region-agent/src/drivers/local/driver.js';
-import { createAgentEngines } from '../region-agent/src/engines/index.js';
-import { createPrivateCa } from '../region-agent/src/tls/private-ca.js';
-
-export interface AgentProcessSettings {
-  natsUrl: string;
-  region: string;
-  concurrency: number;
-  driver:
-    | { kind: 'kubernetes'; kubeconfig: string; namespace: string; hostname: string }
-    | { kind: 'local'; dataDir: string };
-}
-
-const log = createLogger({
-  name: 'bench-agent',
-  level: process.env.BENCH_LOG_LEVEL ?? 'warn',
-  destination: process.stderr,
-});
-
-function driverFor(s: AgentProcessSettings): Driver {
-  const d = s.driver;
-  if (d.kind === 'local') {
-    return createLocalDriver({
-      dataDir: d.dataDir,
-      hostname: 'localhost',
-      issuer: createPrivateCa({ dir: join(d.dataDir, 'ca'), region: s.region }),
-      engines: createAgentEngines({ localProcesses: true, log }),
-      log,
-    });
-  }
-  const kube = createKubeApi(loadKubeConfig(d.kubeconfig));
-  const issuer = createPrivateCa({
-    store: secretCaStore(kube, d.namespace, `region-agent-ca-${s.region}`),
-    region: s.region,
-  });
-  return createKubernetesDriver({
-    kube,
-    namespace: d.namespace,
-    hostname: d.hostname,
-    tls: { mode: 'private-ca', issuer },
-    log,
-    engines: createAgentEngines({ localProcesses: false, log }),
-    probe: async () => true,
-  });
-}
+import { loadConfig } from '../region-agent/src/config.js';
+import { createDriver } from '../region-agent/src/drivers/create.js';
 
 async function main(): Promise<void> {
-  const settings = JSON.parse(process.env.BENCH_AGENT_SETTINGS ?? '') as AgentProcessSettings;
-  // The connection options the agent's own wiring uses (serve.ts → connectNats).
-  const nc = await connectNats({
-    url: settings.natsUrl,
-    name: `bench region-agent ${settings.region}`,
-    inboxPrefix: agentInboxPrefix([settings.region]),
+  const config = loadConfig(process.env);
+  const region = config.regions[0]!;
+  const log = createLogger({
+    name: 'bench-agent',
+    level: config.logLevel,
+    destination: process.stderr,
   });
+  const nc = await connectNats(config.nats);
   const agent = createAgent({
     nc,
-    region: settings.region,
-    agentId: `bench-${settings.region}`,
-    driver: driverFor(settings),
+    region,
+    agentId: config.agentId,
+    driver: createDriver(config, region, log, undefined, async () => true),
     log,
-    concurrency: settings.concurrency,
-    maxDeliver: 1,
-    heartbeatMs: 10_000,
-    inventoryMs: 3_600_000,
+    concurrency: config.concurrency,
+    maxDeliver: config.maxDeliver,
+    ackWaitMs: config.ackWaitMs,
+    heartbeatMs: config.heartbeatMs,
+    inventoryMs: config.inventoryMs,
   });
   await agent.start();
   process.on('SIGTERM', () => {

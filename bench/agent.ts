@@ -36,7 +36,6 @@ import {
   type FakeApiServerProcess,
 } from './agent-apiserver.js';
 import { makeJob, processExists, recordedPids } from '../test/region-agent/support.js';
-import type { AgentProcessSettings } from './agent-process.js';
 import { buildDist } from './dist.js';
 import { round } from './load.js';
 import {
@@ -123,17 +122,25 @@ function boundBy(cpu: CpuShare, loadAvg: number): string {
 }
 
 /**
- * The compiled agent (bench/agent-process.ts) in a child process, consuming `region`'s jobs;
- * stopped (in-flight work finished) by the returned function.
+ * The compiled agent (bench/agent-process.ts) in a child process, configured by the agent's env
+ * (`agentEnv` on top of these defaults), consuming AGENT_REGION's jobs; stopped (in-flight work
+ * finished) by the returned function. AGENT_MAX_DELIVER 1: a failing job reports `failed` at
+ * once instead of hiding a retry in its latency.
  */
 async function startAgent(
   ctx: Ctx,
-  settings: Omit<AgentProcessSettings, 'natsUrl'>,
+  agentEnv: Record<string, string>,
 ): Promise<() => Promise<void>> {
   const child: ChildProcess = fork(join(root, 'dist/bench/agent-process.js'), [], {
     env: {
       ...process.env,
-      BENCH_AGENT_SETTINGS: JSON.stringify({ ...settings, natsUrl: ctx.natsUrl }),
+      NATS_URL: ctx.natsUrl,
+      AGENT_DATA_DIR: ctx.dir,
+      AGENT_MAX_DELIVER: '1',
+      INVENTORY_MS: '3600000',
+      HEALTH_PORT: '0',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+      ...agentEnv,
     },
     execArgv: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -239,14 +246,12 @@ async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<s
   });
   await issuer.caPem(); // the regional CA exists in steady state; its creation is not measured
   const stopAgent = await startAgent(ctx, {
-    region,
-    concurrency: KUBE_CONCURRENCY,
-    driver: {
-      kind: 'kubernetes',
-      kubeconfig,
-      namespace: NAMESPACE,
-      hostname: `${region}.redis.example.com`,
-    },
+    AGENT_REGION: region,
+    AGENT_CONCURRENCY: String(KUBE_CONCURRENCY),
+    AGENT_DRIVER: 'kubernetes',
+    KUBECONFIG: kubeconfig,
+    KUBE_NAMESPACE: NAMESPACE,
+    AGENT_HOSTNAME: `${region}.redis.example.com`,
   });
   try {
     say(`  warm-up: ${WARMUP_JOBS} provisions (not measured)`);
@@ -326,13 +331,14 @@ async function kubeBench(ctx: Ctx, fake: FakeApiServerProcess): Promise<Record<s
 
 async function localBench(ctx: Ctx, pids: Set<number>): Promise<Record<string, unknown>> {
   const region = 'bench-local';
-  const dataDir = join(ctx.dir, 'local');
+  const dataDir = join(ctx.dir, region); // the agent's AGENT_DATA_DIR/<region>
   // As in the kubernetes phase, the regional CA exists before anything is measured.
   await createPrivateCa({ dir: join(dataDir, 'ca'), region }).caPem();
   const stopAgent = await startAgent(ctx, {
-    region,
-    concurrency: LOCAL_CONCURRENCY,
-    driver: { kind: 'local', dataDir },
+    AGENT_REGION: region,
+    AGENT_CONCURRENCY: String(LOCAL_CONCURRENCY),
+    AGENT_DRIVER: 'local',
+    AGENT_HOSTNAME: 'localhost',
   });
   const record = (): void => recordedPids(dataDir).forEach((p) => pids.add(p));
   try {

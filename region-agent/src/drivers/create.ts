@@ -11,12 +11,15 @@ import { createKubeApi, loadKubeConfig } from './kubernetes/client.js';
 import { createKubernetesDriver, type InstanceTls } from './kubernetes/driver.js';
 import { createLocalDriver } from './local/driver.js';
 import { countingProbeFailures, type AgentMetrics } from '../metrics.js';
+import type { Probe } from './kubernetes/readiness.js';
 
 export function createDriver(
   config: AgentConfig,
   region: string,
   log: Logger,
   metrics?: AgentMetrics,
+  /** kubernetes: replaces the TLS readiness check (the agent bench's apiserver runs no pods). */
+  kubeProbe?: Probe,
 ): Driver {
   const engines = countingProbeFailures(
     createAgentEngines({ localProcesses: config.driver === 'local', log }),
@@ -57,6 +60,7 @@ export function createDriver(
       tls,
       engines,
       log,
+      ...(kubeProbe ? { probe: kubeProbe } : {}),
     });
   }
   const issuer = createPrivateCa({ dir: join(dataDir, 'ca'), region });
