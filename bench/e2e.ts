@@ -3,7 +3,9 @@
  * seen by the Heroku simulator (async path), at 1, 10 and 50 concurrent provisions. A NATS
  * subscriber stamps when each job and its final result pass, so every figure is split into
  * control plane before the agent (accept + dispatch), the agent (job → final result, real
- * redis-server over verified TLS), and control plane after it (result → provision action).
+ * redis-server over verified TLS), and control plane after it (result → provision action); the
+ * agent's stage by its progress steps. BENCH_AGENT_NODE_ARGS adds node options to the agent
+ * (say --cpu-prof --cpu-prof-dir=…).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -34,25 +36,32 @@ const manifest = readDevManifest();
 const auth = { id: manifest.id, password: manifest.api.password };
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const rounds = Number(process.env.BENCH_E2E_ROUNDS ?? 3);
+/** Concurrency levels to measure (BENCH_E2E_LEVELS=1,10 when investigating: nothing is written). */
+const levels = (process.env.BENCH_E2E_LEVELS ?? '1,10,50').split(',').map(Number);
+const allLevels = levels.join(',') === '1,10,50';
 
 /** The control plane and the agent run compiled (dist/), as in their images. */
-function node(script: string, env: Record<string, string>, ...args: string[]): ChildProcess {
-  return spawn(process.execPath, [script, ...args], {
+function node(script: string, env: Record<string, string>, nodeArgs = ''): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs.split(' ').filter(Boolean), script], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
 
-/** When each uuid's job and its final result passed on NATS (first seen). */
-function stampNats(url: string): Promise<{
+/** When NATS carried each uuid's job, each of the agent's progress steps, and its final result. */
+interface Seen {
   job: Map<string, number>;
   result: Map<string, number>;
-  close(): Promise<void>;
-}> {
+  /** uuid → the agent's steps in the order they passed, each with when (first seen). */
+  steps: Map<string, Array<{ step: string; at: number }>>;
+}
+
+function stampNats(url: string): Promise<Seen & { close(): Promise<void> }> {
   return connect({ servers: url }).then((nc) => {
     const job = new Map<string, number>();
     const result = new Map<string, number>();
+    const steps = new Map<string, Array<{ step: string; at: number }>>();
     nc.subscribe('jobs.>', {
       callback: (_e, m) => {
         const at = performance.now();
@@ -67,9 +76,13 @@ function stampNats(url: string): Promise<{
         const at = performance.now();
         const r = decodeMessage(ResultSchema, m.data);
         if (r.status !== 'progress' && !result.has(r.uuid)) result.set(r.uuid, at);
+        if (r.status !== 'progress' || !r.step) return;
+        const mine = steps.get(r.uuid) ?? [];
+        if (!mine.some((s) => s.step === r.step)) mine.push({ step: r.step, at });
+        steps.set(r.uuid, mine);
       },
     });
-    return { job, result, close: () => nc.drain() };
+    return { job, result, steps, close: () => nc.drain() };
   });
 }
 
@@ -86,7 +99,7 @@ function simAt(sim: HerokuSim, uuid: string, method: string, suffix: string): nu
 /** Where the time of a set of provisions went, as p50s of each stage. */
 function stages(
   runs: Array<{ uuid: string; t0: number; t1: number; config?: number }>,
-  seen: { job: Map<string, number>; result: Map<string, number> },
+  seen: Seen,
 ): {
   beforeAgentP50Ms: number;
   agentP50Ms: number;
@@ -129,6 +142,26 @@ function stages(
   return { ...out, ...after, boundBy: bound };
 }
 
+/**
+ * The agent stage by step, as p50s in the order the steps run: "picking up the job" (job on
+ * NATS → its first step), then each step from its progress message to the next one (the last
+ * to the final result).
+ */
+function agentSteps(uuids: string[], seen: Seen): Record<string, number> {
+  const spent = new Map<string, number[]>();
+  const add = (name: string, ms: number): void =>
+    void spent.set(name, [...(spent.get(name) ?? []), ms]);
+  for (const uuid of uuids) {
+    const job = seen.job.get(uuid);
+    const result = seen.result.get(uuid);
+    const steps = seen.steps.get(uuid) ?? [];
+    if (job === undefined || result === undefined || steps.length === 0) continue;
+    add('picking up the job', steps[0]!.at - job);
+    steps.forEach((s, i) => add(s.step, (steps[i + 1]?.at ?? result) - s.at));
+  }
+  return Object.fromEntries([...spent].map(([name, ms]) => [name, pct(ms, 0.5)]));
+}
+
 const pct = (xs: number[], p: number): number =>
   round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0);
 
@@ -160,6 +193,32 @@ function killStrays(): void {
   if (killed) say(`  stopped ${killed} processes an interrupted run of this bench left running`);
 }
 
+function writeReport(results: Record<string, unknown>): void {
+  const r1 = results.concurrency1 as { p50Ms: number };
+  const r10 = results.concurrency10 as { p50Ms: number; p99Ms: number };
+  const report = {
+    benchmark: 'e2e-provision-latency',
+    at: new Date().toISOString(),
+    driver: 'local',
+    rounds,
+    results,
+    machine: { cpus: cpus().length, loadAvg1mAtEnd: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
+    // Issue #13's goals.
+    targets: { concurrency1: { p50Ms: 60 }, concurrency10: { p50Ms: 150, p99Ms: 300 } },
+    met: {
+      concurrency1P50: r1.p50Ms <= 60,
+      concurrency10P50: r10.p50Ms <= 150,
+      concurrency10P99: r10.p99Ms <= 300,
+    },
+  };
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(
+    join(root, 'bench/results/e2e-provision-latency.json'),
+    `${JSON.stringify(report, null, 2)}\n`,
+  );
+  say('written to bench/results/e2e-provision-latency.json');
+}
+
 async function main(): Promise<void> {
   buildDist(say);
   killStrays();
@@ -186,14 +245,18 @@ async function main(): Promise<void> {
       HEROKU_ID_URL: sim.url,
       PRIVATE_SPACE_LOOKUP: 'assume-common-runtime',
     }),
-    node('dist/region-agent/src/main.js', {
-      NATS_URL: nats.url,
-      AGENT_REGION: 'us-east',
-      AGENT_DRIVER: 'local',
-      AGENT_DATA_DIR: join(dir, 'agent'),
-      AGENT_CONCURRENCY: '16',
-      HEALTH_PORT: String(agentHealthPort),
-    }),
+    node(
+      'dist/region-agent/src/main.js',
+      {
+        NATS_URL: nats.url,
+        AGENT_REGION: 'us-east',
+        AGENT_DRIVER: 'local',
+        AGENT_DATA_DIR: join(dir, 'agent'),
+        AGENT_CONCURRENCY: '16',
+        HEALTH_PORT: String(agentHealthPort),
+      },
+      process.env.BENCH_AGENT_NODE_ARGS,
+    ),
   ];
   const cp = `http://127.0.0.1:${port}`;
   try {
@@ -206,7 +269,7 @@ async function main(): Promise<void> {
     const results: Record<string, unknown> = {};
     const uuids: string[] = [];
     const seen = await stampNats(nats.url);
-    for (const concurrency of [1, 10, 50]) {
+    for (const concurrency of levels) {
       const latencies: number[] = [];
       const runs: Array<{ uuid: string; t0: number; t1: number; config?: number }> = [];
       // One at a time gives one sample a round: ten times the rounds, for a p50 worth the name.
@@ -238,12 +301,17 @@ async function main(): Promise<void> {
         );
       }
       const split = stages(runs, seen);
+      const steps = agentSteps(
+        runs.map((r) => r.uuid),
+        seen,
+      );
       results[`concurrency${concurrency}`] = {
         provisions: latencies.length,
         p50Ms: pct(latencies, 0.5),
         p99Ms: pct(latencies, 0.99),
         maxMs: pct(latencies, 1),
         ...split,
+        agentStepsP50Ms: steps,
       };
       say(
         `  ${String(concurrency).padStart(2)} concurrent: ${latencies.length} provisions, p50 ${pct(latencies, 0.5)} ms, p99 ${pct(latencies, 0.99)} ms`,
@@ -251,33 +319,16 @@ async function main(): Promise<void> {
       say(
         `     p50 by stage: control plane before the agent ${split.beforeAgentP50Ms} ms, agent ${split.agentP50Ms} ms, control plane after it ${split.afterAgentP50Ms} ms (result → config PATCH ${split.resultToConfigP50Ms} ms, PATCH → provision action ${split.configToActionP50Ms} ms); bound by ${split.boundBy}`,
       );
+      const stepLine = Object.entries(steps).map(([name, ms]) => `${name} ${ms} ms`);
+      say(`     agent p50 by step: ${stepLine.join(', ')}`);
     }
     say(`  cleaning up ${uuids.length} instances…`);
     await Promise.all(uuids.map((u) => sim.deprovision(cp, u, auth)));
     await seen.close();
-    const r1 = results.concurrency1 as { p50Ms: number };
-    const r10 = results.concurrency10 as { p50Ms: number; p99Ms: number };
-    const report = {
-      benchmark: 'e2e-provision-latency',
-      at: new Date().toISOString(),
-      driver: 'local',
-      rounds,
-      results,
-      machine: { cpus: cpus().length, loadAvg1mAtEnd: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
-      // Issue #13's goals.
-      targets: { concurrency1: { p50Ms: 60 }, concurrency10: { p50Ms: 150, p99Ms: 300 } },
-      met: {
-        concurrency1P50: r1.p50Ms <= 60,
-        concurrency10P50: r10.p50Ms <= 150,
-        concurrency10P99: r10.p99Ms <= 300,
-      },
-    };
-    mkdirSync(join(root, 'bench/results'), { recursive: true });
-    writeFileSync(
-      join(root, 'bench/results/e2e-provision-latency.json'),
-      `${JSON.stringify(report, null, 2)}\n`,
-    );
-    say('written to bench/results/e2e-provision-latency.json');
+    if (!allLevels)
+      return say(`BENCH_E2E_LEVELS=${levels.join(',')}: not every level ran, nothing written`);
+    if (allLevels) writeReport(results);
+    else say(`BENCH_E2E_LEVELS=${levels.join(',')}: not every level ran, nothing written`);
     await new Promise((r) => setTimeout(r, 3000));
   } finally {
     await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
