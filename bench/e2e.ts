@@ -167,6 +167,19 @@ const pct = (xs: number[], p: number): number =>
 
 const DIR_PREFIX = join(tmpdir(), 'cp-bench-e2e-');
 
+/** Pids of the processes whose working directory is under `prefix` (zombies aside). */
+function processesUnder(prefix: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`).startsWith(prefix)) pids.push(Number(pid));
+    } catch {
+      // gone, a zombie (no cwd), or not ours to read
+    }
+  }
+  return pids;
+}
+
 /**
  * Instances an interrupted run left (killed before its clean-up: Ctrl-C, or piped into
  * `head`), found by their working directory under this bench's prefix. SIGKILL: a redis
@@ -175,16 +188,9 @@ const DIR_PREFIX = join(tmpdir(), 'cp-bench-e2e-');
  */
 function killStrays(): void {
   let killed = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let cwd: string;
+  for (const pid of processesUnder(DIR_PREFIX)) {
     try {
-      cwd = readlinkSync(`/proc/${pid}/cwd`);
-    } catch {
-      continue; // gone, or not ours to read
-    }
-    if (!cwd.startsWith(DIR_PREFIX)) continue;
-    try {
-      process.kill(Number(pid), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
       killed++;
     } catch {
       // exited meanwhile
@@ -325,11 +331,15 @@ async function main(): Promise<void> {
     say(`  cleaning up ${uuids.length} instances…`);
     await Promise.all(uuids.map((u) => sim.deprovision(cp, u, auth)));
     await seen.close();
-    if (!allLevels)
-      return say(`BENCH_E2E_LEVELS=${levels.join(',')}: not every level ran, nothing written`);
     if (allLevels) writeReport(results);
     else say(`BENCH_E2E_LEVELS=${levels.join(',')}: not every level ran, nothing written`);
-    await new Promise((r) => setTimeout(r, 3000));
+    // The agent stops each instance as its deprovision job runs: wait for the last of them.
+    await waitFor(
+      () => processesUnder(join(dir, 'agent')).length === 0,
+      'instances stopped',
+      30_000,
+      50,
+    );
   } finally {
     await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
     await sim.close();

@@ -75,20 +75,48 @@ export interface ClaimedCall extends CallRow {
   log_input_url_enc: string | null;
 }
 
+/** A call to enqueue: once per (resource, kind, dedupe key). */
+export interface NewCall {
+  uuid: string;
+  kind: CallKind;
+  dedupeKey: string;
+  payloadEnc?: string | null;
+}
+
 /**
  * Enqueue once per (resource, kind, dedupe key); a duplicate enqueue is a no-op. One
  * statement: the insert and the NOTIFY that wakes the call workers at commit.
  */
-export async function enqueueCall(
-  db: Queryable,
-  c: { uuid: string; kind: CallKind; dedupeKey: string; payloadEnc?: string | null },
-): Promise<void> {
+export async function enqueueCall(db: Queryable, c: NewCall): Promise<void> {
+  await enqueueCalls(db, [c]);
+}
+
+/**
+ * Several calls in one statement (one round trip inside the caller's transaction), queued in
+ * the order given: a resource's calls are sent in id order, and the rows of one insert take
+ * their ids in the order they are listed. One NOTIFY per add-on.
+ */
+export async function enqueueCalls(db: Queryable, calls: readonly NewCall[]): Promise<void> {
+  if (calls.length === 0) return;
+  const traceparent = currentTraceparent();
   await db.query(
     `with ins as (
        insert into heroku_calls (resource_uuid, kind, dedupe_key, payload_enc, traceparent)
-       values ($1, $2, $3, $4, $5) on conflict (resource_uuid, kind, dedupe_key) do nothing)
-     select pg_notify($6, $1::text)`,
-    [c.uuid, c.kind, c.dedupeKey, c.payloadEnc ?? null, currentTraceparent(), HEROKU_CALLS_CHANNEL],
+       select c.uuid, c.kind, c.dedupe_key, c.payload_enc, $6
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[])
+           as c(uuid, kind, dedupe_key, payload_enc, n)
+        order by c.n
+       on conflict (resource_uuid, kind, dedupe_key) do nothing)
+     select pg_notify($7, u::text) from (select distinct unnest($1::uuid[]) as u) woken`,
+    [
+      calls.map((c) => c.uuid),
+      calls.map((c) => c.kind),
+      calls.map((c) => c.dedupeKey),
+      calls.map((c) => c.payloadEnc ?? null),
+      calls.map((_c, n) => n),
+      traceparent,
+      HEROKU_CALLS_CHANNEL,
+    ],
   );
 }
 

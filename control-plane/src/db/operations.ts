@@ -212,28 +212,24 @@ export async function failOperation(
   id: string,
   error: { code: string; message: string },
 ): Promise<OperationRow | undefined> {
-  const res = await db.query<OperationRow>(
-    `update operations set state = 'failed', last_error = $2, completed_at = now(), updated_at = now()
-      where id = $1 and state in ('pending', 'dispatched') returning *`,
-    [id, JSON.stringify(error)],
-  );
-  await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
-  return res.rows[0];
+  return completeOperation(db, id, 'failed', error);
 }
 
-/** Finish an operation from an agent result; false when it was already finished. */
+/** Finish an open operation; the finished row, or undefined when it had already finished. */
 export async function completeOperation(
   db: Queryable,
   id: string,
   state: 'succeeded' | 'failed',
   error: { code: string; message: string } | null,
 ): Promise<OperationRow | undefined> {
+  // The NOTIFY (for the requests waiting on it, at commit) in the same statement, when it finished.
   const res = await db.query<OperationRow>(
-    `update operations set state = $2, last_error = $3, completed_at = now(), updated_at = now()
-      where id = $1 and state in ('pending', 'dispatched') returning *`,
-    [id, state, error ? JSON.stringify(error) : null],
+    `with done as (
+       update operations set state = $2, last_error = $3, completed_at = now(), updated_at = now()
+        where id = $1 and state in ('pending', 'dispatched') returning *)
+     select done.* from done cross join lateral pg_notify($4, done.id::text)`,
+    [id, state, error ? JSON.stringify(error) : null, OPERATION_DONE_CHANNEL],
   );
-  await db.query('select pg_notify($1, $2)', [OPERATION_DONE_CHANNEL, id]);
   return res.rows[0];
 }
 

@@ -4,7 +4,7 @@
  * whichever of the HTTP handler and the result consumer sees the outcome second.
  */
 import type { Sealer } from '../../crypto.js';
-import { enqueueCall } from '../../db/calls.js';
+import { enqueueCall, enqueueCalls, type NewCall } from '../../db/calls.js';
 import { withTransaction, type Pool, type Queryable } from '../../db/pool.js';
 import { flagAnswerAsync, type OperationRow } from '../../db/operations.js';
 import { getResource, hasLogInput, type ResourceRow } from '../../db/resources.js';
@@ -23,13 +23,15 @@ export async function enqueueAppLog(
   message: string,
 ): Promise<void> {
   if (!(await hasLogInput(db, uuid))) return;
-  await enqueueCall(db, {
-    uuid,
-    kind: 'app_log',
-    dedupeKey: key,
-    payloadEnc: sealer.sealJson({ message }),
-  });
+  await enqueueCall(db, appLogCall(sealer, uuid, key, message));
 }
+
+const appLogCall = (sealer: Sealer, uuid: string, key: string, message: string): NewCall => ({
+  uuid,
+  kind: 'app_log',
+  dedupeKey: key,
+  payloadEnc: sealer.sealJson({ message }),
+});
 
 /** Where an add-on runs, as customers read it: "eu" or "the virginia Private Space". */
 export function regionLabel(r: Pick<ResourceRow, 'heroku_region' | 'private_space'>): string {
@@ -75,31 +77,46 @@ export function lifecycleLine(op: LineOp, where: string): string | undefined {
   return lines[1](op, `: ${op.last_error?.message ?? 'unknown error'}`);
 }
 
-export async function enqueueCompletion(
-  db: Queryable,
-  sealer: Sealer,
-  op: Pick<OperationRow, 'resource_uuid' | 'kind' | 'generation' | 'state'>,
+type CompletedOp = Pick<OperationRow, 'resource_uuid' | 'kind' | 'generation' | 'state'>;
+
+/** What tells Heroku an operation it got a 202 for finished; only a success reads the resource. */
+const needsResource = (op: CompletedOp): boolean =>
+  op.state === 'succeeded' && op.kind !== 'deprovision';
+
+/**
+ * The calls that tell Heroku an operation it got a 202 for finished: the config PATCH and the
+ * provision action, or ASYNC_FAILURE_ACTION's for a failed provision. `resource` as the
+ * operation left it (its config), when needsResource.
+ */
+function completionCalls(
+  op: CompletedOp,
   failureAction: AsyncFailureAction,
-): Promise<void> {
+  resource: Pick<ResourceRow, 'config_enc'> | undefined,
+): NewCall[] {
   const uuid = op.resource_uuid;
   if (op.state === 'failed') {
-    if (op.kind === 'provision' && failureAction === 'deprovision') {
-      await enqueueCall(db, { uuid, kind: 'deprovision_action', dedupeKey: 'failed-provision' });
-    }
-    return;
+    return op.kind === 'provision' && failureAction === 'deprovision'
+      ? [{ uuid, kind: 'deprovision_action', dedupeKey: 'failed-provision' }]
+      : [];
   }
-  if (op.state !== 'succeeded' || op.kind === 'deprovision') return;
-  const resource = await getResource(db, uuid);
+  if (!needsResource(op)) return [];
+  const calls: NewCall[] = [];
   if (resource?.config_enc) {
-    await enqueueCall(db, {
-      uuid,
-      kind: 'config_update',
-      dedupeKey: `gen-${op.generation}`,
-      payloadEnc: resource.config_enc,
-    });
+    const dedupeKey = `gen-${op.generation}`;
+    calls.push({ uuid, kind: 'config_update', dedupeKey, payloadEnc: resource.config_enc });
   }
   if (op.kind === 'provision')
-    await enqueueCall(db, { uuid, kind: 'provision_action', dedupeKey: 'provision' });
+    calls.push({ uuid, kind: 'provision_action', dedupeKey: 'provision' });
+  return calls;
+}
+
+export async function enqueueCompletion(
+  db: Queryable,
+  op: CompletedOp,
+  failureAction: AsyncFailureAction,
+): Promise<void> {
+  const resource = needsResource(op) ? await getResource(db, op.resource_uuid) : undefined;
+  await enqueueCalls(db, completionCalls(op, failureAction, resource));
 }
 
 /**
@@ -120,7 +137,7 @@ export async function markAnsweredAsync(
     if (op.kind === 'provision')
       await enqueueAppLog(db, sealer, op.resource_uuid, 'started', STARTED_LINE);
     if (op.state === 'succeeded' || op.state === 'failed')
-      await enqueueCompletion(db, sealer, op, failureAction);
+      await enqueueCompletion(db, op, failureAction);
   });
 }
 
@@ -128,16 +145,23 @@ export async function markAnsweredAsync(
  * A finished operation, told to those who wait for it: Heroku, when we answered 202 (the
  * config PATCH and provision action, or ASYNC_FAILURE_ACTION for a failed provision), and
  * the app's log. The same for an agent's result and for an operation that ran out of time.
+ * `resource` is the row as the operation left it, read in this transaction: its config and
+ * where its app logs go are taken from it, and every call is enqueued in one statement.
  */
 export async function tellOutcome(
   db: Queryable,
   deps: { sealer: Sealer; failureAction: AsyncFailureAction },
   op: OperationRow,
-  resource: Pick<ResourceRow, 'heroku_region' | 'private_space'>,
+  resource: Pick<
+    ResourceRow,
+    'heroku_region' | 'private_space' | 'config_enc' | 'log_input_url_enc'
+  >,
 ): Promise<void> {
-  if (op.answer_async) await enqueueCompletion(db, deps.sealer, op, deps.failureAction);
+  const calls = op.answer_async ? completionCalls(op, deps.failureAction, resource) : [];
   const line = lifecycleLine(op, regionLabel(resource));
-  if (line) await enqueueAppLog(db, deps.sealer, op.resource_uuid, `op-${op.generation}`, line);
+  if (line && resource.log_input_url_enc)
+    calls.push(appLogCall(deps.sealer, op.resource_uuid, `op-${op.generation}`, line));
+  await enqueueCalls(db, calls);
 }
 
 /**

@@ -25,7 +25,10 @@ export async function failAndReport(
   db: Queryable,
   deps: { sealer: Sealer; failureAction: AsyncFailureAction },
   op: OperationRow,
-  resource: Pick<ResourceRow, 'heroku_region' | 'private_space'>,
+  resource: Pick<
+    ResourceRow,
+    'heroku_region' | 'private_space' | 'config_enc' | 'log_input_url_enc'
+  >,
   error: { code: string; message: string },
 ): Promise<OperationRow | undefined> {
   const failed = await failOperation(db, op.id, error);

@@ -143,15 +143,18 @@ async function retryDeprovision(
   return true;
 }
 
-/** What a finished operation sets in motion: Heroku's completion, the app log line, revocation. */
+/**
+ * What a finished operation sets in motion: Heroku's completion, the app log line, revocation.
+ * `before` is the locked row as it was, `after` as the result left it.
+ */
 async function enqueueFollowUps(
   client: Queryable,
   deps: ApplyDeps,
   changed: OperationRow,
-  resource: ResourceRow,
+  { before: resource, after }: { before: ResourceRow; after: ResourceRow },
   result: Result,
 ): Promise<void> {
-  await tellOutcome(client, deps, changed, resource);
+  await tellOutcome(client, deps, changed, after);
   if (changed.kind === 'repair' && changed.state === 'succeeded' && result.config)
     await pushChangedConfig(client, deps.sealer, resource, changed.generation, result.config);
   if (changed.kind === 'rotate_credentials' && changed.state === 'succeeded') {
@@ -185,8 +188,11 @@ async function applyFinal(
       return 'duplicate';
     }
     if (failed) await markOperationFailed(client, op);
-    const applied = await applyResult(client, resourceUpdate(deps, op, resource, result));
-    await enqueueFollowUps(client, deps, changed, resource, result);
+    const update = resourceUpdate(deps, op, resource, result);
+    const applied = await applyResult(client, update);
+    // The row is locked: what it holds now is what it held plus this update, when applied.
+    const after = { ...resource, config_enc: (applied && update.configEnc) || resource.config_enc };
+    await enqueueFollowUps(client, deps, changed, { before: resource, after }, result);
     await recordFinish(client, deps.log, op, result, { applied, error });
     finished = changed;
     return 'applied';
