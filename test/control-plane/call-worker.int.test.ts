@@ -404,6 +404,47 @@ describe('lease renewal', () => {
   });
 });
 
+describe('access tokens', () => {
+  const tokenRefreshes = () =>
+    sim.calls.filter(
+      (c) =>
+        c.path === '/oauth/token' &&
+        (c.body as { grant_type?: string }).grant_type === 'refresh_token',
+    ).length;
+
+  it('a Platform API call sends with the token its claim read, and refreshes one about to expire first', async () => {
+    const a = await addonWithTokens();
+    const { rows } = await pool.query<{ access_token_enc: string }>(
+      'select access_token_enc from heroku_tokens where resource_uuid = $1',
+      [a.uuid],
+    );
+    const stored = sealer.open(rows[0]!.access_token_enc);
+    const refreshesBefore = tokenRefreshes();
+    await enqueueConfig(a.uuid, 'rediss://fresh');
+    await drain(worker());
+    expect(patches(a.uuid).at(-1)!.headers.authorization).toBe(`Bearer ${stored}`);
+    expect(tokenRefreshes()).toBe(refreshesBefore);
+
+    // A minute left: refreshed (and stored) before the call, which goes with the new token.
+    await pool.query(
+      "update heroku_tokens set expires_at = now() + interval '1 minute' where resource_uuid = $1",
+      [a.uuid],
+    );
+    await enqueueConfig(a.uuid, 'rediss://refreshed');
+    await drain(worker());
+    expect(tokenRefreshes()).toBe(refreshesBefore + 1);
+    const after = await pool.query<{ access_token_enc: string; expires_at: Date }>(
+      'select access_token_enc, expires_at from heroku_tokens where resource_uuid = $1',
+      [a.uuid],
+    );
+    const refreshed = sealer.open(after.rows[0]!.access_token_enc);
+    expect(refreshed).not.toBe(stored);
+    expect(after.rows[0]!.expires_at.getTime()).toBeGreaterThan(Date.now() + 120_000);
+    expect(patches(a.uuid).at(-1)!.headers.authorization).toBe(`Bearer ${refreshed}`);
+    expect(configOf(a.uuid)).toBe('rediss://refreshed');
+  });
+});
+
 describe('chained calls', () => {
   it("an add-on's next due call is leased by its predecessor's finish and sent at once, in order", async () => {
     const a = await addonWithTokens();

@@ -73,6 +73,12 @@ export interface ClaimedCall extends CallRow {
   oauth_grant_enc: string | null;
   /** Where the app's log lines go (sealed), for app_log calls. */
   log_input_url_enc: string | null;
+  /**
+   * The add-on's access token (sealed) and its expiry as the claim read them: a Platform API
+   * call sends with it unless it is about to expire, without another read first.
+   */
+  access_token_enc: string | null;
+  token_expires_at: Date | null;
 }
 
 /** A call to enqueue: once per (resource, kind, dedupe key). */
@@ -203,7 +209,11 @@ const leasableSql = (kinds: string, tokenKinds: string): string =>
 
 /** What a claim reads about a leasable call's add-on, beside `c.id` (ClaimedCall). */
 const ADDON_COLUMNS_SQL = `r.oauth_grant_enc, r.log_input_url_enc,
-           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens`;
+           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens,
+           (select t.access_token_enc from heroku_tokens t where t.resource_uuid = c.resource_uuid)
+             as access_token_enc,
+           (select t.expires_at from heroku_tokens t where t.resource_uuid = c.resource_uuid)
+             as token_expires_at`;
 
 /** `leased` moves the `picked` calls' leases `leaseMs` ahead and returns them as ClaimedCall rows. */
 const leaseSql = (leaseMs: string): string => `
@@ -214,7 +224,7 @@ const leaseSql = (leaseMs: string): string => `
       from picked where c.id = picked.id
     returning c.id, c.resource_uuid, c.kind, c.dedupe_key, c.payload_enc, c.state, c.attempts,
               c.last_status, c.traceparent, picked.gone, picked.oauth_grant_enc, picked.log_input_url_enc,
-              picked.has_tokens)`;
+              picked.has_tokens, picked.access_token_enc, picked.token_expires_at)`;
 
 /**
  * One page of due calls (after $3/$4 in (next_attempt_at, id) order) and the first $6 of them

@@ -140,6 +140,9 @@ export interface TokenDeps {
   log: Logger;
 }
 
+/** An access token that expires within 2 minutes is refreshed before it is used. */
+export const freshEnough = (expiresAt: Date): boolean => expiresAt.getTime() - Date.now() > 120_000;
+
 /** The add-on's access token, refreshed (and stored) when it expires within 2 minutes or `force`. */
 export async function validAccessToken(
   db: Queryable,
@@ -149,8 +152,7 @@ export async function validAccessToken(
 ): Promise<string> {
   const row = await getTokens(db, uuid);
   if (!row) throw new NoTokensError('no tokens for this add-on (grant not exchanged)');
-  if (!force && row.expires_at.getTime() - Date.now() > 120_000)
-    return deps.sealer.open(row.access_token_enc);
+  if (!force && freshEnough(row.expires_at)) return deps.sealer.open(row.access_token_enc);
   if (!row.refresh_token_enc) throw new NoTokensError('access token expired and no refresh token');
   const tokens = await exchangeToken(deps.oauth, {
     grant_type: 'refresh_token',

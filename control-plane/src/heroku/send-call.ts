@@ -13,6 +13,7 @@ import { pauseToken } from '../db/tokens.js';
 import { logplexFrame, splitCredentials } from './logplex.js';
 import {
   exchangeToken,
+  freshEnough,
   NoTokensError,
   storeTokens,
   validAccessToken,
@@ -59,14 +60,18 @@ interface Sender extends CallSenderDeps {
   userAgentHeader: string;
 }
 
+/** The token the claim read when it is fresh enough, else the stored one (refreshed if due). */
 async function accessToken(
   deps: Sender,
   db: Queryable,
-  uuid: string,
+  call: ClaimedCall,
   force: boolean,
 ): Promise<string> {
+  const claimed = call.access_token_enc;
+  if (!force && claimed && call.token_expires_at && freshEnough(call.token_expires_at))
+    return deps.sealer.open(claimed);
   try {
-    return await validAccessToken(db, deps, uuid, force);
+    return await validAccessToken(db, deps, call.resource_uuid, force);
   } catch (err) {
     if (err instanceof NoTokensError) throw new HttpError(401, err.message);
     throw err;
@@ -92,13 +97,14 @@ async function noteTokenLimit(
 async function api(
   deps: Sender,
   db: Queryable,
-  uuid: string,
+  call: ClaimedCall,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<unknown> {
+  const uuid = call.resource_uuid;
   for (let attempt = 0; ; attempt++) {
-    const token = await accessToken(deps, db, uuid, attempt > 0);
+    const token = await accessToken(deps, db, call, attempt > 0);
     const res = await deps.oauth.http.send(`${deps.apiUrl}${path}`, {
       method,
       headers: {
@@ -132,14 +138,15 @@ async function exchangeGrant(deps: Sender, db: Queryable, call: ClaimedCall): Pr
   await storeTokens(db, deps.sealer, deps.keyId, call.resource_uuid, tokens);
 }
 
-async function provisionAction(deps: Sender, db: Queryable, uuid: string): Promise<void> {
+async function provisionAction(deps: Sender, db: Queryable, call: ClaimedCall): Promise<void> {
+  const uuid = call.resource_uuid;
   try {
-    await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/provision`);
+    await api(deps, db, call, 'POST', `/addons/${uuid}/actions/provision`);
   } catch (err) {
     if (!(err instanceof HttpError) || err.status !== 422) throw err;
     // An earlier attempt may have landed before we could record it; or the add-on is no
     // longer waiting for us (deprovisioned, failed), and no attempt can ever succeed.
-    const addon = (await api(deps, db, uuid, 'GET', `/addons/${uuid}`)) as { state?: string };
+    const addon = (await api(deps, db, call, 'GET', `/addons/${uuid}`)) as { state?: string };
     if (addon.state === 'provisioned') return;
     if (addon.state === 'provisioning') throw err;
     throw new HttpError(
@@ -186,13 +193,13 @@ export function createCallSender(options: CallSenderDeps): SendCall {
       case 'config_update': {
         const config = deps.sealer.openJson<Record<string, string | null>>(call.payload_enc!);
         const entries = Object.entries(config).map(([name, value]) => ({ name, value }));
-        await api(deps, db, uuid, 'PATCH', `/addons/${uuid}/config`, { config: entries });
+        await api(deps, db, call, 'PATCH', `/addons/${uuid}/config`, { config: entries });
         return;
       }
       case 'provision_action':
-        return provisionAction(deps, db, uuid);
+        return provisionAction(deps, db, call);
       case 'deprovision_action':
-        await api(deps, db, uuid, 'POST', `/addons/${uuid}/actions/deprovision`);
+        await api(deps, db, call, 'POST', `/addons/${uuid}/actions/deprovision`);
         return;
       case 'app_log':
         return appLog(deps, call);
