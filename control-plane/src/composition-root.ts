@@ -128,6 +128,7 @@ function buildMessaging(
   p: Parts,
   js: JetStreamClient,
   jsm: JetStreamManager,
+  wakeCalls: () => void,
 ): { dispatcher: Dispatcher; results: ResultConsumer } {
   const { config, pool, log } = p;
   const dispatcher = createDispatcher({
@@ -159,6 +160,7 @@ function buildMessaging(
     },
     retry: p.options.resultRetry,
     metrics: p.metrics,
+    wakeCalls,
   });
   return { dispatcher, results };
 }
@@ -241,8 +243,8 @@ export async function createControlPlane(
   await ensureStreams(jsm, undefined, { replicas: config.natsStreamReplicas });
   const parts = buildParts({ config, log, options, pool, catalog });
   const waiter = await createOperationWaiter(pool, config.databaseUrl, log);
-  const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm);
   const calls = buildCallWorker(parts);
+  const { dispatcher, results } = buildMessaging(parts, nc.jetstream(), jsm, calls.kick);
   const { fleet, reconciler } = buildFleet(parts, nc);
   let shuttingDown = false;
   const wake = (): void => {

@@ -54,6 +54,11 @@ export interface ApplyDeps {
   rotationGraceS: number;
   deprovisionRetry: DeprovisionRetry;
   metrics?: ControlPlaneMetrics;
+  /**
+   * Wakes this replica's call worker once a finished operation's calls are committed: at once,
+   * instead of when its NOTIFY comes back from Postgres (which still wakes the other replicas).
+   */
+  wakeCalls?: () => void;
 }
 
 export type ApplyOutcome =
@@ -197,8 +202,10 @@ async function applyFinal(
     finished = changed;
     return 'applied';
   });
-  if (finished)
+  if (finished) {
+    deps.wakeCalls?.();
     deps.metrics?.operationFinished(finished, result.status === 'failed' ? 'failed' : 'succeeded');
+  }
   return outcome;
 }
 
