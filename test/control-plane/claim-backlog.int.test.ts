@@ -111,7 +111,9 @@ async function explain(
       query: async (q: string | { text: string; values: unknown[] }, values: unknown[] = []) => {
         const [sql, params] = typeof q === 'string' ? [q, values] : [q.text, q.values];
         if (/^(begin|commit|rollback)$/.test(sql)) return { rows: [], rowCount: 0 };
-        if (sql.startsWith('select set_config(')) return client.query(sql, params);
+        // Settings, alone or with a BEGIN (PAGE_WALK_BEGIN): applied to the explained transaction.
+        if (sql.startsWith('begin; ')) return client.query(sql.slice('begin; '.length));
+        if (/^(set local|select set_config\()/.test(sql)) return client.query(sql, params);
         const res = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
           `explain (analyze, buffers, format json) ${sql}`,
           params,

@@ -1,6 +1,6 @@
 /** SQL for heroku_calls: the durable queue of calls to the Platform API. */
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
-import { claimByPages, planPageWalk } from './paging.js';
+import { claimByPages, PAGE_WALK_BEGIN } from './paging.js';
 import { prepared, withTransaction, type Pool, type Queryable } from './pool.js';
 
 export const CALL_KINDS = [
@@ -128,7 +128,7 @@ export async function enqueueCalls(db: Queryable, calls: readonly NewCall[]): Pr
 
 /**
  * Lease up to `limit` due calls whose earlier calls on the same resource are finished, in one
- * short transaction (a statement per page walked, under planPageWalk): each leased call's next_attempt_at (and leased_until) moves `leaseMs`
+ * short transaction (a statement per page walked, planned as planPageWalk says): each leased call's next_attempt_at (and leased_until) moves `leaseMs`
  * ahead, so no other worker claims it and no cleanup drops it while its attempt is in flight,
  * and a worker that dies mid-attempt leaves it due again when the lease ends. No row lock is
  * held while Heroku answers. Only kinds this replica knows: during a rolling upgrade a kind
@@ -143,25 +143,27 @@ export async function claimDueCalls(
   limit: number,
   leaseMs: number,
 ): Promise<ClaimedCall[]> {
-  return withTransaction(pool, async (tx) => {
-    await planPageWalk(tx);
-    return claimByPages<ClaimedCall>(
-      limit,
-      CLAIM_PAGE,
-      async (n, after) =>
-        (
-          await tx.query(CLAIM_PAGE_SQL, [
-            kinds,
-            TOKEN_CALL_KINDS,
-            after?.at ?? new Date(0),
-            after?.id ?? '0',
-            CLAIM_PAGE,
-            n,
-            leaseMs,
-          ])
-        ).rows,
-    );
-  });
+  return withTransaction(
+    pool,
+    (tx) =>
+      claimByPages<ClaimedCall>(
+        limit,
+        CLAIM_PAGE,
+        async (n, after) =>
+          (
+            await tx.query(CLAIM_PAGE_SQL, [
+              kinds,
+              TOKEN_CALL_KINDS,
+              after?.at ?? new Date(0),
+              after?.id ?? '0',
+              CLAIM_PAGE,
+              n,
+              leaseMs,
+            ])
+          ).rows,
+      ),
+    PAGE_WALK_BEGIN,
+  );
 }
 
 /**

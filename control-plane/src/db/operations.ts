@@ -1,8 +1,8 @@
 /** SQL for operations: the outbox. */
 import { OperationKindSchema, type OperationKind } from '../../../shared/src/messages.js';
 import { currentTraceparent } from '../../../shared/src/tracing/context.js';
-import { claimByPages, planPageWalk } from './paging.js';
-import type { Queryable } from './pool.js';
+import { claimByPages, PAGE_WALK_BEGIN, planPageWalk } from './paging.js';
+import { withTransaction, type Pool, type PoolClient, type Queryable } from './pool.js';
 import type { ResourceRow } from './resources.js';
 
 export type OperationState = 'pending' | 'dispatched' | 'succeeded' | 'failed';
@@ -175,9 +175,36 @@ export async function claimDispatchable(
   tx: Queryable,
   limit: number,
   kinds: readonly string[] = OperationKindSchema.options,
-): Promise<Array<OperationRow & { r: ResourceRow }>> {
+): Promise<DispatchableRow[]> {
   await planPageWalk(tx);
-  return claimByPages<OperationRow & { r: ResourceRow }>(
+  return claimPages(tx, limit, kinds);
+}
+
+/** A claimed operation with its resource row. */
+export type DispatchableRow = OperationRow & { r: ResourceRow };
+
+/**
+ * claimDispatchable in a transaction of its own, which `fn` goes on in (publish, mark
+ * dispatched) with the rows locked: the walk's planner settings come with its BEGIN.
+ */
+export function withDispatchable<T>(
+  pool: Pool,
+  limit: number,
+  fn: (tx: PoolClient, ops: DispatchableRow[]) => Promise<T>,
+): Promise<T> {
+  return withTransaction(
+    pool,
+    async (tx) => fn(tx, await claimPages(tx, limit, OperationKindSchema.options)),
+    PAGE_WALK_BEGIN,
+  );
+}
+
+function claimPages(
+  tx: Queryable,
+  limit: number,
+  kinds: readonly string[],
+): Promise<DispatchableRow[]> {
+  return claimByPages<DispatchableRow>(
     limit,
     DISPATCH_PAGE,
     async (n, after) =>

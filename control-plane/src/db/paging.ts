@@ -17,8 +17,13 @@ import type { Queryable } from './pool.js';
  * the cheapest plan left.
  */
 export async function planPageWalk(tx: Queryable): Promise<void> {
-  await tx.query(`select set_config('enable_bitmapscan', 'off', true)`);
+  await tx.query(PAGE_WALK_SETTINGS);
 }
+
+const PAGE_WALK_SETTINGS = 'set local enable_bitmapscan = off';
+
+/** planPageWalk's settings in the transaction's BEGIN (withTransaction's `begin`): no round trip of their own. */
+export const PAGE_WALK_BEGIN = `begin; ${PAGE_WALK_SETTINGS}`;
 
 /** Where a page ended: the next page starts after it. */
 export interface PageCursor {

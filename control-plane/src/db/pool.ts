@@ -29,14 +29,18 @@ export function prepared(name: string, text: string): (values: unknown[]) => pg.
   return (values) => ({ name, text, values });
 }
 
-/** Run `fn` in a transaction on one checked-out client. */
+/**
+ * Run `fn` in a transaction on one checked-out client. `begin` may carry settings for the
+ * transaction after the BEGIN (`begin; set local …`, no parameters): one round trip for both.
+ */
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
+  begin = 'begin',
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('begin');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('commit');
     return result;

@@ -18,14 +18,14 @@ import {
 import type { Catalog } from '../../catalog/schema.js';
 import { audit } from '../../db/audit.js';
 import { wakeups, type Listener } from '../../db/listen.js';
-import { withTransaction, type Pool, type PoolClient } from '../../db/pool.js';
+import type { Pool, PoolClient } from '../../db/pool.js';
 import {
-  claimDispatchable,
   markDispatched,
+  withDispatchable,
+  type DispatchableRow,
   OUTBOX_CHANNEL,
   type OperationRow,
 } from '../../db/operations.js';
-import type { ResourceRow } from '../../db/resources.js';
 import { coalescing } from '../../coalescing.js';
 import { buildJob } from './job.js';
 import { failAndReport } from '../completion/failure.js';
@@ -52,8 +52,6 @@ export interface DispatcherDeps {
   metrics?: ControlPlaneMetrics;
 }
 
-type DispatchRow = OperationRow & { r: ResourceRow };
-
 export interface Dispatcher {
   start(): Promise<void>;
   /** Dispatch everything ready now; resolves with the number published. */
@@ -71,7 +69,7 @@ export interface Dispatcher {
 async function giveUp(
   client: PoolClient,
   deps: DispatcherDeps,
-  op: DispatchRow,
+  op: DispatchableRow,
   done: Batch,
 ): Promise<void> {
   const error = {
@@ -99,7 +97,7 @@ async function giveUp(
 }
 
 /** Publishes the job in the trace of the request that created the operation (its traceparent). */
-async function publish(deps: DispatcherDeps, op: DispatchRow): Promise<void> {
+async function publish(deps: DispatcherDeps, op: DispatchableRow): Promise<void> {
   const subject = jobSubject(op.r.agent_region, op.kind);
   const attributes = {
     'messaging.system': 'nats',
@@ -124,16 +122,15 @@ interface Batch {
   timedOut: OperationRow[];
 }
 
-/** One claimed batch, in the caller's transaction; resolves with the number claimed. */
+/** One claimed batch, in the claim's transaction; resolves with the number claimed. */
 async function dispatchBatch(
   client: PoolClient,
   deps: DispatcherDeps,
-  batch: number,
+  ops: DispatchableRow[],
   done: Batch,
 ): Promise<number> {
-  const ops = await claimDispatchable(client, batch);
   if (ops.length === 0) return 0;
-  const toPublish: DispatchRow[] = [];
+  const toPublish: DispatchableRow[] = [];
   for (const op of ops) {
     if (op.state === 'dispatched' && op.attempts >= deps.maxAttempts)
       await giveUp(client, deps, op, done);
@@ -170,7 +167,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     let total = 0;
     for (;;) {
       const done: Batch = { published: [], timedOut: [] };
-      const n = await withTransaction(deps.pool, (c) => dispatchBatch(c, deps, batch, done));
+      const n = await withDispatchable(deps.pool, batch, (c, ops) =>
+        dispatchBatch(c, deps, ops, done),
+      );
       countBatch(deps.metrics, done);
       total += n;
       if (n < batch) return total;
