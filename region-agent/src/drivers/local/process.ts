@@ -64,8 +64,8 @@ export function readPidFile(path: string): number | undefined {
 
 /**
  * Detached so instances survive an agent restart; the agent re-adopts them by pid. Started in
- * the instance's directory, so it is recognisable before it reads its config. Forked from the
- * spawner's thread, not the agent's (`spawner.ts`).
+ * the instance's directory, so it is recognisable before it reads its config. Forked by the
+ * spawning shell, not the agent (`spawner.ts`).
  */
 export function spawnServer(
   command: { bin: string; args: string[] },
