@@ -1,5 +1,5 @@
 /** The local driver against real redis-server processes, without NATS. */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -213,6 +213,29 @@ describe('local redis driver', () => {
       s.once('error', reject);
     });
     expect(seen).toBe(after.certificate?.fingerprint);
+  });
+
+  it('issues again a leaf whose key is not the one on record (an agent killed among its files)', async () => {
+    const d = driver();
+    const before = await d.provision(makeJob('provision', uuid), progress);
+    // A leaf that holds up is kept: upkeep and a replayed provision issue nothing.
+    await d.maintain(uuid);
+    const kept = await d.provision(makeJob('provision', uuid), progress);
+    expect(kept.certificate?.fingerprint).toBe(before.certificate?.fingerprint);
+    const keyFile = join(dataDir, 'instances', uuid, 'tls.key');
+    // A new key written, the agent gone before the certificate that goes with it.
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await d.maintain(uuid);
+    const after = await d.provision(makeJob('provision', uuid), progress);
+    expect(after.certificate?.fingerprint).not.toBe(before.certificate?.fingerprint);
+    const cert = new X509Certificate(readFileSync(join(dataDir, 'instances', uuid, 'tls.crt')));
+    expect(cert.checkPrivateKey(createPrivateKey(readFileSync(keyFile)))).toBe(true);
+    expect(cert.fingerprint256).toBe(after.certificate?.fingerprint);
+    // And the server answers on it, with verified TLS.
+    const client = await connect(after.config.MYREDIS_URL ?? '', after.config.MYREDIS_TLS_CA ?? '');
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
   });
 
   it('serves data written before the append-only file from its snapshot', async () => {

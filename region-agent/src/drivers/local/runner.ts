@@ -215,8 +215,9 @@ async function livePid(deps: RunnerDeps, i: Instance): Promise<number | undefine
 
 async function writeConfig(i: Instance): Promise<void> {
   const files = i.engine.configFiles(engineInstance(i.state), layoutOf(i.paths, i.state));
-  for (const [name, content] of Object.entries(files))
-    await writePrivate(join(i.paths.dir, name), content);
+  await Promise.all(
+    Object.entries(files).map(([name, content]) => writePrivate(join(i.paths.dir, name), content)),
+  );
 }
 
 async function start(deps: RunnerDeps, i: Instance, progress: Progress): Promise<void> {
