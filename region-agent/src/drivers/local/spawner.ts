@@ -75,11 +75,10 @@ const startLine = (bin: string, args: string[], cwd: string): string =>
   `( cd -- ${quote(cwd)} && exec setsid -- ${[bin, ...args].map(quote).join(' ')} ` +
   `</dev/null >/dev/null 2>&1 ) & echo "$!"\n`;
 
-/** The shell's own environment: no start-up file of the agent's environment is read. */
+/** The shell's own environment: no start-up file or shell option of the agent's applies. */
 function shellEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  delete env.BASH_ENV;
-  delete env.ENV;
+  for (const name of ['BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS']) delete env[name];
   return env;
 }
 
