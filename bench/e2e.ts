@@ -4,7 +4,8 @@
  * subscriber stamps when each job and its final result pass, so every figure is split into
  * control plane before the agent (accept + dispatch), the agent (job → final result, real
  * redis-server over verified TLS), and control plane after it (result → provision action); the
- * agent's stage by its progress steps. BENCH_AGENT_NODE_ARGS adds node options to the agent
+ * agent's stage by its progress steps; beside them, the bare baseline of redis-server started
+ * alone (e2e-baseline.ts). BENCH_AGENT_NODE_ARGS adds node options to the agent
  * (say --cpu-prof --cpu-prof-dir=…).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +29,7 @@ import { startNats } from '../deploy/local/nats.js';
 import { startPostgres, stopChild } from '../deploy/local/postgres.js';
 import { freePort, waitFor } from '../shared/src/ports.js';
 import { buildDist, controlPlaneImageNodeOptions } from './dist.js';
+import { bareRedisStarts, type Baseline } from './e2e-baseline.js';
 import { round } from './load.js';
 import { readDevManifest } from '../control-plane/src/config.js';
 
@@ -199,7 +201,10 @@ function killStrays(): void {
   if (killed) say(`  stopped ${killed} processes an interrupted run of this bench left running`);
 }
 
-function writeReport(results: Record<string, unknown>): void {
+function writeReport(
+  results: Record<string, unknown>,
+  bareBaseline: Record<string, Baseline>,
+): void {
   const r1 = results.concurrency1 as { p50Ms: number };
   const r10 = results.concurrency10 as { p50Ms: number; p99Ms: number };
   const report = {
@@ -208,6 +213,9 @@ function writeReport(results: Record<string, unknown>): void {
     driver: 'local',
     rounds,
     results,
+    // What the same machine takes to start the servers alone: no provision at that concurrency
+    // can be faster than its bare start.
+    bareBaseline,
     machine: { cpus: cpus().length, loadAvg1mAtEnd: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
     // Issue #13's goals.
     targets: { concurrency1: { p50Ms: 60 }, concurrency10: { p50Ms: 150, p99Ms: 300 } },
@@ -272,6 +280,13 @@ async function main(): Promise<void> {
       (await fetch(`http://127.0.0.1:${agentHealthPort}/readyz`).catch(() => undefined))?.ok ===
       true;
     await waitFor(agentReady, 'region agent', 60_000, 200);
+    const bare = {
+      concurrency1: await bareRedisStarts(join(dir, 'baseline'), 1, rounds * 10),
+      concurrency10: await bareRedisStarts(join(dir, 'baseline'), 10, rounds),
+    };
+    say(
+      `  bare baseline (redis-server configured as an instance, spawned from the bench, until it answers over verified TLS): p50 ${bare.concurrency1.p50Ms} ms one at a time, ${bare.concurrency10.p50Ms} ms ten at once (max ${bare.concurrency10.maxMs})`,
+    );
     const results: Record<string, unknown> = {};
     const uuids: string[] = [];
     const seen = await stampNats(nats.url);
@@ -331,7 +346,7 @@ async function main(): Promise<void> {
     say(`  cleaning up ${uuids.length} instances…`);
     await Promise.all(uuids.map((u) => sim.deprovision(cp, u, auth)));
     await seen.close();
-    if (allLevels) writeReport(results);
+    if (allLevels) writeReport(results, bare);
     else say(`BENCH_E2E_LEVELS=${levels.join(',')}: not every level ran, nothing written`);
     // The agent stops each instance as its deprovision job runs: wait for the last of them.
     await waitFor(
