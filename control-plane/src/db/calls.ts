@@ -209,13 +209,14 @@ const leasableSql = (kinds: string, tokenKinds: string): string =>
              select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid
                 and t.rate_limited_until > now()))`;
 
-/** What a claim reads about a leasable call's add-on, beside `c.id` (ClaimedCall). */
+/** What a claim reads about a leasable call's add-on beside `c.id` (ClaimedCall): ADDON_JOINS_SQL's. */
 const ADDON_COLUMNS_SQL = `r.oauth_grant_enc, r.log_input_url_enc,
-           exists (select 1 from heroku_tokens t where t.resource_uuid = c.resource_uuid) as has_tokens,
-           (select t.access_token_enc from heroku_tokens t where t.resource_uuid = c.resource_uuid)
-             as access_token_enc,
-           (select t.expires_at from heroku_tokens t where t.resource_uuid = c.resource_uuid)
-             as token_expires_at`;
+           t.resource_uuid is not null as has_tokens, t.access_token_enc,
+           t.expires_at as token_expires_at`;
+
+/** A call `c`'s add-on `r` and its tokens `t` (one read of the tokens' row; none yet: nulls). */
+const ADDON_JOINS_SQL = `join resources r on r.uuid = c.resource_uuid
+      left join heroku_tokens t on t.resource_uuid = c.resource_uuid`;
 
 /** `leased` moves the `picked` calls' leases `leaseMs` ahead and returns them as ClaimedCall rows. */
 const leaseSql = (leaseMs: string): string => `
@@ -244,7 +245,7 @@ const CLAIM_PAGE_SQL = `
      order by next_attempt_at, id limit $5),
   picked as (
     select c.id, ${ADDON_GONE_SQL} as gone, ${ADDON_COLUMNS_SQL}
-      from heroku_calls c join page using (id) join resources r on r.uuid = c.resource_uuid
+      from heroku_calls c join page using (id) ${ADDON_JOINS_SQL}
      where ${leasableSql('$1', '$2')}
        and (c.kind = 'app_log' or not exists (
              select 1 from heroku_calls p where p.resource_uuid = c.resource_uuid
@@ -369,7 +370,7 @@ const FINISH_SQL = `
       from g where not g.gone and g.kind <> 'app_log' and cardinality($5::text[]) > 0),
   picked as (
     select c.id, false as gone, ${ADDON_COLUMNS_SQL}
-      from heroku_calls c join resources r on r.uuid = c.resource_uuid
+      from heroku_calls c ${ADDON_JOINS_SQL}
      where c.id = any(array(select id from head where id is not null)) and ${leasableSql('$5', '$6')}
      for update of c skip locked),${leaseSql('$7')}
   select g.id::text as done_id, g.gone as done_gone, leased.*
