@@ -41,9 +41,16 @@ const executable = (path: string): boolean => {
   }
 };
 
+/** A binary as PATH finds it, and the file it is (symlinks resolved, as /proc/pid/exe reads). */
+interface Bin {
+  path: string;
+  real: string;
+}
+
 /** `bin` as PATH finds it, so a missing server is refused here, as spawn's ENOENT was. */
-function resolveBin(bin: string, cache: Map<string, string | undefined>): string | undefined {
-  if (cache.has(bin)) return cache.get(bin);
+function resolveBin(bin: string, cache: Map<string, Bin>): Bin | undefined {
+  const known = cache.get(bin);
+  if (known) return known;
   const found = bin.includes('/')
     ? executable(bin) && isAbsolute(bin)
       ? bin
@@ -53,10 +60,14 @@ function resolveBin(bin: string, cache: Map<string, string | undefined>): string
         .filter(Boolean)
         .map((dir) => join(dir, bin))
         .find(executable);
-  // A binary that is not there yet may be installed later: only hits are kept.
-  if (found) cache.set(bin, found);
-  return found;
+  if (!found) return undefined; // it may be installed later: only hits are kept
+  const resolved = { path: found, real: realpathSync(found) };
+  cache.set(bin, resolved);
+  return resolved;
 }
+
+/** Without procfs (macOS) there is no exec to watch for: the pid is the answer. */
+const PROCFS = existsSync('/proc/self/exe');
 
 const isDirectory = (path: string): boolean => {
   try {
@@ -121,7 +132,7 @@ export function createSpawner(): Spawner {
   let shell: Shell | undefined;
   let buffered = '';
   const waiting: Array<{ resolve(pid: number): void; reject(err: Error): void }> = [];
-  const bins = new Map<string, string | undefined>();
+  const bins = new Map<string, Bin>();
 
   function failAll(err: Error): void {
     for (const w of waiting.splice(0)) w.reject(err);
@@ -179,13 +190,11 @@ export function createSpawner(): Spawner {
       hold(sh, true);
       const forked = new Promise<number>((resolve, reject) => {
         waiting.push({ resolve, reject });
-        sh.stdin.write(startLine(bin, command.args, cwd));
+        sh.stdin.write(startLine(bin.path, command.args, cwd));
       });
-      // Without procfs (macOS) there is nothing to watch: the pid is the answer.
-      if (!existsSync('/proc/self/exe')) return forked;
-      const real = realpathSync(bin);
+      if (!PROCFS) return forked;
       return forked.then(async (pid) => {
-        await untilExecd(pid, real, command.bin);
+        await untilExecd(pid, bin.real, command.bin);
         return pid;
       });
     },
