@@ -1,7 +1,7 @@
 /**
  * Starts server processes through one long-lived bash, which forks them. `child_process.spawn`
  * forks the whole agent (the page tables of a 160 MB process) and blocks until the child has
- * exec'd: 12-19 ms each (p50; p90 24-57) under ten provisions at once on the bench machine, and
+ * exec'd: 12-16 ms each (p50; p90 24-33) under ten provisions at once on the bench machine, and
  * from one spawning thread (the agent's own thread stalled every other job) ten instances
  * starting together queued behind each other's spawns, the last ~150 ms. Forking the 4 MB shell
  * takes a fraction of a millisecond; it answers with the pid at once and forks the next while
